@@ -1,0 +1,216 @@
+// Package protocol is the signaling wire protocol v1 as written down in
+// signaling/PROTOCOL.md: the envelope, the message types, their payloads, the
+// error codes and the WebSocket close codes. It only describes and decodes
+// messages; the room decides what they mean.
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+)
+
+// Version is the protocol version a browser announces in hello.
+const Version = 1
+
+// MaxMessageBytes is the largest frame the server accepts (64 KiB).
+const MaxMessageBytes = 64 << 10
+
+// MaxNameRunes is the longest display name, counted after cleaning.
+const MaxNameRunes = 64
+
+// Type is the type of a message, the envelope's "type".
+type Type string
+
+// Messages from the browser.
+const (
+	// TypeHello is the first message: protocol version and join token.
+	TypeHello Type = "hello"
+	// TypeTestOffer starts a connection test against the server's echo peer.
+	TypeTestOffer Type = "test-offer"
+	// TypeTestCandidate is an ICE candidate of the connection test (both directions).
+	TypeTestCandidate Type = "test-candidate"
+	// TypeTestStop ends the connection test.
+	TypeTestStop Type = "test-stop"
+	// TypeJoin enters the room.
+	TypeJoin Type = "join"
+	// TypeOffer is an SDP offer for the other person (both directions).
+	TypeOffer Type = "offer"
+	// TypeAnswer is an SDP answer for the other person (both directions).
+	TypeAnswer Type = "answer"
+	// TypeCandidate is an ICE candidate for the other person (both directions).
+	TypeCandidate Type = "candidate"
+	// TypeHangup leaves the room.
+	TypeHangup Type = "hangup"
+)
+
+// Messages from the server.
+const (
+	// TypeWelcome answers a valid hello.
+	TypeWelcome Type = "welcome"
+	// TypeTestAnswer is the echo peer's SDP answer.
+	TypeTestAnswer Type = "test-answer"
+	// TypeJoined answers a successful join.
+	TypeJoined Type = "joined"
+	// TypePeerJoined tells the one in the room that the other person entered.
+	TypePeerJoined Type = "peer-joined"
+	// TypePeerLeft tells the one in the room that the other person left.
+	TypePeerLeft Type = "peer-left"
+	// TypeRoomClosed is sent to everyone at expiry, before close code 4006.
+	TypeRoomClosed Type = "room-closed"
+	// TypeError reports an error; see Code.
+	TypeError Type = "error"
+)
+
+// fromBrowser is the set of types a browser may send.
+var fromBrowser = map[Type]bool{
+	TypeHello: true, TypeTestOffer: true, TypeTestCandidate: true, TypeTestStop: true,
+	TypeJoin: true, TypeOffer: true, TypeAnswer: true, TypeCandidate: true, TypeHangup: true,
+}
+
+// fromServer is the set of types the server sends.
+var fromServer = map[Type]bool{
+	TypeWelcome: true, TypeTestAnswer: true, TypeTestCandidate: true, TypeJoined: true,
+	TypePeerJoined: true, TypePeerLeft: true, TypeOffer: true, TypeAnswer: true,
+	TypeCandidate: true, TypeRoomClosed: true, TypeError: true,
+}
+
+// Envelope is one frame on the wire.
+type Envelope struct {
+	// Type is the message type.
+	Type Type `json:"type"`
+	// Data is the type's payload, still encoded; absent, null or an object.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Role is who a join token belongs to.
+type Role string
+
+// The two roles of a room.
+const (
+	// RoleTherapist is the therapist; impolite in perfect negotiation.
+	RoleTherapist Role = "therapist"
+	// RoleClient is the client; polite in perfect negotiation, must consent.
+	RoleClient Role = "client"
+)
+
+// Other returns the other role of the room.
+func (r Role) Other() Role {
+	if r == RoleTherapist {
+		return RoleClient
+	}
+	return RoleTherapist
+}
+
+// Hello is the data of hello.
+type Hello struct {
+	// Version is the protocol version; must be Version.
+	Version int `json:"version"`
+	// Token is the join token from the link's fragment.
+	Token string `json:"token"`
+}
+
+// SDP is the data of offer, answer, test-offer and test-answer.
+type SDP struct {
+	// SDP is the session description.
+	SDP string `json:"sdp"`
+}
+
+// Candidate is an RTCIceCandidateInit, the data of candidate and
+// test-candidate. A nil Candidate (JSON null or absent) means end of candidates.
+type Candidate struct {
+	// Candidate is the candidate line, nil at the end of candidates.
+	Candidate *string `json:"candidate"`
+	// SDPMid is the media stream identification tag.
+	SDPMid *string `json:"sdpMid,omitempty"`
+	// SDPMLineIndex is the index of the m-line.
+	SDPMLineIndex *uint16 `json:"sdpMLineIndex,omitempty"`
+	// UsernameFragment is the ICE username fragment.
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// Consent is the client's consent to the terms and to the processing of data.
+type Consent struct {
+	// TermsAccepted must be true.
+	TermsAccepted bool `json:"termsAccepted"`
+	// ProcessingAccepted must be true.
+	ProcessingAccepted bool `json:"processingAccepted"`
+	// TermsVersion must be the room's current terms version.
+	TermsVersion string `json:"termsVersion"`
+}
+
+// Join is the data of join.
+type Join struct {
+	// Consent is required for the client, ignored for the therapist.
+	Consent *Consent `json:"consent,omitempty"`
+	// Name is the optional display name.
+	Name string `json:"name,omitempty"`
+	// Resume is the value of an earlier joined in this tab.
+	Resume string `json:"resume,omitempty"`
+}
+
+// Welcome is the data of welcome.
+type Welcome struct {
+	// Role follows from the token.
+	Role Role `json:"role"`
+	// TermsVersion is the terms version a client must consent to.
+	TermsVersion string `json:"termsVersion"`
+	// Language is the room's default UI language, "de" or "en".
+	Language string `json:"language"`
+	// ExpiresAt is the end of the room, RFC 3339.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// ICEServers are handed to RTCPeerConnection.
+	ICEServers []config.ICEServer `json:"iceServers"`
+}
+
+// Peer describes a person in the room.
+type Peer struct {
+	// Role is the person's role.
+	Role Role `json:"role"`
+	// Name is the display name, if one was given.
+	Name string `json:"name,omitempty"`
+}
+
+// Joined is the data of joined.
+type Joined struct {
+	// Polite is true for the client (perfect negotiation).
+	Polite bool `json:"polite"`
+	// Resume lets this tab take its place back after a reconnect.
+	Resume string `json:"resume"`
+	// Peer is the other person if already in the room, else null.
+	Peer *Peer `json:"peer"`
+}
+
+// Reasons in peer-left.
+const (
+	// LeftHangup means the other person hung up.
+	LeftHangup = "hangup"
+	// LeftGone means the other person's connection dropped.
+	LeftGone = "gone"
+)
+
+// PeerLeft is the data of peer-left.
+type PeerLeft struct {
+	// Role is the role that left.
+	Role Role `json:"role"`
+	// Reason is LeftHangup or LeftGone.
+	Reason string `json:"reason"`
+}
+
+// ClosedExpired is the reason in room-closed at expiry.
+const ClosedExpired = "expired"
+
+// RoomClosed is the data of room-closed.
+type RoomClosed struct {
+	// Reason is ClosedExpired.
+	Reason string `json:"reason"`
+}
+
+// ErrorData is the data of error.
+type ErrorData struct {
+	// Code is the machine-readable error code.
+	Code Code `json:"code"`
+	// Message is plain English for developers; never personal data.
+	Message string `json:"message"`
+}
