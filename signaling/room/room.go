@@ -1,0 +1,614 @@
+// Package room is one appointment's room: who is connected, who is in the
+// room (at most one connection per role), the relay of offers, answers and
+// candidates between the two people, and the room's state for the
+// VideoSession's status.
+//
+// A Room has its own mutex. Methods and helpers whose names end in Locked
+// expect it held. Nothing calls out to a connection while holding it: the
+// handlers queue frames in an outbox under the lock, and flush delivers them
+// afterwards, in order, under a second mutex that only serializes delivery.
+package room
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
+)
+
+// DefaultProbeTimeout is how long a held seat's connection has to answer the
+// liveness probe before a reconnect of the same role takes its place.
+const DefaultProbeTimeout = 2 * time.Second
+
+// Conn is a browser connection as the room sees it. The server's
+// implementation queues to a writer goroutine; none of the methods may block
+// for long, except Probe.
+type Conn interface {
+	// Send queues one frame.
+	Send(frame []byte)
+	// Close queues closing the WebSocket with code, after the queued frames.
+	Close(code int, reason string)
+	// Probe returns nil when the connection answers a ping before ctx ends.
+	Probe(ctx context.Context) error
+}
+
+// Config is what a room needs to know.
+type Config struct {
+	// Therapist and Client are the hashes of the two join tokens.
+	Therapist, Client jointoken.Hash
+	// ExpiresAt is the end of the room.
+	ExpiresAt time.Time
+	// TermsVersion is the terms version a client must consent to.
+	TermsVersion string
+	// Language is the room's default UI language.
+	Language string
+	// ICEServers are handed to the browsers in welcome.
+	ICEServers []config.ICEServer
+	// ProbeTimeout is the liveness probe's deadline; DefaultProbeTimeout if zero.
+	ProbeTimeout time.Duration
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+	// OnChange, if set, gets the state after every change, in order, never
+	// with the room's lock held. It must not block.
+	OnChange func(State)
+}
+
+// FromConfig returns the room part of the signaling server's configuration.
+func FromConfig(c *config.Config) Config {
+	return Config{
+		Therapist:    c.TherapistToken,
+		Client:       c.ClientToken,
+		ExpiresAt:    c.ExpiresAt,
+		TermsVersion: c.TermsVersion,
+		Language:     c.Language,
+		ICEServers:   c.ICEServers,
+	}
+}
+
+// State is what the room reports to its VideoSession.
+//
+// StartedAt is the first moment both people were in the room; it never
+// changes afterwards. EndedAt is the moment the room last went from two
+// people to fewer (a hangup, a dropped connection, or expiry with both
+// present); both being present again clears it. A reconnect that replaces a
+// connection is one atomic swap and never drops the room below two, so it
+// does not end the call.
+type State struct {
+	// Participants is the number of people in the room, 0 to 2.
+	Participants int
+	// StartedAt is zero until both were present.
+	StartedAt time.Time
+	// EndedAt is zero while the call is running or has not started.
+	EndedAt time.Time
+	// RefusedJoins counts the connections turned away: room-full,
+	// link-invalid and link-expired.
+	RefusedJoins int
+}
+
+// Room is one appointment's room.
+type Room struct {
+	cfg Config
+
+	// sendMu serializes flush so frames and states leave in the order they
+	// were queued. It is taken before mu, never while holding mu.
+	sendMu sync.Mutex
+
+	mu      sync.Mutex
+	members map[*Member]struct{}
+	seats   map[protocol.Role]*Member
+	// pending[r] means r sent an offer the other role has not answered.
+	pending map[protocol.Role]bool
+	state   State
+	changed bool
+	closed  bool
+	outbox  []delivery
+}
+
+// delivery is one queued frame and/or close for a connection.
+type delivery struct {
+	to     Conn
+	frame  []byte
+	close  int
+	reason string
+}
+
+// Member is one connection's place in the room, from the WebSocket's start
+// to its end. Its fields are guarded by the room's mutex.
+type Member struct {
+	room     *Room
+	conn     Conn
+	welcomed bool
+	role     protocol.Role
+	name     string
+	resume   string
+	gone     bool
+}
+
+// New returns an empty room.
+func New(cfg Config) *Room {
+	if cfg.ProbeTimeout == 0 {
+		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Room{
+		cfg:     cfg,
+		members: map[*Member]struct{}{},
+		seats:   map[protocol.Role]*Member{},
+		pending: map[protocol.Role]bool{},
+	}
+}
+
+// State returns the room's current state.
+func (r *Room) State() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// Closed reports whether the room has expired.
+func (r *Room) Closed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// Connect registers a new connection. After expiry the connection gets
+// room-closed and is closed with 4006 at once.
+func (r *Room) Connect(c Conn) *Member {
+	m := &Member{room: r, conn: c}
+	r.mu.Lock()
+	if r.closed {
+		m.gone = true
+		r.sendLocked(m, protocol.TypeRoomClosed, protocol.RoomClosed{Reason: protocol.ClosedExpired})
+		r.closeLocked(m, protocol.CloseRoomClosed, string(protocol.CodeRoomClosed))
+	} else {
+		r.members[m] = struct{}{}
+	}
+	r.mu.Unlock()
+	r.flush()
+	return m
+}
+
+// Expire closes the room: everyone connected gets room-closed and is closed
+// with 4006. Later calls do nothing.
+func (r *Room) Expire() {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		for m := range r.members {
+			m.gone = true
+			r.sendLocked(m, protocol.TypeRoomClosed, protocol.RoomClosed{Reason: protocol.ClosedExpired})
+			r.closeLocked(m, protocol.CloseRoomClosed, string(protocol.CodeRoomClosed))
+		}
+		clear(r.members)
+		if len(r.seats) == 2 {
+			r.state.EndedAt = r.cfg.Now()
+		}
+		clear(r.seats)
+		clear(r.pending)
+		r.state.Participants = 0
+		r.changed = true
+	}
+	r.mu.Unlock()
+	r.flush()
+}
+
+// Role returns the connection's role once welcomed.
+func (m *Member) Role() (protocol.Role, bool) {
+	m.room.mu.Lock()
+	defer m.room.mu.Unlock()
+	return m.role, m.welcomed
+}
+
+// Receive handles one decoded message from the connection. It answers
+// errors itself (an error message, and the close for fatal ones) and returns
+// the *protocol.Error it answered, or nil. Messages of the connection test
+// are the server's: for a welcomed connection Receive accepts them without
+// doing anything.
+func (m *Member) Receive(env *protocol.Envelope) error {
+	err := m.receive(env)
+	m.room.flush()
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// Refuse answers an error the server found before the room saw the message
+// (too-large, bad-message, unknown-type, rate-limited, test-unavailable).
+// Before hello every error is hello-required and fatal. It returns the
+// error that was answered.
+func (m *Member) Refuse(perr *protocol.Error) *protocol.Error {
+	r := m.room
+	r.mu.Lock()
+	if !m.welcomed {
+		perr = protocol.NewError(protocol.CodeHelloRequired, "the first message must be hello")
+	}
+	r.refuseLocked(m, perr)
+	r.mu.Unlock()
+	r.flush()
+	return perr
+}
+
+// Disconnect removes the connection after its WebSocket ended. If it was in
+// the room, the other person gets peer-left with reason gone.
+func (m *Member) Disconnect() {
+	r := m.room
+	r.mu.Lock()
+	if !m.gone {
+		m.gone = true
+		delete(r.members, m)
+		if r.seats[m.role] == m {
+			r.leaveLocked(m, protocol.LeftGone)
+		}
+	}
+	r.mu.Unlock()
+	r.flush()
+}
+
+// receive dispatches env; it returns the answered error, if any.
+func (m *Member) receive(env *protocol.Envelope) *protocol.Error {
+	r := m.room
+	if env.Type == protocol.TypeJoin {
+		return m.join(env)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m.gone {
+		return nil
+	}
+	var perr *protocol.Error
+	switch {
+	case env.Type == protocol.TypeHello:
+		perr = m.helloLocked(env)
+	case !m.welcomed:
+		perr = protocol.NewError(protocol.CodeHelloRequired, "the first message must be hello")
+	case env.Type == protocol.TypeTestOffer, env.Type == protocol.TypeTestCandidate, env.Type == protocol.TypeTestStop:
+		// The server runs the connection test.
+	case env.Type == protocol.TypeHangup:
+		if r.seats[m.role] != m {
+			perr = protocol.NewError(protocol.CodeNotJoined, "hangup outside the room")
+		} else {
+			r.leaveLocked(m, protocol.LeftHangup)
+		}
+	case env.Type == protocol.TypeOffer, env.Type == protocol.TypeAnswer, env.Type == protocol.TypeCandidate:
+		perr = m.relayLocked(env)
+	default:
+		perr = protocol.NewError(protocol.CodeUnknownType, "not a browser message type")
+	}
+	if perr != nil {
+		r.refuseLocked(m, perr)
+	}
+	return perr
+}
+
+// helloLocked authenticates the connection by its token.
+func (m *Member) helloLocked(env *protocol.Envelope) *protocol.Error {
+	r := m.room
+	if m.welcomed {
+		return protocol.NewError(protocol.CodeAlreadyWelcomed, "hello was already answered")
+	}
+	h, err := protocol.DecodeData[protocol.Hello](env)
+	if err != nil {
+		return protocol.NewError(protocol.CodeHelloRequired, "hello data of the wrong shape")
+	}
+	if h.Version != protocol.Version {
+		return protocol.NewError(protocol.CodeVersionUnsupported, "this server speaks protocol version 1")
+	}
+	// Both comparisons run, each in constant time.
+	therapist := r.cfg.Therapist.Matches(h.Token)
+	client := r.cfg.Client.Matches(h.Token)
+	if !therapist && !client {
+		r.refusedLocked()
+		return protocol.NewError(protocol.CodeLinkInvalid, "the token is not valid for this room")
+	}
+	if r.closed || !r.cfg.Now().Before(r.cfg.ExpiresAt) {
+		r.refusedLocked()
+		return protocol.NewError(protocol.CodeLinkExpired, "the room has expired")
+	}
+	m.welcomed = true
+	m.role = protocol.RoleClient
+	if therapist {
+		m.role = protocol.RoleTherapist
+	}
+	servers := r.cfg.ICEServers
+	if servers == nil {
+		servers = []config.ICEServer{}
+	}
+	r.sendLocked(m, protocol.TypeWelcome, protocol.Welcome{
+		Role:         m.role,
+		TermsVersion: r.cfg.TermsVersion,
+		Language:     r.cfg.Language,
+		ExpiresAt:    r.cfg.ExpiresAt.UTC(),
+		ICEServers:   servers,
+	})
+	return nil
+}
+
+// join admits the connection to its role's seat. When the seat is held by
+// another connection without a matching resume, it probes the holder with
+// the lock released and decides again under the lock.
+func (m *Member) join(env *protocol.Envelope) *protocol.Error {
+	r := m.room
+	r.mu.Lock()
+	if m.gone {
+		r.mu.Unlock()
+		return nil
+	}
+	name, holder, perr := m.checkJoinLocked(env)
+	if perr == nil && holder != nil {
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProbeTimeout)
+		probeErr := holder.conn.Probe(ctx)
+		cancel()
+		r.mu.Lock()
+		switch {
+		case m.gone:
+			r.mu.Unlock()
+			return nil
+		case r.closed:
+			perr = protocol.NewError(protocol.CodeLinkExpired, "the room has expired")
+		case r.seats[m.role] == m:
+			perr = protocol.NewError(protocol.CodeAlreadyJoined, "already in the room")
+		case r.seats[m.role] == nil:
+			holder = nil
+		case r.seats[m.role] == holder && probeErr != nil:
+		default:
+			r.refusedLocked()
+			perr = protocol.NewError(protocol.CodeRoomFull, "two people are already in this room")
+		}
+	}
+	if perr == nil {
+		if holder != nil {
+			r.replaceLocked(holder)
+		}
+		r.enterLocked(m, name)
+	} else {
+		r.refuseLocked(m, perr)
+	}
+	r.mu.Unlock()
+	return perr
+}
+
+// checkJoinLocked validates a join. It returns the cleaned name and, when
+// the seat is held by a connection whose resume does not match, that holder
+// for a liveness probe. A matching resume replaces the holder at once.
+func (m *Member) checkJoinLocked(env *protocol.Envelope) (string, *Member, *protocol.Error) {
+	r := m.room
+	switch {
+	case !m.welcomed:
+		return "", nil, protocol.NewError(protocol.CodeHelloRequired, "the first message must be hello")
+	case r.seats[m.role] == m:
+		return "", nil, protocol.NewError(protocol.CodeAlreadyJoined, "already in the room")
+	}
+	j, err := protocol.DecodeData[protocol.Join](env)
+	if err != nil {
+		return "", nil, asError(err)
+	}
+	if m.role == protocol.RoleClient {
+		c := j.Consent
+		if c == nil || !c.TermsAccepted || !c.ProcessingAccepted || c.TermsVersion != r.cfg.TermsVersion {
+			return "", nil, protocol.NewError(protocol.CodeConsentRequired, "join needs consent to the current terms")
+		}
+	}
+	name, ok := CleanName(j.Name)
+	if !ok {
+		return "", nil, protocol.NewError(protocol.CodeBadName, "name longer than 64 characters")
+	}
+	holder := r.seats[m.role]
+	if holder == nil {
+		return name, nil, nil
+	}
+	if j.Resume != "" && subtle.ConstantTimeCompare([]byte(j.Resume), []byte(holder.resume)) == 1 {
+		r.replaceLocked(holder)
+		return name, nil, nil
+	}
+	return name, holder, nil
+}
+
+// CleanName strips control and bidirectional formatting characters from a
+// display name and trims white space. It reports false when the result is
+// longer than protocol.MaxNameRunes.
+func CleanName(s string) (string, bool) {
+	s = strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) || isBidiControl(c) {
+			return -1
+		}
+		return c
+	}, s)
+	s = strings.TrimSpace(s)
+	return s, utf8.RuneCountInString(s) <= protocol.MaxNameRunes
+}
+
+// isBidiControl reports the invisible characters that reorder text and could
+// make one name look like another.
+func isBidiControl(c rune) bool {
+	return c == '\u200e' || c == '\u200f' || c == '\u061c' ||
+		(c >= '\u202a' && c <= '\u202e') || (c >= '\u2066' && c <= '\u2069')
+}
+
+// relayLocked passes offer, answer or candidate to the other person.
+func (m *Member) relayLocked(env *protocol.Envelope) *protocol.Error {
+	r := m.room
+	if r.seats[m.role] != m {
+		return protocol.NewError(protocol.CodeNotJoined, string(env.Type)+" outside the room")
+	}
+	other := r.seats[m.role.Other()]
+	if other == nil {
+		return protocol.NewError(protocol.CodeNoPeer, "the other person is not in the room")
+	}
+	var data any
+	switch env.Type {
+	case protocol.TypeOffer, protocol.TypeAnswer:
+		sdp, err := protocol.DecodeData[protocol.SDP](env)
+		if err != nil {
+			return asError(err)
+		}
+		if sdp.SDP == "" {
+			return protocol.NewError(protocol.CodeBadMessage, string(env.Type)+" without sdp")
+		}
+		if env.Type == protocol.TypeAnswer {
+			if !r.pending[other.role] {
+				return protocol.NewError(protocol.CodeUnexpectedAnswer, "no offer from the other person is pending")
+			}
+			delete(r.pending, other.role)
+		} else {
+			r.pending[m.role] = true
+		}
+		data = sdp
+	case protocol.TypeCandidate:
+		c, err := protocol.DecodeData[protocol.Candidate](env)
+		if err != nil {
+			return asError(err)
+		}
+		data = c
+	}
+	r.sendLocked(other, env.Type, data)
+	return nil
+}
+
+// enterLocked seats m, answers joined and tells the other person.
+func (r *Room) enterLocked(m *Member, name string) {
+	m.name = name
+	m.resume = newResume()
+	r.seats[m.role] = m
+	clear(r.pending)
+	joined := protocol.Joined{Polite: m.role == protocol.RoleClient, Resume: m.resume}
+	if other := r.seats[m.role.Other()]; other != nil {
+		joined.Peer = &protocol.Peer{Role: other.role, Name: other.name}
+		r.sendLocked(other, protocol.TypePeerJoined, protocol.Peer{Role: m.role, Name: m.name})
+	}
+	r.sendLocked(m, protocol.TypeJoined, joined)
+	r.seatsChangedLocked()
+}
+
+// leaveLocked empties m's seat and tells the other person why.
+func (r *Room) leaveLocked(m *Member, reason string) {
+	delete(r.seats, m.role)
+	clear(r.pending)
+	if other := r.seats[m.role.Other()]; other != nil {
+		r.sendLocked(other, protocol.TypePeerLeft, protocol.PeerLeft{Role: m.role, Reason: reason})
+	}
+	r.seatsChangedLocked()
+}
+
+// replaceLocked takes the seat from holder for a reconnect of the same role:
+// holder gets replaced (4005), the other person sees it go, and enterLocked
+// seats the new connection in the same locked step.
+func (r *Room) replaceLocked(holder *Member) {
+	holder.gone = true
+	delete(r.members, holder)
+	delete(r.seats, holder.role)
+	clear(r.pending)
+	if other := r.seats[holder.role.Other()]; other != nil {
+		r.sendLocked(other, protocol.TypePeerLeft, protocol.PeerLeft{Role: holder.role, Reason: protocol.LeftGone})
+	}
+	r.refuseLocked(holder, protocol.NewError(protocol.CodeReplaced, "the call continues in another window"))
+}
+
+// seatsChangedLocked updates the state after the seats changed.
+func (r *Room) seatsChangedLocked() {
+	n := len(r.seats)
+	was := r.state.Participants
+	r.state.Participants = n
+	switch {
+	case n == 2:
+		if r.state.StartedAt.IsZero() {
+			r.state.StartedAt = r.cfg.Now()
+		}
+		r.state.EndedAt = time.Time{}
+	case was == 2:
+		r.state.EndedAt = r.cfg.Now()
+	}
+	r.changed = true
+}
+
+// refusedLocked counts a refused connection.
+func (r *Room) refusedLocked() {
+	r.state.RefusedJoins++
+	r.changed = true
+}
+
+// refuseLocked queues the error message for perr and, for fatal errors, the
+// close; a fatally refused connection leaves the room at once.
+func (r *Room) refuseLocked(m *Member, perr *protocol.Error) {
+	r.sendLocked(m, protocol.TypeError, perr.Data())
+	if perr.Fatal() {
+		if !m.gone {
+			m.gone = true
+			delete(r.members, m)
+			if r.seats[m.role] == m {
+				r.leaveLocked(m, protocol.LeftGone)
+			}
+		}
+		r.closeLocked(m, perr.CloseCode(), string(perr.Code))
+	}
+}
+
+// sendLocked queues a message for m.
+func (r *Room) sendLocked(m *Member, t protocol.Type, data any) {
+	frame, err := protocol.Encode(t, data)
+	if err != nil {
+		// Only the room's own payload structs of strings, booleans and
+		// four-digit-year times reach here, and they always encode.
+		return
+	}
+	r.outbox = append(r.outbox, delivery{to: m.conn, frame: frame})
+}
+
+// closeLocked queues closing m's connection.
+func (r *Room) closeLocked(m *Member, code int, reason string) {
+	r.outbox = append(r.outbox, delivery{to: m.conn, close: code, reason: reason})
+}
+
+// flush delivers the queued frames and closes and then the state, if it
+// changed, all in the order they were queued.
+func (r *Room) flush() {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	r.mu.Lock()
+	out := r.outbox
+	r.outbox = nil
+	changed, st := r.changed, r.state
+	r.changed = false
+	r.mu.Unlock()
+	for _, d := range out {
+		if d.frame != nil {
+			d.to.Send(d.frame)
+		}
+		if d.close != 0 {
+			d.to.Close(d.close, d.reason)
+		}
+	}
+	if changed && r.cfg.OnChange != nil {
+		r.cfg.OnChange(st)
+	}
+}
+
+// asError returns err as the *protocol.Error that protocol's decoders return.
+func asError(err error) *protocol.Error {
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		return perr
+	}
+	return protocol.NewError(protocol.CodeBadMessage, "data of the wrong shape")
+}
+
+// newResume returns a fresh random resume value.
+func newResume() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms.
+	return base64.RawURLEncoding.EncodeToString(b)
+}
