@@ -1,0 +1,212 @@
+package echo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// browser is the test's stand-in for a browser: a pion offerer on loopback.
+type browser struct {
+	pc         *webrtc.PeerConnection
+	candidates chan webrtc.ICECandidateInit
+	states     chan webrtc.PeerConnectionState
+	received   chan *rtp.Packet
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	media := &webrtc.MediaEngine{}
+	if err := media.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	var settings webrtc.SettingEngine
+	settings.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	settings.SetIncludeLoopbackCandidate(true)
+	settings.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	settings.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(media), webrtc.WithSettingEngine(settings))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	b := &browser{
+		pc:         pc,
+		candidates: make(chan webrtc.ICECandidateInit, 16),
+		states:     make(chan webrtc.PeerConnectionState, 16),
+		received:   make(chan *rtp.Packet, 256),
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			b.candidates <- c.ToJSON()
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { b.states <- s })
+	pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			pkt, _, err := remote.ReadRTP()
+			if err != nil {
+				return
+			}
+			select {
+			case b.received <- pkt:
+			default:
+			}
+		}
+	})
+	return b
+}
+
+// connect runs the offer/answer exchange with an echo peer the way the
+// signaling server relays it: the answer first, then trickled candidates.
+func (b *browser) connect(t *testing.T, e *Engine) *Peer {
+	t.Helper()
+	echoCandidates := make(chan webrtc.ICECandidateInit, 16)
+	p, err := e.New(nil, func(c webrtc.ICECandidateInit) { echoCandidates <- c })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	offer, err := b.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := p.Answer(offer.SDP)
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			select {
+			case c := <-b.candidates:
+				_ = p.AddCandidate(c)
+			case c := <-echoCandidates:
+				_ = b.pc.AddICECandidate(c)
+			case <-time.After(10 * time.Second):
+				return
+			}
+		}
+	}()
+	return p
+}
+
+func (b *browser) awaitState(t *testing.T, want webrtc.PeerConnectionState) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case s := <-b.states:
+			if s == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("peer connection never became %s", want)
+		}
+	}
+}
+
+func TestEchoSendsBackWhatItReceives(t *testing.T) {
+	tests := []struct {
+		name  string
+		codec webrtc.RTPCodecCapability
+	}{
+		{"audio", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}},
+		{"video", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}},
+	}
+	engine, err := NewEngine(Options{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBrowser(t)
+			track, err := webrtc.NewTrackLocalStaticRTP(tt.codec, tt.name, "camera")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.pc.AddTrack(track); err != nil {
+				t.Fatal(err)
+			}
+			b.connect(t, engine)
+			if got := b.pc.RemoteDescription().SDP; !strings.Contains(got, "a=sendrecv") {
+				t.Fatalf("answer does not send back:\n%s", got)
+			}
+			b.awaitState(t, webrtc.PeerConnectionStateConnected)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			sent := map[string]bool{}
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for seq := uint16(0); ; seq++ {
+				payload := fmt.Appendf(nil, "%s-packet-%d", tt.name, seq)
+				sent[string(payload)] = true
+				if err := track.WriteRTP(&rtp.Packet{
+					Header:  rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 960},
+					Payload: payload,
+				}); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case pkt := <-b.received:
+					if !sent[string(pkt.Payload)] {
+						t.Fatalf("echo sent a packet we never sent: %q", pkt.Payload)
+					}
+					if !bytes.HasPrefix(pkt.Payload, []byte(tt.name)) {
+						t.Fatalf("echoed %q on the %s track", pkt.Payload, tt.name)
+					}
+					return
+				case <-tick.C:
+				case <-ctx.Done():
+					t.Fatal("no packet came back")
+				}
+			}
+		})
+	}
+}
+
+func TestEchoClosesAfterMaxLifetime(t *testing.T) {
+	engine, err := NewEngine(Options{LoopbackOnly: true, MaxLifetime: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t)
+	if _, err := b.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
+	b.connect(t, engine)
+	b.awaitState(t, webrtc.PeerConnectionStateConnected)
+	b.awaitState(t, webrtc.PeerConnectionStateClosed)
+}
+
+func TestCloseTwice(t *testing.T) {
+	engine, err := NewEngine(Options{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := engine.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
