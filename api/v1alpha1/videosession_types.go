@@ -1,0 +1,248 @@
+package v1alpha1
+
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Defaults and bounds of a session's times. The schema markers below repeat
+// them, because markers cannot refer to constants.
+const (
+	// DefaultValidFor is how long a room stays valid after the appointment's start.
+	DefaultValidFor = 4 * time.Hour
+	// MaxValidFor is the longest validity a session may ask for.
+	MaxValidFor = 12 * time.Hour
+	// MinValidFor is the shortest validity a session may ask for.
+	MinValidFor = 15 * time.Minute
+	// DefaultOpensBefore is how early the room opens before the start.
+	DefaultOpensBefore = 15 * time.Minute
+	// MaxOpensBefore is the earliest a room may open before the start.
+	MaxOpensBefore = 2 * time.Hour
+)
+
+// Language is a user interface language of the browser client.
+// +kubebuilder:validation:Enum=de;en
+type Language string
+
+const (
+	// LanguageGerman is German, the default.
+	LanguageGerman Language = "de"
+	// LanguageEnglish is English.
+	LanguageEnglish Language = "en"
+)
+
+// VideoSessionSpec is what the therapist portal asks for: one appointment.
+type VideoSessionSpec struct {
+	// startTime is when the appointment begins (RFC 3339). The room opens
+	// opensBefore earlier and is deleted, with everything it owns, validFor
+	// later. It cannot change once the room has opened.
+	// +required
+	StartTime metav1.Time `json:"startTime"`
+
+	// validFor is how long after startTime the room stays valid, between 15m
+	// and 12h (default 4h). When it has passed, the session and everything
+	// it owns are deleted.
+	// +optional
+	// +kubebuilder:default="4h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('15m') && duration(self) <= duration('12h')",message="validFor must be between 15m and 12h"
+	ValidFor *metav1.Duration `json:"validFor,omitempty"`
+
+	// opensBefore is how long before startTime the room opens, between 0s
+	// and 2h (default 15m). Before that, the session costs nothing: no Pod runs.
+	// +optional
+	// +kubebuilder:default="15m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('2h')",message="opensBefore must be between 0s and 2h"
+	OpensBefore *metav1.Duration `json:"opensBefore,omitempty"`
+
+	// note is the therapist's own note on the appointment, at most 500
+	// characters. It is shown to nobody but the portal, never logged, and
+	// deleted with the session. Keep client names out of it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=500
+	Note string `json:"note,omitempty"`
+
+	// therapistRef is an opaque reference to the therapist, chosen by the
+	// portal, for usage statistics (date and length of sessions). Letters,
+	// digits, '.', '_' and '-', at most 64 characters. Never a name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]*$`
+	TherapistRef string `json:"therapistRef,omitempty"`
+
+	// language is the browser client's default language, "de" (default) or
+	// "en"; a browser set to English shows English either way.
+	// +optional
+	// +kubebuilder:default=de
+	Language Language `json:"language,omitempty"`
+}
+
+// Phase is where a session is in its life.
+// +kubebuilder:validation:Enum=Scheduled;Open;InProgress;Ended;Expired
+type Phase string
+
+const (
+	// PhaseScheduled means the room has not opened yet; nothing runs.
+	PhaseScheduled Phase = "Scheduled"
+	// PhaseOpen means the room is open and the call has not started: nobody
+	// or one person is there.
+	PhaseOpen Phase = "Open"
+	// PhaseInProgress means both people are or were in the call and it has
+	// not ended.
+	PhaseInProgress Phase = "InProgress"
+	// PhaseEnded means the call has ended; the room stays open until it
+	// expires, so the two can still come back.
+	PhaseEnded Phase = "Ended"
+	// PhaseExpired means the validity has passed; the session is being deleted.
+	PhaseExpired Phase = "Expired"
+)
+
+// ConditionRoomReady is true when the room's signaling Pod is ready.
+const ConditionRoomReady = "RoomReady"
+
+// VideoSessionStatus is what the operator and the room report.
+type VideoSessionStatus struct {
+	// phase is where the session is in its life: Scheduled, Open,
+	// InProgress, Ended or Expired.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// conditions are the latest observations of the session's state.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// opensAt is when the room opens: startTime minus opensBefore.
+	// +optional
+	OpensAt *metav1.Time `json:"opensAt,omitempty"`
+
+	// expiresAt is when the room expires and the session is deleted:
+	// startTime plus validFor.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// openedAt is when the operator opened the room. From then on the
+	// session's times cannot change.
+	// +optional
+	OpenedAt *metav1.Time `json:"openedAt,omitempty"`
+
+	// startedAt is when both people were first in the room together,
+	// reported by the room.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// endedAt is when the call ended, reported by the room; it is cleared
+	// when both come back.
+	// +optional
+	EndedAt *metav1.Time `json:"endedAt,omitempty"`
+
+	// participants is how many people are in the room now (0 to 2),
+	// reported by the room.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2
+	Participants int32 `json:"participants,omitempty"`
+
+	// refusedJoins counts the attempts to enter that the room refused
+	// (room full, link not valid, no consent), reported by the room.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	RefusedJoins int32 `json:"refusedJoins,omitempty"`
+
+	// refusedJoinsCounted is how many of refusedJoins the operator has
+	// already added to its metrics.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	RefusedJoinsCounted int32 `json:"refusedJoinsCounted,omitempty"`
+
+	// durationRecorded is true once the session's duration has gone into
+	// the operator's metrics, so that it is recorded exactly once.
+	// +optional
+	DurationRecorded bool `json:"durationRecorded,omitempty"`
+
+	// url is the room's public address, without any secret. The personal
+	// links are in the Secret named by linksSecretName.
+	// +optional
+	URL string `json:"url,omitempty"`
+
+	// linksSecretName is the name of the Secret, in the session's namespace,
+	// that holds the two personal links (keys therapist-link, client-link).
+	// +optional
+	LinksSecretName string `json:"linksSecretName,omitempty"`
+
+	// observedGeneration is the spec generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// VideoSession is one appointment's temporary consultation room that exactly
+// two people may enter: the therapist and the invited client.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=vsession,categories=sprechzimmer
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Start",type=date,JSONPath=`.spec.startTime`
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Participants",type=integer,JSONPath=`.status.participants`
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 48",message="metadata.name must start with a letter, contain only lower-case letters, digits and '-', and be at most 48 characters (it names the room's Service)"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.openedAt) || (self.spec.startTime == oldSelf.spec.startTime && self.spec.?validFor == oldSelf.spec.?validFor && self.spec.?opensBefore == oldSelf.spec.?opensBefore)",message="spec.startTime, spec.validFor and spec.opensBefore cannot change once the room has opened"
+type VideoSession struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the appointment the portal asks for.
+	// +required
+	Spec VideoSessionSpec `json:"spec"`
+
+	// status is what the operator and the room report.
+	// +optional
+	Status VideoSessionStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// VideoSessionList is a list of VideoSessions.
+type VideoSessionList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the sessions.
+	Items []VideoSession `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&VideoSession{}, &VideoSessionList{})
+}
+
+// Default fills what the portal left out with the defaults; the schema
+// applies the same defaults on the server.
+func (s *VideoSession) Default() {
+	if s.Spec.ValidFor == nil {
+		s.Spec.ValidFor = &metav1.Duration{Duration: DefaultValidFor}
+	}
+	if s.Spec.OpensBefore == nil {
+		s.Spec.OpensBefore = &metav1.Duration{Duration: DefaultOpensBefore}
+	}
+	if s.Spec.Language == "" {
+		s.Spec.Language = LanguageGerman
+	}
+}
+
+// Schedule returns when the room opens and when it expires, computed from
+// the spec with defaults applied.
+func (s *VideoSession) Schedule() (opensAt, expiresAt time.Time) {
+	spec := s.DeepCopy()
+	spec.Default()
+	start := s.Spec.StartTime.Time
+	return start.Add(-spec.Spec.OpensBefore.Duration), start.Add(spec.Spec.ValidFor.Duration)
+}

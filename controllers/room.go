@@ -1,0 +1,287 @@
+package controllers
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
+	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
+)
+
+// Labels on everything the operator creates for a room. The operator's cache
+// watches only objects that carry LabelManagedBy, so it never holds other
+// Secrets or Pods of the cluster.
+const (
+	LabelManagedBy      = "app.kubernetes.io/managed-by"
+	ManagedByValue      = "sprechzimmer-operator"
+	LabelComponent      = "app.kubernetes.io/component"
+	ComponentRoom       = "room"
+	LabelSession        = "video.sprechzimmer.dev/session"
+	LabelRoom           = "video.sprechzimmer.dev/room"
+	signalingContainer  = "signaling"
+	signalingPort       = 8080
+	servicePort         = 80
+	podDeadlineGrace    = time.Minute
+	signalingRunAsUser  = 65532
+	iceServersSecretKey = "ice-servers"
+)
+
+// Keys of the links Secret. The portal reads the two links; the tokens are
+// kept so that a restarted operator re-derives the same hashes.
+const (
+	SecretKeyTherapistLink  = "therapist-link"
+	SecretKeyClientLink     = "client-link"
+	SecretKeyTherapistToken = "therapist-token"
+	SecretKeyClientToken    = "client-token"
+)
+
+// RoomOptions is how the platform team configures the rooms.
+type RoomOptions struct {
+	// PublicBaseURL is where browsers reach the front door, e.g. https://video.example.org.
+	PublicBaseURL *url.URL
+	// SignalingImage is the signaling server's container image.
+	SignalingImage string
+	// SignalingCommand is the signaling container's command.
+	SignalingCommand []string
+	// SignalingResources are the signaling container's requests and limits.
+	SignalingResources corev1.ResourceRequirements
+	// TURNSecret is the secret shared with the TURN server (use-auth-secret).
+	TURNSecret []byte
+	// TURNURLs are the TURN server URIs, e.g. turn:turn.example.org:3478?transport=udp.
+	TURNURLs []string
+	// STUNURLs are STUN server URIs handed out without credentials.
+	STUNURLs []string
+	// TermsVersion is the version of the terms text clients consent to.
+	TermsVersion string
+	// APIServer is the API server URL the signaling Pods report to; empty
+	// means the in-cluster default.
+	APIServer string
+	// ExtraEnv is added to the signaling container (the local runner uses it).
+	ExtraEnv []corev1.EnvVar
+}
+
+// DefaultSignalingResources are small: one room is two WebSockets.
+func DefaultSignalingResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
+	}
+}
+
+// roomName names every child of a session but the links Secret.
+func roomName(s *videov1alpha1.VideoSession) string { return s.Name + "-room" }
+
+// LinksSecretName names the Secret with the two personal links.
+func LinksSecretName(s *videov1alpha1.VideoSession) string { return s.Name + "-links" }
+
+// RoomID is the room's public identifier: the session's UID, which says
+// nothing about the session's name or namespace.
+func RoomID(s *videov1alpha1.VideoSession) string { return string(s.UID) }
+
+// RoomURL is the room's public URL, without secrets.
+func (o *RoomOptions) RoomURL(s *videov1alpha1.VideoSession) string {
+	return strings.TrimSuffix(o.PublicBaseURL.String(), "/") + "/r/" + RoomID(s) + "/"
+}
+
+// link is a personal link: the token rides in the fragment, which browsers
+// never send to a server.
+func (o *RoomOptions) link(s *videov1alpha1.VideoSession, token string) string {
+	return o.RoomURL(s) + "#t=" + token
+}
+
+func roomLabels(s *videov1alpha1.VideoSession) map[string]string {
+	return map[string]string{
+		LabelManagedBy: ManagedByValue,
+		LabelComponent: ComponentRoom,
+		LabelSession:   s.Name,
+		LabelRoom:      RoomID(s),
+	}
+}
+
+func childMeta(s *videov1alpha1.VideoSession, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: s.Namespace, Labels: roomLabels(s)}
+}
+
+// iceServers returns the STUN servers and one TURN entry whose credentials
+// are valid until the room expires.
+func (o *RoomOptions) iceServers(s *videov1alpha1.VideoSession, expiresAt time.Time) []signalingconfig.ICEServer {
+	var servers []signalingconfig.ICEServer
+	if len(o.STUNURLs) > 0 {
+		servers = append(servers, signalingconfig.ICEServer{URLs: o.STUNURLs})
+	}
+	if len(o.TURNURLs) > 0 {
+		cred := turncred.Mint(o.TURNSecret, RoomID(s), expiresAt)
+		servers = append(servers, signalingconfig.ICEServer{URLs: o.TURNURLs, Username: cred.Username, Credential: cred.Password})
+	}
+	return servers
+}
+
+// newLinksSecret makes the room's Secret: two fresh tokens, the two links and
+// the ICE servers with TURN credentials. It is immutable: a room's links
+// never change.
+func (o *RoomOptions) newLinksSecret(s *videov1alpha1.VideoSession, expiresAt time.Time) (*corev1.Secret, error) {
+	therapist, err := jointoken.New()
+	if err != nil {
+		return nil, err
+	}
+	client, err := jointoken.New()
+	if err != nil {
+		return nil, err
+	}
+	ice, err := json.Marshal(o.iceServers(s, expiresAt))
+	if err != nil {
+		return nil, fmt.Errorf("encoding ICE servers: %w", err)
+	}
+	return &corev1.Secret{
+		ObjectMeta: childMeta(s, LinksSecretName(s)),
+		Immutable:  ptr.To(true),
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			SecretKeyTherapistToken: []byte(therapist),
+			SecretKeyClientToken:    []byte(client),
+			SecretKeyTherapistLink:  []byte(o.link(s, therapist)),
+			SecretKeyClientLink:     []byte(o.link(s, client)),
+			iceServersSecretKey:     ice,
+		},
+	}, nil
+}
+
+// signalingConfig is what the signaling server is told: hashes of the
+// tokens, never the tokens.
+func (o *RoomOptions) signalingConfig(s *videov1alpha1.VideoSession, secret *corev1.Secret, expiresAt time.Time) (*signalingconfig.Config, error) {
+	therapist, client := secret.Data[SecretKeyTherapistToken], secret.Data[SecretKeyClientToken]
+	if len(therapist) == 0 || len(client) == 0 {
+		return nil, fmt.Errorf("secret %s lacks the join tokens", secret.Name)
+	}
+	public, err := url.Parse(o.RoomURL(s))
+	if err != nil {
+		return nil, fmt.Errorf("room URL: %w", err)
+	}
+	return &signalingconfig.Config{
+		Listen:           fmt.Sprintf(":%d", signalingPort),
+		SessionNamespace: s.Namespace,
+		SessionName:      s.Name,
+		TherapistToken:   jointoken.Of(string(therapist)),
+		ClientToken:      jointoken.Of(string(client)),
+		ExpiresAt:        expiresAt,
+		PublicURL:        public,
+		Language:         string(s.Spec.Language),
+		TermsVersion:     o.TermsVersion,
+		ReportStatus:     true,
+		APIServer:        o.APIServer,
+	}, nil
+}
+
+// newPod makes the room's signaling Pod under the restricted Pod Security
+// Standard. Its deadline ends it at expiry even when the operator is down.
+func (o *RoomOptions) newPod(s *videov1alpha1.VideoSession, secret *corev1.Secret, now, expiresAt time.Time) (*corev1.Pod, error) {
+	cfg, err := o.signalingConfig(s, secret, expiresAt)
+	if err != nil {
+		return nil, err
+	}
+	env := sortedEnv(cfg.Env())
+	env = append(env, corev1.EnvVar{
+		Name: signalingconfig.EnvICEServers,
+		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: secret.Name},
+			Key:                  iceServersSecretKey,
+		}},
+	})
+	env = append(env, o.ExtraEnv...)
+	probe := func(path string) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
+			PeriodSeconds: 5,
+		}
+	}
+	return &corev1.Pod{
+		ObjectMeta: childMeta(s, roomName(s)),
+		Spec: corev1.PodSpec{
+			ServiceAccountName:            roomName(s),
+			AutomountServiceAccountToken:  ptr.To(true),
+			EnableServiceLinks:            ptr.To(false),
+			RestartPolicy:                 corev1.RestartPolicyOnFailure,
+			TerminationGracePeriodSeconds: ptr.To[int64](10),
+			ActiveDeadlineSeconds:         ptr.To(int64((expiresAt.Sub(now) + podDeadlineGrace).Seconds())),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   ptr.To(true),
+				RunAsUser:      ptr.To[int64](signalingRunAsUser),
+				RunAsGroup:     ptr.To[int64](signalingRunAsUser),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []corev1.Container{{
+				Name:      signalingContainer,
+				Image:     o.SignalingImage,
+				Command:   o.SignalingCommand,
+				Env:       env,
+				Ports:     []corev1.ContainerPort{{Name: "http", ContainerPort: signalingPort, Protocol: corev1.ProtocolTCP}},
+				Resources: o.SignalingResources,
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					ReadOnlyRootFilesystem:   ptr.To(true),
+					RunAsNonRoot:             ptr.To(true),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				},
+				ReadinessProbe: probe("/readyz"),
+				LivenessProbe:  probe("/healthz"),
+			}},
+		},
+	}, nil
+}
+
+func sortedEnv(m map[string]string) []corev1.EnvVar {
+	env := make([]corev1.EnvVar, 0, len(m))
+	for k, v := range m {
+		if v != "" {
+			env = append(env, corev1.EnvVar{Name: k, Value: v})
+		}
+	}
+	slices.SortFunc(env, func(a, b corev1.EnvVar) int { return strings.Compare(a.Name, b.Name) })
+	return env
+}
+
+// newService makes the Service the front door sends the room's traffic to.
+func newService(s *videov1alpha1.VideoSession) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: childMeta(s, roomName(s)),
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{LabelRoom: RoomID(s), LabelComponent: ComponentRoom},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: servicePort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+// newStatusReporterRBAC gives the room's Pod exactly one right: to read and
+// patch the status of its own VideoSession.
+func newStatusReporterRBAC(s *videov1alpha1.VideoSession) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding) {
+	name := roomName(s)
+	sa := &corev1.ServiceAccount{ObjectMeta: childMeta(s, name), AutomountServiceAccountToken: ptr.To(false)}
+	role := &rbacv1.Role{
+		ObjectMeta: childMeta(s, name),
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups:     []string{videov1alpha1.GroupVersion.Group},
+			Resources:     []string{"videosessions/status"},
+			ResourceNames: []string{s.Name},
+			Verbs:         []string{"get", "patch"},
+		}},
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: childMeta(s, name),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: s.Namespace}},
+	}
+	return sa, role, binding
+}

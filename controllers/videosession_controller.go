@@ -1,0 +1,359 @@
+// Package controllers runs VideoSessions: it opens each room on time, keeps
+// its status true, and deletes the session with everything it owns when the
+// room expires.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/internal/sessionmetrics"
+)
+
+// Event reasons. Events name no person, note, token or address.
+const (
+	ReasonRoomOpened         = "RoomOpened"
+	ReasonSignalingRecreated = "SignalingPodRecreated"
+	ReasonCallStarted        = "CallStarted"
+	ReasonCallEnded          = "CallEnded"
+)
+
+// VideoSessionReconciler opens, runs and expires rooms.
+type VideoSessionReconciler struct {
+	client.Client
+	// APIReader reads past the cache, for the check before a deletion.
+	APIReader client.Reader
+	// Recorder records lifecycle Events.
+	Recorder events.EventRecorder
+	// Clock is the time source; tests inject a fake one.
+	Clock clock.WithDelayedExecution
+	// Room configures the rooms.
+	Room RoomOptions
+	// Metrics records session metrics.
+	Metrics *sessionmetrics.Metrics
+	// MaxConcurrentReconciles bounds parallel reconciles (default 8).
+	MaxConcurrentReconciles int
+
+	deadlines *deadlines
+}
+
+// +kubebuilder:rbac:groups=video.sprechzimmer.dev,resources=videosessions,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=video.sprechzimmer.dev,resources=videosessions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets;services;serviceaccounts,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile moves one session along: nothing before the room opens, the
+// room's objects while it is open, deletion once it has expired.
+func (r *VideoSessionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+
+	session := &videov1alpha1.VideoSession{}
+	if err := r.Get(ctx, req.NamespacedName, session); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.deadlines.Forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !session.DeletionTimestamp.IsZero() {
+		r.deadlines.Forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+
+	now := r.Clock.Now()
+	opensAt, expiresAt := session.Schedule()
+	if !now.Before(expiresAt) {
+		return ctrl.Result{}, r.expire(ctx, session)
+	}
+
+	before := session.DeepCopy()
+	session.Status.OpensAt = &metav1.Time{Time: opensAt}
+	session.Status.ExpiresAt = &metav1.Time{Time: expiresAt}
+	var err error
+	if now.Before(opensAt) {
+		session.Status.Phase = videov1alpha1.PhaseScheduled
+		r.deadlines.At(req.NamespacedName, opensAt)
+	} else {
+		err = r.runRoom(ctx, session, now, expiresAt)
+		r.deadlines.At(req.NamespacedName, expiresAt)
+	}
+	if err == nil {
+		session.Status.ObservedGeneration = session.Generation
+	}
+	refused := session.Status.RefusedJoins - before.Status.RefusedJoinsCounted
+	session.Status.RefusedJoinsCounted = session.Status.RefusedJoins
+	if patchErr := r.patchStatus(ctx, before, session); patchErr != nil {
+		return ctrl.Result{}, errors.Join(err, patchErr)
+	}
+	if refused > 0 {
+		r.Metrics.JoinsRefused(refused)
+	}
+	r.recordPhaseChange(before, session)
+	if err != nil {
+		log.Error(err, "running the room")
+	}
+	return ctrl.Result{}, err
+}
+
+// patchStatus writes the status in one place, with an optimistic lock so
+// that the operator never overwrites what the room reported meanwhile.
+func (r *VideoSessionReconciler) patchStatus(ctx context.Context, before, after *videov1alpha1.VideoSession) error {
+	if equalStatus(before, after) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patching status: %w", err)
+	}
+	return nil
+}
+
+func equalStatus(a, b *videov1alpha1.VideoSession) bool {
+	x, y := a.Status.DeepCopy(), b.Status.DeepCopy()
+	// Compare times at the second resolution the API stores.
+	for _, s := range []*videov1alpha1.VideoSessionStatus{x, y} {
+		for _, t := range []**metav1.Time{&s.OpensAt, &s.ExpiresAt} {
+			if *t != nil {
+				*t = &metav1.Time{Time: (*t).Rfc3339Copy().Time}
+			}
+		}
+	}
+	return equality.Semantic.DeepEqual(x, y)
+}
+
+// runRoom makes sure the room's objects exist and derives the status.
+func (r *VideoSessionReconciler) runRoom(ctx context.Context, s *videov1alpha1.VideoSession, now, expiresAt time.Time) error {
+	secret, err := r.ensureLinksSecret(ctx, s, expiresAt)
+	if err != nil {
+		return err
+	}
+	sa, role, binding := newStatusReporterRBAC(s)
+	for _, obj := range []client.Object{sa, role, binding, newService(s)} {
+		if err := r.createOwned(ctx, s, obj); err != nil {
+			return err
+		}
+	}
+	pod, err := r.ensurePod(ctx, s, secret, now, expiresAt)
+	if err != nil {
+		return err
+	}
+
+	if s.Status.OpenedAt == nil {
+		s.Status.OpenedAt = &metav1.Time{Time: now}
+		r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, ReasonRoomOpened, "Open", "The room is open until %s", expiresAt.UTC().Format(time.RFC3339))
+	}
+	s.Status.URL = r.Room.RoomURL(s)
+	s.Status.LinksSecretName = secret.Name
+	s.Status.Phase = callPhase(s)
+	ready := metav1.Condition{Type: videov1alpha1.ConditionRoomReady, Status: metav1.ConditionFalse, Reason: "SignalingStarting", Message: "The signaling server is starting", ObservedGeneration: s.Generation}
+	if podReady(pod) {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, "SignalingReady", "The signaling server accepts connections"
+	}
+	meta.SetStatusCondition(&s.Status.Conditions, ready)
+	return nil
+}
+
+// callPhase derives the phase of an open room from what the room reported.
+func callPhase(s *videov1alpha1.VideoSession) videov1alpha1.Phase {
+	switch {
+	case s.Status.StartedAt == nil:
+		return videov1alpha1.PhaseOpen
+	case s.Status.EndedAt != nil:
+		return videov1alpha1.PhaseEnded
+	default:
+		return videov1alpha1.PhaseInProgress
+	}
+}
+
+func (r *VideoSessionReconciler) recordPhaseChange(before, after *videov1alpha1.VideoSession) {
+	if before.Status.Phase == after.Status.Phase {
+		return
+	}
+	switch after.Status.Phase {
+	case videov1alpha1.PhaseInProgress:
+		r.Recorder.Eventf(after, nil, corev1.EventTypeNormal, ReasonCallStarted, "Start", "Both participants are in the room")
+	case videov1alpha1.PhaseEnded:
+		r.Recorder.Eventf(after, nil, corev1.EventTypeNormal, ReasonCallEnded, "End", "The call has ended")
+	}
+}
+
+// ensureLinksSecret returns the room's Secret, making it with fresh tokens
+// the first time. The tokens never change after that.
+func (r *VideoSessionReconciler) ensureLinksSecret(ctx context.Context, s *videov1alpha1.VideoSession, expiresAt time.Time) (*corev1.Secret, error) {
+	secret := &corev1.Secret{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: LinksSecretName(s)}, secret)
+	if err == nil {
+		if !metav1.IsControlledBy(secret, s) {
+			return nil, fmt.Errorf("secret %s exists and does not belong to this session", secret.Name)
+		}
+		return secret, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("reading the links secret: %w", err)
+	}
+	if secret, err = r.Room.newLinksSecret(s, expiresAt); err != nil {
+		return nil, err
+	}
+	if err := r.createOwned(ctx, s, secret); err != nil {
+		return nil, err
+	}
+	return secret, nil
+}
+
+// ensurePod keeps exactly one signaling Pod while the room is open: its
+// name is fixed, so a second one cannot exist. A stopped Pod is deleted and
+// a new one made on the next pass.
+func (r *VideoSessionReconciler) ensurePod(ctx context.Context, s *videov1alpha1.VideoSession, secret *corev1.Secret, now, expiresAt time.Time) (*corev1.Pod, error) {
+	pod := &corev1.Pod{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: roomName(s)}, pod)
+	switch {
+	case err == nil && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded):
+		uid := pod.UID
+		if err := r.Delete(ctx, pod, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("deleting the stopped signaling pod: %w", err)
+		}
+		return pod, nil
+	case err == nil:
+		return pod, nil
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("reading the signaling pod: %w", err)
+	}
+	if pod, err = r.Room.newPod(s, secret, now, expiresAt); err != nil {
+		return nil, err
+	}
+	if err := r.createOwned(ctx, s, pod); err != nil {
+		return nil, err
+	}
+	if s.Status.OpenedAt != nil {
+		r.Metrics.PodRecreated()
+		r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonSignalingRecreated, "Recreate", "The signaling pod was gone and has been recreated")
+	}
+	return pod, nil
+}
+
+// createOwned creates obj owned by the session; an object that already
+// exists is left alone (children never change while the room is open).
+func (r *VideoSessionReconciler) createOwned(ctx context.Context, s *videov1alpha1.VideoSession, obj client.Object) error {
+	if err := controllerutil.SetControllerReference(s, obj, r.Scheme()); err != nil {
+		return fmt.Errorf("owning %T: %w", obj, err)
+	}
+	if err := r.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
+}
+
+// expire deletes an expired session like Kubernetes' TTL-after-finished
+// controller: the decision is checked against the API server, not the
+// cache, and the deletion carries a UID precondition; the session's
+// children go by garbage collection. The duration goes into the metrics
+// exactly once: a status write with an optimistic lock marks it recorded
+// before the metric is observed, and that write doubles as the fresh read.
+func (r *VideoSessionReconciler) expire(ctx context.Context, cached *videov1alpha1.VideoSession) error {
+	log := logf.FromContext(ctx)
+	key := client.ObjectKeyFromObject(cached)
+	session := cached
+	if cached.Status.DurationRecorded {
+		fresh := &videov1alpha1.VideoSession{}
+		if err := r.APIReader.Get(ctx, key, fresh); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		session = fresh
+	}
+	now := r.Clock.Now()
+	_, expiresAt := session.Schedule()
+	if session.UID != cached.UID || !session.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	if now.Before(expiresAt) {
+		r.deadlines.At(key, expiresAt)
+		return nil
+	}
+	if !session.Status.DurationRecorded {
+		before := session.DeepCopy()
+		session.Status.Phase = videov1alpha1.PhaseExpired
+		session.Status.Participants = 0
+		session.Status.DurationRecorded = true
+		if err := r.Status().Patch(ctx, session, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("marking the session expired: %w", err)
+		}
+		r.Metrics.SessionExpired(session, expiresAt)
+		r.logUsage(ctx, session, expiresAt)
+	}
+	uid := session.UID
+	err := r.Delete(ctx, session, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // gone already, or a new session of the same name: not ours to delete
+	}
+	if err != nil {
+		return fmt.Errorf("deleting the expired session: %w", err)
+	}
+	r.deadlines.Forget(key)
+	r.Metrics.SessionDeleted(now.Sub(expiresAt))
+	log.V(1).Info("deleted expired session", "lag", now.Sub(expiresAt).String())
+	return nil
+}
+
+// logUsage writes the one record the product keeps of a session: the
+// opaque therapist reference, the date and the length. No note, no name.
+func (r *VideoSessionReconciler) logUsage(ctx context.Context, s *videov1alpha1.VideoSession, expiresAt time.Time) {
+	d, held := sessionmetrics.Duration(s, expiresAt)
+	logf.FromContext(ctx).Info("session usage",
+		"therapistRef", s.Spec.TherapistRef,
+		"date", s.Spec.StartTime.UTC().Format(time.DateOnly),
+		"held", held,
+		"durationSeconds", int64(d.Seconds()))
+}
+
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// SetupWithManager registers the controller. The deadlines' timers feed it
+// through a channel source, so that an injected clock drives expiry.
+func (r *VideoSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.MaxConcurrentReconciles == 0 {
+		r.MaxConcurrentReconciles = 8
+	}
+	r.deadlines = newDeadlines(r.Clock)
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&videov1alpha1.VideoSession{}).
+		Owns(&corev1.Pod{}).
+		Owns(&corev1.Secret{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&rbacv1.Role{}).
+		Owns(&rbacv1.RoleBinding{}).
+		WatchesRawSource(source.Channel(r.deadlines.events, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Named("videosession").
+		Complete(r)
+}

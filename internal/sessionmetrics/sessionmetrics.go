@@ -1,0 +1,138 @@
+// Package sessionmetrics is the operator's Prometheus metrics. They record
+// the date and length of sessions and nothing personal: no label carries a
+// session name, namespace or therapist reference; every label set is bounded.
+package sessionmetrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+)
+
+const namespace = "sprechzimmer"
+
+// Outcome labels of an expired session.
+const (
+	// OutcomeHeld means both people were in the room together at some point.
+	OutcomeHeld = "held"
+	// OutcomeNotHeld means the two never met in the room.
+	OutcomeNotHeld = "not_held"
+)
+
+// Metrics are the operator's session metrics.
+type Metrics struct {
+	duration       prometheus.Histogram
+	expired        *prometheus.CounterVec
+	deleted        prometheus.Counter
+	deletionLag    prometheus.Histogram
+	joinRefusals   prometheus.Counter
+	podRecreations prometheus.Counter
+}
+
+// New registers the metrics with reg. sessions lists the sessions for the
+// by-phase gauge at scrape time (the manager's cache), so that gauge is
+// right after a restart too.
+func New(reg prometheus.Registerer, sessions client.Reader) *Metrics {
+	m := &Metrics{
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "session_duration_seconds",
+			Help: "Length of held sessions: from the moment both people were first in the room together " +
+				"until the call ended (or the room expired while they were still talking). Observed once per session, when it expires.",
+			Buckets: []float64{5 * 60, 15 * 60, 25 * 60, 45 * 60, 50 * 60, 60 * 60, 90 * 60, 2 * 3600, 3 * 3600, 6 * 3600},
+		}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "sessions_expired_total",
+			Help: "Sessions that reached the end of their validity, by whether the two met (outcome=held|not_held).",
+		}, []string{"outcome"}),
+		deleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "sessions_deleted_total",
+			Help: "Expired sessions the operator deleted, with everything they owned.",
+		}),
+		deletionLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "session_deletion_lag_seconds",
+			Help:    "Time from a session's expiry to its deletion by the operator.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
+		joinRefusals: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "join_refusals_total",
+			Help: "Attempts to enter a room that the room refused (room full, link not valid, no consent), as the rooms report them.",
+		}),
+		podRecreations: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "signaling_pod_recreations_total",
+			Help: "Signaling Pods recreated because the previous one was gone or had stopped while the room was open.",
+		}),
+	}
+	reg.MustRegister(m.duration, m.expired, m.deleted, m.deletionLag, m.joinRefusals, m.podRecreations,
+		&phaseCollector{sessions: sessions, desc: prometheus.NewDesc(namespace+"_sessions", "Sessions by phase.", []string{"phase"}, nil)})
+	return m
+}
+
+// SessionExpired records an expired session: its outcome and, when the two
+// met, its duration. Call it exactly once per session.
+func (m *Metrics) SessionExpired(s *videov1alpha1.VideoSession, expiresAt time.Time) {
+	d, held := Duration(s, expiresAt)
+	if !held {
+		m.expired.WithLabelValues(OutcomeNotHeld).Inc()
+		return
+	}
+	m.expired.WithLabelValues(OutcomeHeld).Inc()
+	m.duration.Observe(d.Seconds())
+}
+
+// Duration is the length of a session as the duration metric defines it,
+// and whether the session was held at all.
+func Duration(s *videov1alpha1.VideoSession, expiresAt time.Time) (time.Duration, bool) {
+	if s.Status.StartedAt == nil {
+		return 0, false
+	}
+	end := expiresAt
+	if s.Status.EndedAt != nil && s.Status.EndedAt.Time.Before(end) {
+		end = s.Status.EndedAt.Time
+	}
+	return max(end.Sub(s.Status.StartedAt.Time), 0), true
+}
+
+// SessionDeleted records the deletion of an expired session lag after its expiry.
+func (m *Metrics) SessionDeleted(lag time.Duration) {
+	m.deleted.Inc()
+	m.deletionLag.Observe(max(lag, 0).Seconds())
+}
+
+// JoinsRefused adds n refusals that a room reported.
+func (m *Metrics) JoinsRefused(n int32) { m.joinRefusals.Add(float64(n)) }
+
+// PodRecreated counts a recreated signaling Pod.
+func (m *Metrics) PodRecreated() { m.podRecreations.Inc() }
+
+type phaseCollector struct {
+	sessions client.Reader
+	desc     *prometheus.Desc
+}
+
+func (c *phaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *phaseCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var list videov1alpha1.VideoSessionList
+	if err := c.sessions.List(ctx, &list); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	counts := map[videov1alpha1.Phase]int{}
+	for _, p := range []videov1alpha1.Phase{videov1alpha1.PhaseScheduled, videov1alpha1.PhaseOpen, videov1alpha1.PhaseInProgress, videov1alpha1.PhaseEnded, videov1alpha1.PhaseExpired} {
+		counts[p] = 0
+	}
+	for i := range list.Items {
+		if p := list.Items[i].Status.Phase; p != "" {
+			counts[p]++
+		}
+	}
+	for p, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), string(p))
+	}
+}
