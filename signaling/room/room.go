@@ -236,7 +236,9 @@ func (m *Member) Refuse(perr *protocol.Error) *protocol.Error {
 	if !m.welcomed {
 		perr = protocol.NewError(protocol.CodeHelloRequired, "the first message must be hello")
 	}
-	r.refuseLocked(m, perr)
+	if !m.gone {
+		r.refuseLocked(m, perr)
+	}
 	r.mu.Unlock()
 	r.flush()
 	return perr

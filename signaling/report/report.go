@@ -1,0 +1,241 @@
+// Package report writes a room's state into its VideoSession's status
+// through the Kubernetes API, with plain HTTP instead of client-go so the
+// signaling server stays small and starts fast.
+//
+// Updates are coalesced: only the latest state is sent, failed sends are
+// retried with backoff, and Update never blocks the room.
+package report
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/room"
+)
+
+// Group, version and resource of the VideoSession API.
+const (
+	Group    = "video.sprechzimmer.dev"
+	Version  = "v1alpha1"
+	Resource = "videosessions"
+)
+
+// Options configure a Reporter.
+type Options struct {
+	// APIServer is the API server's base URL.
+	APIServer string
+	// Namespace and Name are the VideoSession's.
+	Namespace, Name string
+	// ServiceAccountDir holds token (read on every request: it rotates) and
+	// ca.crt (read once).
+	ServiceAccountDir string
+	// MinBackoff and MaxBackoff bound the wait between retries; 200 ms and
+	// 10 s when zero.
+	MinBackoff, MaxBackoff time.Duration
+	// Logger gets failures; slog.Default if nil.
+	Logger *slog.Logger
+}
+
+// FromConfig returns the options for the signaling server's configuration.
+// The API server is config.APIServer or, by default,
+// https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT.
+func FromConfig(c *config.Config, getenv func(string) string) (Options, error) {
+	api := c.APIServer
+	if api == "" {
+		host, port := getenv("KUBERNETES_SERVICE_HOST"), getenv("KUBERNETES_SERVICE_PORT")
+		if host == "" || port == "" {
+			return Options{}, errors.New("no API server: set " + config.EnvAPIServer + " or run in a Pod")
+		}
+		api = "https://" + net.JoinHostPort(host, port)
+	}
+	return Options{APIServer: api, Namespace: c.SessionNamespace, Name: c.SessionName, ServiceAccountDir: c.ServiceAccountDir}, nil
+}
+
+// Reporter sends a room's state to its VideoSession's status.
+type Reporter struct {
+	opts   Options
+	url    string
+	client *http.Client
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	latest  *room.State // not sent yet; nil when everything is sent
+	wake    chan struct{}
+	sent    chan struct{} // closed and replaced whenever latest was sent
+	lastErr error
+}
+
+// New returns a reporter; it reads the CA now and fails if it cannot.
+func New(opts Options) (*Reporter, error) {
+	if opts.MinBackoff == 0 {
+		opts.MinBackoff = 200 * time.Millisecond
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	base, err := url.Parse(opts.APIServer)
+	if err != nil || base.Host == "" {
+		return nil, errors.New("API server must be an absolute URL")
+	}
+	pem, err := os.ReadFile(filepath.Join(opts.ServiceAccountDir, "ca.crt"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the API server's CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("ca.crt holds no PEM certificate")
+	}
+	transport := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: 5 * time.Second,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &Reporter{
+		opts: opts,
+		url: strings.TrimSuffix(opts.APIServer, "/") + "/apis/" + Group + "/" + Version +
+			"/namespaces/" + url.PathEscape(opts.Namespace) + "/" + Resource + "/" + url.PathEscape(opts.Name) + "/status",
+		client: &http.Client{Transport: transport, Timeout: 10 * time.Second},
+		log:    opts.Logger,
+		wake:   make(chan struct{}, 1),
+		sent:   make(chan struct{}),
+	}, nil
+}
+
+// Update records s as the state to send. It never blocks; a state not yet
+// sent is replaced.
+func (r *Reporter) Update(s room.State) {
+	r.mu.Lock()
+	r.latest = &s
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends states until ctx ends.
+func (r *Reporter) Run(ctx context.Context) {
+	backoff := r.opts.MinBackoff
+	for {
+		r.mu.Lock()
+		s := r.latest
+		r.mu.Unlock()
+		if s == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.wake:
+				continue
+			}
+		}
+		err := r.send(ctx, *s)
+		r.mu.Lock()
+		r.lastErr = err
+		if err == nil && r.latest == s {
+			r.latest = nil
+			close(r.sent)
+			r.sent = make(chan struct{})
+		}
+		r.mu.Unlock()
+		if err == nil {
+			backoff = r.opts.MinBackoff
+			continue
+		}
+		r.log.Warn("status report failed", "error", err.Error(), "retryIn", backoff.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, r.opts.MaxBackoff)
+	}
+}
+
+// Flush waits until the latest state has been sent or ctx ends; it returns
+// the last send error in the latter case. Run must be running.
+func (r *Reporter) Flush(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		pending, sent, lastErr := r.latest != nil, r.sent, r.lastErr
+		r.mu.Unlock()
+		if !pending {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), lastErr)
+		case <-sent:
+		}
+	}
+}
+
+// status is the merge patch's status: the fields the signaling server owns.
+type status struct {
+	Participants int        `json:"participants"`
+	StartedAt    *time.Time `json:"startedAt"`
+	EndedAt      *time.Time `json:"endedAt"`
+	RefusedJoins int        `json:"refusedJoins"`
+}
+
+// Body returns the merge patch for s. Unset times are null, so a merge
+// patch clears them.
+func Body(s room.State) ([]byte, error) {
+	st := status{Participants: s.Participants, RefusedJoins: s.RefusedJoins}
+	if !s.StartedAt.IsZero() {
+		t := s.StartedAt.UTC().Truncate(time.Second)
+		st.StartedAt = &t
+	}
+	if !s.EndedAt.IsZero() {
+		t := s.EndedAt.UTC().Truncate(time.Second)
+		st.EndedAt = &t
+	}
+	return json.Marshal(map[string]status{"status": st})
+}
+
+// send patches the status once.
+func (r *Reporter) send(ctx context.Context, s room.State) error {
+	body, err := Body(s)
+	if err != nil {
+		return fmt.Errorf("encoding status: %w", err)
+	}
+	token, err := os.ReadFile(filepath.Join(r.opts.ServiceAccountDir, "token"))
+	if err != nil {
+		return fmt.Errorf("reading the service account token: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, r.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("building the status request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/merge-patch+json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("patching status: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("patching status: %s", resp.Status)
+	}
+	return nil
+}

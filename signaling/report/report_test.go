@@ -1,0 +1,180 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/room"
+)
+
+// patch is one request the fake API server got.
+type patch struct {
+	method, path, contentType, auth string
+	body                            map[string]any
+}
+
+// apiServer is a TLS server that records patches and answers with the
+// status codes in replies (200 once they run out).
+func apiServer(t *testing.T, replies ...int) (*httptest.Server, chan patch, string) {
+	t.Helper()
+	got := make(chan patch, 32)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		p := patch{method: r.Method, path: r.URL.Path, contentType: r.Header.Get("Content-Type"), auth: r.Header.Get("Authorization")}
+		if err := json.Unmarshal(b, &p.body); err != nil {
+			t.Errorf("body is not JSON: %s", b)
+		}
+		code := http.StatusOK
+		if len(replies) > 0 {
+			code, replies = replies[0], replies[1:]
+		}
+		w.WriteHeader(code)
+		got <- p
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeToken(t, dir, "token-1")
+	return srv, got, dir
+}
+
+func writeToken(t *testing.T, dir, token string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func receive(t *testing.T, got chan patch) patch {
+	t.Helper()
+	select {
+	case p := <-got:
+		return p
+	case <-time.After(5 * time.Second):
+		t.Fatal("no patch arrived")
+		return patch{}
+	}
+}
+
+func start(t *testing.T, opts Options) *Reporter {
+	t.Helper()
+	opts.MinBackoff, opts.MaxBackoff = time.Millisecond, 5*time.Millisecond
+	r, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+func TestReportPatchesStatus(t *testing.T) {
+	srv, got, dir := apiServer(t, http.StatusInternalServerError)
+	r := start(t, Options{APIServer: srv.URL, Namespace: "praxis", Name: "s-42", ServiceAccountDir: dir})
+	started := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+	tests := []struct {
+		name  string
+		state room.State
+		token string
+		want  string
+	}{
+		{"one in", room.State{Participants: 1}, "token-1",
+			`{"participants":1,"startedAt":null,"endedAt":null,"refusedJoins":0}`},
+		{"call running", room.State{Participants: 2, StartedAt: started, RefusedJoins: 3}, "token-2",
+			`{"participants":2,"startedAt":"2026-11-23T10:00:00Z","endedAt":null,"refusedJoins":3}`},
+		{"call ended", room.State{Participants: 1, StartedAt: started, EndedAt: started.Add(50*time.Minute + 500*time.Millisecond), RefusedJoins: 3}, "token-3",
+			`{"participants":1,"startedAt":"2026-11-23T10:00:00Z","endedAt":"2026-11-23T10:50:00Z","refusedJoins":3}`},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			writeToken(t, dir, tt.token) // the token rotates; every request reads it again
+			r.Update(tt.state)
+			p := receive(t, got)
+			if i == 0 { // the first reply was a 500: the same state comes again
+				p = receive(t, got)
+			}
+			if p.method != http.MethodPatch || p.path != "/apis/video.sprechzimmer.dev/v1alpha1/namespaces/praxis/videosessions/s-42/status" {
+				t.Fatalf("%s %s", p.method, p.path)
+			}
+			if p.contentType != "application/merge-patch+json" || p.auth != "Bearer "+tt.token {
+				t.Fatalf("content type %q, auth %q", p.contentType, p.auth)
+			}
+			b, _ := json.Marshal(p.body["status"])
+			if string(b) != normalize(t, tt.want) {
+				t.Fatalf("status %s, want %s", b, tt.want)
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// normalize re-encodes JSON the way the test decodes bodies (sorted keys).
+func normalize(t *testing.T, s string) string {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestReportCoalescesToLatest(t *testing.T) {
+	srv, got, dir := apiServer(t)
+	r, err := New(Options{APIServer: srv.URL, Namespace: "n", Name: "s", ServiceAccountDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Updates before Run starts pile up; only the latest goes out.
+	for i := range 10 {
+		r.Update(room.State{Participants: i % 3, RefusedJoins: i})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	flushCtx, cancelFlush := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelFlush()
+	if err := r.Flush(flushCtx); err != nil {
+		t.Fatal(err)
+	}
+	p := receive(t, got)
+	if n := p.body["status"].(map[string]any)["refusedJoins"]; n != 9.0 {
+		t.Fatalf("sent refusedJoins %v, want the latest, 9", n)
+	}
+	select {
+	case p := <-got:
+		t.Fatalf("a second patch was sent: %v", p.body)
+	default:
+	}
+}
+
+func TestFromConfigNeedsAnAPIServer(t *testing.T) {
+	env := map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+	opts, err := FromConfig(&configFixture, func(k string) string { return env[k] })
+	if err != nil || opts.APIServer != "https://10.0.0.1:443" {
+		t.Fatalf("%+v, %v", opts, err)
+	}
+	if _, err := FromConfig(&configFixture, func(string) string { return "" }); err == nil {
+		t.Fatal("no error without an API server")
+	}
+}
+
+var configFixture = config.Config{SessionNamespace: "n", SessionName: "s", ServiceAccountDir: "/nonexistent"}

@@ -1,0 +1,256 @@
+// Package server is the signaling server's HTTP side: the room page and its
+// assets, the WebSocket at /ws that feeds a room.Room, the connection test
+// against an echo peer, health and readiness, and metrics.
+package server
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/metrics"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
+	"github.com/sprechzimmer/sprechzimmer/signaling/room"
+	"github.com/sprechzimmer/sprechzimmer/web"
+)
+
+// Defaults of Options.
+const (
+	// DefaultPingInterval is how often the server pings a browser.
+	DefaultPingInterval = 10 * time.Second
+	// DefaultDeadAfter is how long a connection may stay silent (no frame,
+	// no pong) before it counts as gone.
+	DefaultDeadAfter = 25 * time.Second
+	// DefaultRate is the messages per second a connection may send on average.
+	DefaultRate = 20
+	// DefaultBurst is the burst of messages above DefaultRate.
+	DefaultBurst = 60
+	// DefaultMaxEchoPeers is how many connection tests may run at once.
+	DefaultMaxEchoPeers = 4
+	// HardReadLimit is the frame size at which the connection is closed
+	// (1009). Frames between protocol.MaxMessageBytes and this are read to
+	// the end, refused with too-large, and the connection stays.
+	HardReadLimit = 1 << 20
+	// writeTimeout bounds one frame's write to a slow browser.
+	writeTimeout = 10 * time.Second
+	// queueLength is how many frames may wait for a connection's writer;
+	// a browser that falls this far behind is disconnected.
+	queueLength = 256
+)
+
+// Options configure a Server.
+type Options struct {
+	// Config is the signaling server's configuration: origins and ICE servers.
+	Config *config.Config
+	// Room is the room the WebSocket connections enter.
+	Room *room.Room
+	// Echo creates the connection test's echo peer; nil answers
+	// test-unavailable.
+	Echo EchoFactory
+	// Metrics, if set, counts joins, refusals and errors.
+	Metrics *metrics.Metrics
+	// Logger gets connection events, never personal data; slog.Default if nil.
+	Logger *slog.Logger
+	// PingInterval, DeadAfter, Rate, Burst and MaxEchoPeers default to the
+	// constants above when zero.
+	PingInterval time.Duration
+	DeadAfter    time.Duration
+	Rate         float64
+	Burst        int
+	MaxEchoPeers int
+	// Now is the clock of the rate limiter; time.Now if nil.
+	Now func() time.Time
+}
+
+// Server serves one room.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	origins map[string]bool
+	static  http.Handler
+	echoes  chan struct{} // one token a running echo peer
+
+	mu     sync.Mutex
+	conns  map[*wsConn]struct{}
+	nextID uint64
+	wg     sync.WaitGroup
+}
+
+// New returns a server for opts.
+func New(opts Options) (*Server, error) {
+	if opts.PingInterval == 0 {
+		opts.PingInterval = DefaultPingInterval
+	}
+	if opts.DeadAfter == 0 {
+		opts.DeadAfter = DefaultDeadAfter
+	}
+	if opts.Rate == 0 {
+		opts.Rate = DefaultRate
+	}
+	if opts.Burst == 0 {
+		opts.Burst = DefaultBurst
+	}
+	if opts.MaxEchoPeers == 0 {
+		opts.MaxEchoPeers = DefaultMaxEchoPeers
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	static, err := fs.Sub(web.Static, "static")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		origins: map[string]bool{},
+		static:  http.FileServerFS(static),
+		echoes:  make(chan struct{}, opts.MaxEchoPeers),
+		conns:   map[*wsConn]struct{}{},
+	}
+	if u := opts.Config.PublicURL; u != nil {
+		s.origins[originOf(u)] = true
+	}
+	for _, o := range opts.Config.AllowedOrigins {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			s.origins[originOf(u)] = true
+		}
+	}
+	return s, nil
+}
+
+// originOf returns scheme://host in lower case.
+func originOf(u *url.URL) string { return strings.ToLower(u.Scheme + "://" + u.Host) }
+
+// Handler returns the server's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.opts.Room.Closed() {
+			http.Error(w, "room closed", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	if s.opts.Metrics != nil {
+		mux.Handle("GET /metrics", s.opts.Metrics.Handler())
+	}
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.Handle("GET /", s.pageHeaders(s.static))
+	return mux
+}
+
+// pageHeaders adds the headers the room page needs: no referrer (the page
+// URL names the room), no framing, no sniffing, no caching.
+func (s *Server) pageHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// originAllowed reports whether a WebSocket may be opened from the request's
+// Origin: the origin of the public URL and the allowed origins; without a
+// public URL (stand-alone) the request's own host. A request without Origin
+// is not from a browser page and cannot be a cross-site request; it passes.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if s.origins[originOf(u)] {
+		return true
+	}
+	return s.opts.Config.PublicURL == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// serveWS upgrades to a WebSocket and runs the connection until it ends.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		s.log.Info("websocket refused", "reason", "origin")
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // originAllowed checked it above
+	})
+	if err != nil {
+		return
+	}
+	c := s.track(ws)
+	defer s.untrack(c)
+	c.run()
+}
+
+// track registers a new connection.
+func (s *Server) track(ws *websocket.Conn) *wsConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	c := newWSConn(s, ws, s.nextID)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c
+}
+
+// untrack forgets a finished connection.
+func (s *Server) untrack(c *wsConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Close closes every open connection with 1001 (going away) and waits until
+// their goroutines have ended. Use it after http.Server.Shutdown, which does
+// not touch WebSockets.
+func (s *Server) Close() {
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close(int(websocket.StatusGoingAway), "server shutting down")
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// Wait waits until every connection has ended, for example after the room
+// expired and closed them all.
+func (s *Server) Wait() { s.wg.Wait() }
+
+// answered records an error the room answered.
+func (s *Server) answered(c *wsConn, err error) {
+	perr, ok := err.(*protocol.Error)
+	if !ok || perr == nil {
+		return
+	}
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.Error(perr.Code)
+	}
+	level := slog.LevelDebug
+	if perr.Fatal() {
+		level = slog.LevelInfo
+	}
+	s.log.Log(context.Background(), level, "refused", "conn", c.id, "code", string(perr.Code))
+}
