@@ -1,0 +1,66 @@
+package turn
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Directions of relayed traffic, the values of the relayed bytes metric's
+// "direction" label.
+const (
+	// DirectionToPeer counts bytes the relay sent to peers.
+	DirectionToPeer = "to_peer"
+	// DirectionFromPeer counts bytes the relay received from permitted peers.
+	DirectionFromPeer = "from_peer"
+)
+
+// metrics are the server's Prometheus collectors. Labels have fixed value
+// sets; nothing in them identifies a user, a room or an address.
+type metrics struct {
+	allocationsTotal prometheus.Counter
+	relayedBytes     *prometheus.CounterVec
+	toPeer           prometheus.Counter
+	fromPeer         prometheus.Counter
+	authFailures     *prometheus.CounterVec
+	peersRefused     prometheus.Counter
+}
+
+// newMetrics creates the collectors and registers them with reg; the
+// active allocations gauge reads active when scraped.
+func newMetrics(reg prometheus.Registerer, active func() float64) (*metrics, error) {
+	const ns, sub = "sprechzimmer", "turn"
+	m := &metrics{
+		allocationsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "allocations_total",
+			Help: "Relay allocations created since start.",
+		}),
+		relayedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "relayed_bytes_total",
+			Help: "Payload bytes relayed: to_peer is sent from relay sockets, from_peer is received on them from permitted peers.",
+		}, []string{"direction"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "auth_failures_total",
+			Help: "Authenticated requests refused, by reason (malformed, expired, wrong_realm, bad_credential).",
+		}, []string{"reason"}),
+		peersRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "peer_refusals_total",
+			Help: "Permissions, channel bindings and datagrams refused because the peer address is in a denied range.",
+		}),
+	}
+	m.toPeer = m.relayedBytes.WithLabelValues(DirectionToPeer)
+	m.fromPeer = m.relayedBytes.WithLabelValues(DirectionFromPeer)
+	for _, r := range authReasons {
+		m.authFailures.WithLabelValues(r)
+	}
+	activeGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "allocations_active",
+		Help: "Relay allocations that exist now.",
+	}, active)
+	for _, c := range []prometheus.Collector{m.allocationsTotal, m.relayedBytes, m.authFailures, m.peersRefused, activeGauge} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register turn metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,245 @@
+// Package turn is Sprechzimmer's TURN server: a pion/turn server that
+// accepts exactly the TURN REST credentials the operator mints with
+// internal/turncred under a shared secret, relays only UDP, refuses peers in
+// private, loopback, link-local, CGNAT and configured (cluster) ranges, and
+// exports Prometheus metrics with bounded labels. It logs no usernames,
+// credentials or addresses.
+package turn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/transport/v5/reuseport"
+	pionturn "github.com/pion/turn/v5"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Realm is the TURN realm, for example the public host name.
+	Realm string
+	// Secret is the shared secret the operator mints credentials with.
+	Secret []byte
+	// UDPAddress is the UDP address clients reach the server on, for
+	// example "0.0.0.0:3478"; port 0 picks a free port.
+	UDPAddress string
+	// UDPSockets is how many UDP sockets share UDPAddress through
+	// SO_REUSEPORT, each read by its own goroutine; 0 means 1.
+	UDPSockets int
+	// TCPAddress, when set, is a TCP address clients may reach the server
+	// on too (TURN over TCP, relaying still UDP).
+	TCPAddress string
+	// RelayIP is the address put into relay candidates: the public IP.
+	RelayIP net.IP
+	// RelayBindIP is the local address relay sockets are bound to
+	// ("0.0.0.0" when empty).
+	RelayBindIP string
+	// MinPort and MaxPort bound the relay ports; both 0 means ephemeral ports.
+	MinPort, MaxPort uint16
+	// Peers decides which peers may be relayed to; nil means
+	// NewPeerPolicy(nil, nil), the defaults.
+	Peers *PeerPolicy
+	// Registerer receives the metrics; nil means a private registry.
+	Registerer prometheus.Registerer
+	// Logger receives the server's log; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock credentials are checked against; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is a running TURN server.
+type Server struct {
+	pion     *pionturn.Server
+	udpAddr  net.Addr
+	tcpAddr  net.Addr
+	log      *slog.Logger
+	started  atomic.Pointer[pionturn.Server] // s.pion once set, for the metrics
+	draining atomic.Bool
+	deleted  chan struct{}
+}
+
+// New opens the listeners and starts serving.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Secret) == 0 {
+		return nil, errEmptySecret
+	}
+	if cfg.RelayIP == nil {
+		return nil, errors.New("turn relay IP is not set")
+	}
+	if cfg.Peers == nil {
+		cfg.Peers = NewPeerPolicy(nil, nil)
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RelayBindIP == "" {
+		cfg.RelayBindIP = "0.0.0.0"
+	}
+	if cfg.UDPSockets <= 0 {
+		cfg.UDPSockets = 1
+	}
+
+	s := &Server{log: cfg.Logger, deleted: make(chan struct{}, 1)}
+	m, err := newMetrics(cfg.Registerer, func() float64 {
+		if p := s.started.Load(); p != nil {
+			return float64(p.AllocationCount())
+		}
+		return 0
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	var inner pionturn.RelayAddressGenerator = &pionturn.RelayAddressGeneratorStatic{
+		RelayAddress: cfg.RelayIP, Address: cfg.RelayBindIP,
+	}
+	if cfg.MinPort != 0 || cfg.MaxPort != 0 {
+		if cfg.MinPort == 0 || cfg.MaxPort < cfg.MinPort {
+			return nil, fmt.Errorf("turn relay port range %d-%d is invalid", cfg.MinPort, cfg.MaxPort)
+		}
+		inner = &pionturn.RelayAddressGeneratorPortRange{
+			RelayAddress: cfg.RelayIP, Address: cfg.RelayBindIP,
+			MinPort: cfg.MinPort, MaxPort: cfg.MaxPort,
+		}
+	}
+	gen := &relayGenerator{inner: inner, policy: cfg.Peers, metrics: m}
+	permit := func(_ net.Addr, peer net.IP) bool {
+		if cfg.Peers.AllowedIP(peer) {
+			return true
+		}
+		m.peersRefused.Inc()
+		return false
+	}
+
+	conns, err := listenUDP(cfg.UDPAddress, cfg.UDPSockets)
+	if err != nil {
+		return nil, err
+	}
+	s.udpAddr = conns[0].LocalAddr()
+	pcs := make([]pionturn.PacketConnConfig, len(conns))
+	for i, c := range conns {
+		pcs[i] = pionturn.PacketConnConfig{PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: permit}
+	}
+	var lcs []pionturn.ListenerConfig
+	if cfg.TCPAddress != "" {
+		ln, err := net.Listen("tcp", cfg.TCPAddress)
+		if err != nil {
+			closeAll(conns)
+			return nil, fmt.Errorf("listen turn tcp: %w", err)
+		}
+		s.tcpAddr = ln.Addr()
+		lcs = append(lcs, pionturn.ListenerConfig{Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit})
+	}
+
+	fail := func(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
+	s.pion, err = pionturn.NewServer(pionturn.ServerConfig{
+		PacketConnConfigs: pcs,
+		ListenerConfigs:   lcs,
+		LoggerFactory:     pionLoggerFactory{log: cfg.Logger},
+		Realm:             cfg.Realm,
+		AuthHandler:       authHandler(cfg.Secret, cfg.Realm, cfg.Now, fail),
+		QuotaHandler:      func(string, string, net.Addr) bool { return !s.draining.Load() },
+		EventHandler: pionturn.EventHandler{
+			OnAuth: func(_, _ net.Addr, _, _, _, _ string, verdict bool) {
+				if !verdict {
+					fail(ReasonBadCredential)
+				}
+			},
+			OnAllocationCreated: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ int) {
+				m.allocationsTotal.Inc()
+			},
+			OnAllocationDeleted: func(_, _ net.Addr, _, _, _ string) {
+				select {
+				case s.deleted <- struct{}{}:
+				default:
+				}
+			},
+		},
+	})
+	if err != nil {
+		closeAll(conns)
+		for _, l := range lcs {
+			_ = l.Listener.Close()
+		}
+		return nil, fmt.Errorf("start turn server: %w", err)
+	}
+	s.started.Store(s.pion)
+	return s, nil
+}
+
+// listenUDP opens n UDP sockets on address; more than one share the port
+// through SO_REUSEPORT, and the kernel spreads clients over them.
+func listenUDP(address string, n int) ([]net.PacketConn, error) {
+	lc := net.ListenConfig{}
+	if n > 1 {
+		lc.Control = reuseport.Control
+	}
+	first, err := lc.ListenPacket(context.Background(), "udp", address)
+	if err != nil {
+		return nil, fmt.Errorf("listen turn udp: %w", err)
+	}
+	conns := []net.PacketConn{first}
+	for len(conns) < n {
+		c, err := lc.ListenPacket(context.Background(), "udp", first.LocalAddr().String())
+		if err != nil {
+			closeAll(conns)
+			return nil, fmt.Errorf("listen turn udp socket %d: %w", len(conns)+1, err)
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+func closeAll(conns []net.PacketConn) {
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+// UDPAddr is the address the server receives UDP on.
+func (s *Server) UDPAddr() net.Addr { return s.udpAddr }
+
+// TCPAddr is the address the server accepts TCP on, nil without one.
+func (s *Server) TCPAddr() net.Addr { return s.tcpAddr }
+
+// Allocations is the number of allocations that exist now.
+func (s *Server) Allocations() int { return s.pion.AllocationCount() }
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Shutdown refuses new allocations (486 Allocation Quota Reached, so that
+// clients try their other ICE servers), waits until the existing ones are
+// gone or ctx ends, then closes the server.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	for s.pion.AllocationCount() > 0 {
+		select {
+		case <-s.deleted:
+		case <-ctx.Done():
+			s.log.Info("turn server closing with allocations left", "allocations", s.pion.AllocationCount())
+			return s.Close()
+		}
+	}
+	return s.Close()
+}
+
+// Close stops the server at once, ending every allocation.
+func (s *Server) Close() error {
+	if err := s.pion.Close(); err != nil {
+		return fmt.Errorf("close turn server: %w", err)
+	}
+	return nil
+}

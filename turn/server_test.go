@@ -1,0 +1,343 @@
+package turn_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
+	"github.com/sprechzimmer/sprechzimmer/turn"
+	"github.com/sprechzimmer/sprechzimmer/turn/turntest"
+)
+
+const (
+	testSecret = "test-shared-secret"
+	testRealm  = "sprechzimmer.test"
+)
+
+var loopback = netip.MustParsePrefix("127.0.0.0/8")
+
+// ownServer is the project's TURN server on loopback with its metrics
+// registry and log.
+type ownServer struct {
+	*turn.Server
+	reg *prometheus.Registry
+	log *bytes.Buffer
+}
+
+// startOwn starts the project's TURN server on a free loopback port.
+func startOwn(t *testing.T, peers *turn.PeerPolicy) *ownServer {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	var log bytes.Buffer
+	srv, err := turn.New(turn.Config{
+		Realm:       testRealm,
+		Secret:      []byte(testSecret),
+		UDPAddress:  "127.0.0.1:0",
+		RelayIP:     net.IPv4(127, 0, 0, 1),
+		RelayBindIP: "127.0.0.1",
+		Peers:       peers,
+		Registerer:  reg,
+		Logger:      slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatalf("turn.New() = %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return &ownServer{Server: srv, reg: reg, log: &log}
+}
+
+// startCoturn starts Debian's coturn on a free loopback port; without coturn
+// the test is skipped, or fails when CI=true.
+func startCoturn(t *testing.T) net.Addr {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{Secret: testSecret, Realm: testRealm})
+	if errors.Is(err, turntest.ErrNoCoturn) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %v", err)
+		}
+		t.Skipf("skipping the coturn comparison: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("StartCoturn() = %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("coturn Close() = %v", err)
+		}
+	})
+	return c.Addr()
+}
+
+// turnCode returns the TURN error code in err, 0 when there is none.
+func turnCode(err error) int {
+	var te *stun.TurnError
+	if errors.As(err, &te) {
+		return int(te.ErrorCodeAttr.Code)
+	}
+	return 0
+}
+
+// udpPeer is a UDP socket on loopback that plays the remote peer.
+func udpPeer(t *testing.T) *net.UDPConn {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// assertRelays sends a datagram through the relay to a peer and the peer's
+// answer back, as a browser's media would flow.
+func assertRelays(t *testing.T, alloc *turntest.Allocation) {
+	t.Helper()
+	peer := udpPeer(t)
+	deadline := time.Now().Add(5 * time.Second)
+	_ = peer.SetReadDeadline(deadline)
+	_ = alloc.Relay.SetReadDeadline(deadline)
+
+	if _, err := alloc.Relay.WriteTo([]byte("hello peer"), peer.LocalAddr()); err != nil {
+		t.Fatalf("relay WriteTo() = %v", err)
+	}
+	buf := make([]byte, 1500)
+	n, from, err := peer.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("peer got nothing through the relay: %v", err)
+	}
+	if got := string(buf[:n]); got != "hello peer" {
+		t.Fatalf("peer got %q, want %q", got, "hello peer")
+	}
+	if from.String() != alloc.Relay.LocalAddr().String() {
+		t.Fatalf("peer got data from %v, want the relay address %v", from, alloc.Relay.LocalAddr())
+	}
+	if _, err := peer.WriteToUDP([]byte("hello client"), from); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err = alloc.Relay.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("client got no answer through the relay: %v", err)
+	}
+	if got := string(buf[:n]); got != "hello client" {
+		t.Fatalf("client got %q, want %q", got, "hello client")
+	}
+}
+
+// TestCredentials runs the same table against the project's TURN server
+// and coturn: credentials minted by turncred get a working relay, anything
+// else is refused with 401.
+func TestCredentials(t *testing.T) {
+	secret := []byte(testSecret)
+	now := time.Now()
+	valid := turncred.Mint(secret, "room-a", now.Add(time.Hour))
+	tests := []struct {
+		name     string
+		cred     turncred.Credential
+		wantCode int // 0: allocation granted
+	}{
+		{name: "minted, valid for an hour", cred: valid},
+		{name: "expired a minute ago", cred: turncred.Mint(secret, "room-a", now.Add(-time.Minute)), wantCode: 401},
+		{name: "forged with another secret", cred: turncred.Mint([]byte("guessed-secret"), "room-a", now.Add(time.Hour)), wantCode: 401},
+		{name: "expiry extended without re-minting", cred: turncred.Credential{
+			Username: turncred.Mint(secret, "room-a", now.Add(48*time.Hour)).Username, Password: valid.Password,
+		}, wantCode: 401},
+		{name: "no expiry in the username", cred: turncred.Credential{
+			Username: "room-a", Password: turncred.Password(secret, "room-a"),
+		}, wantCode: 401},
+	}
+	servers := []struct {
+		name  string
+		start func(t *testing.T) net.Addr
+	}{
+		{name: "sprechzimmer", start: func(t *testing.T) net.Addr {
+			return startOwn(t, turn.NewPeerPolicy([]netip.Prefix{loopback}, nil)).UDPAddr()
+		}},
+		{name: "coturn", start: startCoturn},
+	}
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			addr := srv.start(t)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+					defer cancel()
+					alloc, err := turntest.Allocate(ctx, addr, tt.cred.Username, tt.cred.Password)
+					if tt.wantCode != 0 {
+						if err == nil {
+							alloc.Close()
+							t.Fatalf("allocation granted, want it refused with %d", tt.wantCode)
+						}
+						if got := turnCode(err); got != tt.wantCode {
+							t.Fatalf("Allocate() = %v (code %d), want code %d", err, got, tt.wantCode)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatalf("Allocate() = %v, want a relay allocation", err)
+					}
+					defer alloc.Close()
+					assertRelays(t, alloc)
+				})
+			}
+		})
+	}
+}
+
+// TestPeerPolicyOnTheWire checks that the project's server answers 403 to
+// permissions for peers in denied ranges, loopback included unless allowed.
+func TestPeerPolicyOnTheWire(t *testing.T) {
+	cluster := netip.MustParsePrefix("127.0.0.2/32") // stands in for a cluster CIDR
+	policies := []struct {
+		name   string
+		policy *turn.PeerPolicy
+		peers  map[string]int // peer IP -> wanted code (0: granted)
+	}{
+		{name: "defaults", policy: turn.NewPeerPolicy(nil, nil), peers: map[string]int{
+			"127.0.0.1":       403,
+			"10.1.2.3":        403,
+			"172.16.0.1":      403,
+			"192.168.1.1":     403,
+			"100.64.0.1":      403,
+			"169.254.169.254": 403,
+			"0.0.0.0":         403,
+			"224.0.0.1":       403,
+			"8.8.8.8":         0,
+		}},
+		{name: "loopback allowed, a cluster range denied", policy: turn.NewPeerPolicy([]netip.Prefix{loopback}, []netip.Prefix{cluster}), peers: map[string]int{
+			"127.0.0.1": 0,
+			"127.0.0.2": 403,
+			"10.1.2.3":  403,
+		}},
+	}
+	cred := turncred.Mint([]byte(testSecret), "room-b", time.Now().Add(time.Hour))
+	for _, p := range policies {
+		t.Run(p.name, func(t *testing.T) {
+			srv := startOwn(t, p.policy)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			alloc, err := turntest.Allocate(ctx, srv.UDPAddr(), cred.Username, cred.Password)
+			if err != nil {
+				t.Fatalf("Allocate() = %v", err)
+			}
+			defer alloc.Close()
+			for ip, want := range p.peers {
+				err := alloc.CreatePermission(&net.UDPAddr{IP: net.ParseIP(ip), Port: 4000})
+				if got := turnCode(err); got != want || (want == 0 && err != nil) {
+					t.Errorf("CreatePermission(%s) = %v (code %d), want code %d", ip, err, got, want)
+				}
+			}
+			if p.name == "defaults" {
+				// Sending through the relay needs a permission, so the
+				// data never reaches a loopback peer.
+				peer := udpPeer(t)
+				if _, err := alloc.Relay.WriteTo([]byte("into the cluster"), peer.LocalAddr()); turnCode(err) != 403 {
+					t.Errorf("relay WriteTo(loopback peer) = %v, want a 403 refusal", err)
+				}
+			}
+		})
+	}
+}
+
+// TestMetricsAndLogs checks what an operator sees after traffic and refusals:
+// counters with bounded labels, and a log without usernames, passwords or
+// addresses.
+func TestMetricsAndLogs(t *testing.T) {
+	srv := startOwn(t, turn.NewPeerPolicy([]netip.Prefix{loopback}, nil))
+	secret := []byte(testSecret)
+	now := time.Now()
+	good := turncred.Mint(secret, "room-metrics", now.Add(time.Hour))
+	expired := turncred.Mint(secret, "room-metrics", now.Add(-time.Hour))
+	forged := turncred.Mint([]byte("other"), "room-metrics", now.Add(time.Hour))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for _, c := range []turncred.Credential{expired, forged} {
+		if alloc, err := turntest.Allocate(ctx, srv.UDPAddr(), c.Username, c.Password); err == nil {
+			alloc.Close()
+			t.Fatal("bad credential got an allocation")
+		}
+	}
+	alloc, err := turntest.Allocate(ctx, srv.UDPAddr(), good.Username, good.Password)
+	if err != nil {
+		t.Fatalf("Allocate() = %v", err)
+	}
+	assertRelays(t, alloc)
+	if err := alloc.CreatePermission(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 1}); turnCode(err) != 403 {
+		t.Fatalf("CreatePermission(10.0.0.1) = %v, want 403", err)
+	}
+
+	want := []struct {
+		name, label, value string
+		min                float64
+	}{
+		{name: "sprechzimmer_turn_allocations_total", min: 1},
+		{name: "sprechzimmer_turn_allocations_active", min: 1},
+		{name: "sprechzimmer_turn_auth_failures_total", label: "reason", value: turn.ReasonExpired, min: 1},
+		{name: "sprechzimmer_turn_auth_failures_total", label: "reason", value: turn.ReasonBadCredential, min: 1},
+		{name: "sprechzimmer_turn_relayed_bytes_total", label: "direction", value: turn.DirectionToPeer, min: float64(len("hello peer"))},
+		{name: "sprechzimmer_turn_relayed_bytes_total", label: "direction", value: turn.DirectionFromPeer, min: float64(len("hello client"))},
+		{name: "sprechzimmer_turn_peer_refusals_total", min: 1},
+	}
+	families, err := srv.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		got, found := 0.0, false
+		for _, f := range families {
+			if f.GetName() != w.name {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				if w.label != "" && !hasLabel(m.GetLabel(), w.label, w.value) {
+					continue
+				}
+				found = true
+				got += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+		if !found || got < w.min {
+			t.Errorf("%s{%s=%q} = %v (found %v), want >= %v", w.name, w.label, w.value, got, found, w.min)
+		}
+	}
+
+	alloc.Close()
+	shutdownCtx, cancelShutdown := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancelShutdown()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		t.Fatalf("Shutdown() = %v", err)
+	}
+	if shutdownCtx.Err() != nil {
+		t.Errorf("Shutdown waited for its deadline although the only allocation was deleted")
+	}
+
+	log := srv.log.String()
+	for _, secretText := range []string{good.Username, good.Password, expired.Username, forged.Password, "room-metrics", "127.0.0.1", testSecret} {
+		if strings.Contains(log, secretText) {
+			t.Errorf("log contains %q:\n%s", secretText, log)
+		}
+	}
+}
+
+func hasLabel(labels []*dto.LabelPair, name, value string) bool {
+	for _, l := range labels {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,64 @@
+package turntest
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	pionturn "github.com/pion/turn/v5"
+)
+
+// Allocation is a pion/turn client with a UDP relay allocation.
+type Allocation struct {
+	// Relay sends to and receives from peers through the TURN server.
+	Relay  net.PacketConn
+	client *pionturn.Client
+	conn   net.PacketConn
+}
+
+// Allocate asks the TURN server at server for a UDP relay allocation with
+// the given credentials, from a fresh socket on 127.0.0.1.
+func Allocate(ctx context.Context, server net.Addr, username, password string) (*Allocation, error) {
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("turn client socket: %w", err)
+	}
+	client, err := pionturn.NewClient(&pionturn.ClientConfig{
+		TURNServerAddr: server.String(),
+		Username:       username,
+		Password:       password,
+		Conn:           conn,
+		LoggerFactory:  quietLoggerFactory{},
+	})
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("turn client: %w", err)
+	}
+	if err := client.Listen(); err != nil {
+		client.Close()
+		_ = conn.Close()
+		return nil, fmt.Errorf("turn client listen: %w", err)
+	}
+	relay, err := client.AllocateWithContext(ctx)
+	if err != nil {
+		client.Close()
+		_ = conn.Close()
+		return nil, fmt.Errorf("turn allocate: %w", err)
+	}
+	return &Allocation{Relay: relay, client: client, conn: conn}, nil
+}
+
+// CreatePermission asks the server to let peer exchange data with the relay.
+func (a *Allocation) CreatePermission(peer net.Addr) error {
+	if err := a.client.CreatePermission(peer); err != nil {
+		return fmt.Errorf("turn create permission: %w", err)
+	}
+	return nil
+}
+
+// Close deletes the allocation (a Refresh with lifetime 0) and closes the client.
+func (a *Allocation) Close() {
+	_ = a.Relay.Close()
+	a.client.Close()
+	_ = a.conn.Close()
+}

@@ -1,0 +1,183 @@
+// Package turntest starts real TURN servers on loopback and makes relay
+// allocations against them with a pion/turn client, for the TURN tests and
+// the TURN benchmark. Nothing here is a mock.
+package turntest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pion/stun/v4"
+)
+
+// CoturnBinary is the coturn server program looked up on PATH.
+const CoturnBinary = "turnserver"
+
+// ErrNoCoturn means that coturn is not installed.
+var ErrNoCoturn = errors.New("coturn is not installed (no " + CoturnBinary + " on PATH; apt-get install coturn)")
+
+// CoturnConfig configures a coturn instance on loopback.
+type CoturnConfig struct {
+	// Secret is coturn's static-auth-secret (TURN REST API credentials).
+	Secret string
+	// Realm is coturn's realm.
+	Realm string
+	// Args are further command-line flags.
+	Args []string
+}
+
+// Coturn is a running coturn process listening on 127.0.0.1 (UDP only).
+type Coturn struct {
+	addr   *net.UDPAddr
+	cmd    *exec.Cmd
+	dir    string
+	exited chan struct{}
+	err    error // cmd.Wait's result, set before exited is closed
+}
+
+// StartCoturn starts coturn on a free loopback port with TURN REST
+// credentials under cfg.Secret, loopback peers allowed, and its files in a
+// fresh temporary directory, and returns once it answers STUN or ctx ends.
+func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
+	bin, err := exec.LookPath(CoturnBinary)
+	if err != nil {
+		return nil, ErrNoCoturn
+	}
+	port, err := freeUDPPort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "coturn-")
+	if err != nil {
+		return nil, fmt.Errorf("coturn temp dir: %w", err)
+	}
+	args := []string{
+		"--listening-ip=127.0.0.1",
+		"--relay-ip=127.0.0.1",
+		"--listening-port=" + strconv.Itoa(port),
+		"--use-auth-secret",
+		"--static-auth-secret=" + cfg.Secret,
+		"--realm=" + cfg.Realm,
+		"--allow-loopback-peers",
+		"--no-cli", "--no-tls", "--no-dtls", "--no-tcp", "--no-rfc5780",
+		"--log-file=" + filepath.Join(dir, "turnserver.log"), "--simple-log", "--no-stdout-log",
+		"--pidfile=" + filepath.Join(dir, "turnserver.pid"),
+		"--db=" + filepath.Join(dir, "turndb"),
+	}
+	args = append(args, cfg.Args...)
+	cmd := exec.Command(bin, args...) //nolint:gosec // the binary and flags are ours.
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("start coturn: %w", err)
+	}
+	c := &Coturn{
+		addr:   &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port},
+		cmd:    cmd,
+		dir:    dir,
+		exited: make(chan struct{}),
+	}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.exited)
+	}()
+	if err := c.awaitSTUN(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Addr is the UDP address coturn listens on.
+func (c *Coturn) Addr() *net.UDPAddr { return c.addr }
+
+// Close kills coturn, waits for it to exit and removes its files.
+func (c *Coturn) Close() error {
+	select {
+	case <-c.exited:
+	default:
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("remove coturn dir: %w", err)
+	}
+	return nil
+}
+
+// awaitSTUN sends STUN binding requests until one is answered, coturn exits
+// or ctx ends.
+func (c *Coturn) awaitSTUN(ctx context.Context) error {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return fmt.Errorf("stun probe socket: %w", err)
+	}
+	defer conn.Close()
+	buf := make([]byte, 1500)
+	for {
+		select {
+		case <-c.exited:
+			return fmt.Errorf("coturn exited before answering STUN (%v): %s", c.err, c.logTail())
+		case <-ctx.Done():
+			return fmt.Errorf("coturn did not answer STUN: %w", ctx.Err())
+		default:
+		}
+		req := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
+		if _, err := conn.WriteToUDP(req.Raw, c.addr); err != nil {
+			return fmt.Errorf("stun probe: %w", err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		n, _, err := conn.ReadFromUDP(buf)
+		if err != nil {
+			continue // no answer yet: coturn is still starting
+		}
+		res := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+		if res.Decode() == nil && res.TransactionID == req.TransactionID {
+			return nil
+		}
+	}
+}
+
+// logTail returns the end of coturn's log, for start-up errors.
+func (c *Coturn) logTail() string {
+	b, err := os.ReadFile(filepath.Join(c.dir, "turnserver.log"))
+	if err != nil {
+		return "no log"
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// CoturnVersion returns the version coturn reports, e.g. "4.6.1".
+func CoturnVersion() (string, error) {
+	bin, err := exec.LookPath(CoturnBinary)
+	if err != nil {
+		return "", ErrNoCoturn
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput() //nolint:gosec // our binary.
+	if err != nil {
+		return "", fmt.Errorf("coturn --version: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
+func freeUDPPort() (int, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return 0, fmt.Errorf("find free udp port: %w", err)
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).Port, nil
+}
