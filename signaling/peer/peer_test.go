@@ -1,0 +1,255 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
+	"github.com/sprechzimmer/sprechzimmer/signaling/room"
+	"github.com/sprechzimmer/sprechzimmer/signaling/server"
+)
+
+// testRoom is a real signaling server for one room on loopback.
+type testRoom struct {
+	wsURL             string
+	therapist, client string
+}
+
+func startRoom(t *testing.T) testRoom {
+	t.Helper()
+	therapist, err := jointoken.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := jointoken.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		config.EnvTherapistTokenHash: jointoken.Of(therapist).String(),
+		config.EnvClientTokenHash:    jointoken.Of(client).String(),
+		config.EnvExpiresAt:          time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Config: cfg, Room: room.New(room.FromConfig(cfg))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return testRoom{wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", therapist: therapist, client: client}
+}
+
+func dial(t *testing.T, ctx context.Context, wsURL, token string, opts ...Option) *Peer {
+	t.Helper()
+	p, err := Dial(ctx, wsURL, token, append([]Option{WithLoopbackOnly()}, opts...)...)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// await returns the next event of type want, failing the test at ctx's end.
+func await(t *testing.T, ctx context.Context, p *Peer, want EventType) Event {
+	t.Helper()
+	for {
+		select {
+		case e := <-p.Events():
+			if e.Type == want {
+				return e
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: no %s event", p.Role(), want)
+		}
+	}
+}
+
+// awaitMedia waits until p is connected and has received n RTP packets.
+func awaitMedia(t *testing.T, ctx context.Context, p *Peer, n int64) {
+	t.Helper()
+	for _, step := range []struct {
+		name string
+		ch   <-chan struct{}
+	}{{"connected", p.Connected()}, {"remote track", p.RemoteTrack()}} {
+		select {
+		case <-step.ch:
+		case <-ctx.Done():
+			t.Fatalf("%s: never %s", p.Role(), step.name)
+		}
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for p.Packets() < n {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("%s: %d RTP packets, want %d", p.Role(), p.Packets(), n)
+		}
+	}
+}
+
+func TestTwoPeersExchangeMedia(t *testing.T) {
+	tests := []struct {
+		name                   string
+		clientFirst            bool
+		therapistKind, clientK Kind
+	}{
+		{"therapist waits, audio both ways", false, Audio, Audio},
+		{"client waits, audio both ways", true, Audio, Audio},
+		{"therapist sends video, client audio", false, Video, Audio},
+		{"therapist sends audio, client video", true, Audio, Video},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			r := startRoom(t)
+			first, second := r.therapist, r.client
+			firstKind, secondKind := tt.therapistKind, tt.clientK
+			if tt.clientFirst {
+				first, second = second, first
+				firstKind, secondKind = secondKind, firstKind
+			}
+			a := dial(t, ctx, r.wsURL, first, WithKind(firstKind))
+			if a.Joined().Peer != nil {
+				t.Fatalf("first in the room sees a peer: %+v", a.Joined().Peer)
+			}
+			b := dial(t, ctx, r.wsURL, second, WithKind(secondKind), WithName("Zweite Person"))
+			if got := b.Joined().Peer; got == nil || got.Role != a.Role() {
+				t.Fatalf("second sees peer %+v, want role %s", got, a.Role())
+			}
+			if e := await(t, ctx, a, EventPeerJoined); e.Peer.Name != "Zweite Person" {
+				t.Fatalf("peer-joined name %q", e.Peer.Name)
+			}
+			awaitMedia(t, ctx, a, 10)
+			awaitMedia(t, ctx, b, 10)
+			if got := await(t, ctx, a, EventRemoteTrack).Kind; got != string(secondKind) {
+				t.Errorf("first received a %s track, want %s", got, secondKind)
+			}
+			if got := await(t, ctx, b, EventRemoteTrack).Kind; got != string(firstKind) {
+				t.Errorf("second received a %s track, want %s", got, firstKind)
+			}
+		})
+	}
+}
+
+func TestCallResumesAfterTheOtherLeaves(t *testing.T) {
+	tests := []struct {
+		name   string
+		leave  func(context.Context, *Peer) error
+		reason string
+	}{
+		{"hangup", func(ctx context.Context, p *Peer) error { return p.Hangup(ctx) }, protocol.LeftHangup},
+		{"tab closed", func(_ context.Context, p *Peer) error { return p.Close() }, protocol.LeftGone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			r := startRoom(t)
+			therapist := dial(t, ctx, r.wsURL, r.therapist)
+			client := dial(t, ctx, r.wsURL, r.client)
+			awaitMedia(t, ctx, therapist, 1)
+			awaitMedia(t, ctx, client, 1)
+
+			if err := tt.leave(ctx, client); err != nil {
+				t.Fatal(err)
+			}
+			left := await(t, ctx, therapist, EventPeerLeft).Left
+			if left.Role != protocol.RoleClient || left.Reason != tt.reason {
+				t.Fatalf("peer-left %+v, want client %s", left, tt.reason)
+			}
+			_ = client.Close()
+
+			before := therapist.Packets()
+			again := dial(t, ctx, r.wsURL, r.client)
+			await(t, ctx, therapist, EventConnected)
+			awaitMedia(t, ctx, again, 5)
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for therapist.Packets() < before+5 {
+				select {
+				case <-tick.C:
+				case <-ctx.Done():
+					t.Fatal("therapist gets no media from the returning client")
+				}
+			}
+		})
+	}
+}
+
+func TestDialRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := startRoom(t)
+	stranger, err := jointoken.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial(t, ctx, r.wsURL, r.therapist)
+	dial(t, ctx, r.wsURL, r.client)
+	tests := []struct {
+		name      string
+		token     string
+		opts      []Option
+		code      protocol.Code
+		closeCode int
+	}{
+		{"unknown token", stranger, nil, protocol.CodeLinkInvalid, protocol.CloseLinkInvalid},
+		{"third person", r.client, nil, protocol.CodeRoomFull, protocol.CloseRoomFull},
+		{"client without consent", r.client, []Option{WithConsent(nil)}, protocol.CodeConsentRequired, 0},
+		{"client with old terms", r.client, []Option{WithConsent(&protocol.Consent{
+			TermsAccepted: true, ProcessingAccepted: true, TermsVersion: "2020-01",
+		})}, protocol.CodeConsentRequired, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Dial(ctx, r.wsURL, tt.token, append([]Option{WithLoopbackOnly()}, tt.opts...)...)
+			if err == nil {
+				_ = p.Close()
+				t.Fatal("Dial succeeded")
+			}
+			var se *ServerError
+			if !errors.As(err, &se) || se.Code != tt.code || se.CloseCode != tt.closeCode {
+				t.Fatalf("err = %v, want %s with close %d", err, tt.code, tt.closeCode)
+			}
+		})
+	}
+}
+
+func TestConnFirstMessageMustBeHello(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := startRoom(t)
+	c, err := DialConn(ctx, r.wsURL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Send(ctx, protocol.TypeJoin, protocol.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	env, err := c.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := protocol.DecodeData[protocol.ErrorData](env)
+	if err != nil || env.Type != protocol.TypeError || data.Code != protocol.CodeHelloRequired {
+		t.Fatalf("got %s %+v, want error hello-required", env.Type, data)
+	}
+	_, err = c.Receive(ctx)
+	var ce *ClosedError
+	if !errors.As(err, &ce) || ce.Code != protocol.CloseProtocol {
+		t.Fatalf("err = %v, want close %d", err, protocol.CloseProtocol)
+	}
+}
