@@ -1,0 +1,215 @@
+// Command turn is Sprechzimmer's TURN server. It relays media for browsers
+// that cannot reach each other directly, accepting only the TURN REST
+// credentials the operator mints from the shared secret in -secret-file.
+//
+// Usage:
+//
+//	turn -realm turn.example.org -public-ip 203.0.113.10 -secret-file /etc/turn/secret
+//
+// See docs/turn.md.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sprechzimmer/sprechzimmer/turn"
+)
+
+// minSecretLen is the shortest shared secret accepted, in bytes.
+const minSecretLen = 16
+
+type options struct {
+	realm        string
+	secretFile   string
+	listenUDP    string
+	listenTCP    string
+	udpSockets   int
+	publicIP     string
+	relayBindIP  string
+	minPort      uint
+	maxPort      uint
+	allowPeers   string
+	denyPeers    string
+	metricsAddr  string
+	drainTimeout time.Duration
+	logLevel     string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.realm, "realm", "", "TURN realm, e.g. the TURN server's public host name (required)")
+	flag.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret the operator mints credentials with (required)")
+	flag.StringVar(&o.listenUDP, "listen-udp", ":3478", "UDP address for TURN clients")
+	flag.StringVar(&o.listenTCP, "listen-tcp", ":3478", "TCP address for TURN clients (relaying stays UDP); empty disables TCP")
+	flag.IntVar(&o.udpSockets, "udp-sockets", 1, "UDP sockets sharing -listen-udp via SO_REUSEPORT, each served by its own goroutine")
+	flag.StringVar(&o.publicIP, "public-ip", "", "IP address put into relay candidates, reachable by browsers (required)")
+	flag.StringVar(&o.relayBindIP, "relay-bind-ip", "0.0.0.0", "local IP address relay sockets are bound to")
+	flag.UintVar(&o.minPort, "min-port", 49152, "lowest relay port")
+	flag.UintVar(&o.maxPort, "max-port", 65535, "highest relay port")
+	flag.StringVar(&o.allowPeers, "allow-peers", "", "comma-separated CIDRs to relay to although they are in a denied range (tests: 127.0.0.0/8)")
+	flag.StringVar(&o.denyPeers, "deny-peers", "", "comma-separated CIDRs never to relay to besides the defaults: the cluster's Pod, Service and node CIDRs")
+	flag.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "address of the /metrics, /healthz and /readyz listener; empty disables it")
+	flag.DurationVar(&o.drainTimeout, "drain-timeout", 20*time.Second, "how long SIGTERM waits for allocations to end before closing")
+	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.Parse()
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "turn: -log-level: %v\n", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, log); err != nil {
+		log.Error("turn server failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, log *slog.Logger) error {
+	cfg, err := o.config()
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Registerer = reg
+	cfg.Logger = log
+
+	srv, err := turn.New(cfg)
+	if err != nil {
+		return err
+	}
+	// Ports only: log lines carry no IP addresses, not even the server's.
+	log.Info("turn server listening", "udp_port", port(srv.UDPAddr()), "tcp_port", port(srv.TCPAddr()),
+		"realm", cfg.Realm, "relay_ports", fmt.Sprintf("%d-%d", cfg.MinPort, cfg.MaxPort))
+
+	var httpSrv *http.Server
+	httpErr := make(chan error, 1)
+	if o.metricsAddr != "" {
+		httpSrv = &http.Server{Addr: o.metricsAddr, Handler: opsHandler(reg, srv), ReadHeaderTimeout: 5 * time.Second}
+		go func() { httpErr <- httpSrv.ListenAndServe() }()
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpErr:
+		_ = srv.Close()
+		return fmt.Errorf("metrics listener: %w", err)
+	}
+
+	log.Info("draining: refusing new allocations", "allocations", srv.Allocations(), "timeout", o.drainTimeout.String())
+	drainCtx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
+	defer cancel()
+	err = srv.Shutdown(drainCtx)
+	if httpSrv != nil {
+		_ = httpSrv.Shutdown(drainCtx)
+	}
+	log.Info("turn server stopped")
+	return err
+}
+
+// port returns a's port, 0 for nil.
+func port(a net.Addr) int {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.Port
+	case *net.TCPAddr:
+		return a.Port
+	default:
+		return 0
+	}
+}
+
+// opsHandler serves /metrics, /healthz (the process runs) and /readyz (it
+// is not draining).
+func opsHandler(reg *prometheus.Registry, srv *turn.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if srv.Draining() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// config checks the flags and reads the secret.
+func (o options) config() (turn.Config, error) {
+	var cfg turn.Config
+	if o.realm == "" {
+		return cfg, errors.New("-realm is required")
+	}
+	if o.secretFile == "" {
+		return cfg, errors.New("-secret-file is required")
+	}
+	publicIP := net.ParseIP(o.publicIP)
+	if publicIP == nil {
+		return cfg, fmt.Errorf("-public-ip %q is not an IP address", o.publicIP)
+	}
+	if o.minPort == 0 || o.maxPort > 65535 || o.minPort > o.maxPort {
+		return cfg, fmt.Errorf("relay port range %d-%d is invalid", o.minPort, o.maxPort)
+	}
+	allow, err := turn.ParsePrefixes(o.allowPeers)
+	if err != nil {
+		return cfg, fmt.Errorf("-allow-peers: %w", err)
+	}
+	deny, err := turn.ParsePrefixes(o.denyPeers)
+	if err != nil {
+		return cfg, fmt.Errorf("-deny-peers: %w", err)
+	}
+	secret, err := readSecret(o.secretFile)
+	if err != nil {
+		return cfg, err
+	}
+	return turn.Config{
+		Realm:       o.realm,
+		Secret:      secret,
+		UDPAddress:  o.listenUDP,
+		UDPSockets:  o.udpSockets,
+		TCPAddress:  o.listenTCP,
+		RelayIP:     publicIP,
+		RelayBindIP: o.relayBindIP,
+		MinPort:     uint16(o.minPort),
+		MaxPort:     uint16(o.maxPort),
+		Peers:       turn.NewPeerPolicy(allow, deny),
+	}, nil
+}
+
+// readSecret reads the shared secret. Its bytes are used as they are, as
+// the operator and coturn use them; surrounding whitespace (a newline left
+// by echo) is refused rather than trimmed, because the operator would not
+// trim it and every credential would fail. Errors never show the secret.
+func readSecret(path string) ([]byte, error) {
+	secret, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read secret file: %w", err)
+	}
+	if !bytes.Equal(bytes.TrimSpace(secret), secret) {
+		return nil, fmt.Errorf("secret file %s starts or ends with whitespace (a trailing newline?); write it with printf or kubectl create secret --from-literal", path)
+	}
+	if len(secret) < minSecretLen {
+		return nil, fmt.Errorf("secret in %s is shorter than %d bytes", path, minSecretLen)
+	}
+	return secret, nil
+}
