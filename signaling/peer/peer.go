@@ -89,7 +89,7 @@ const (
 	EventConnected EventType = "connected"
 	// EventFailed: the PeerConnection failed.
 	EventFailed EventType = "failed"
-	// EventRemoteTrack: the first RTP packet of the other person's track.
+	// EventRemoteTrack: the first RTP packet of a track of the other person.
 	EventRemoteTrack EventType = "remote-track"
 	// EventPeerLeft: the other person left (Left says why).
 	EventPeerLeft EventType = "peer-left"
@@ -607,11 +607,12 @@ func (p *Peer) sendCandidate(ctx context.Context, c webrtc.ICECandidateInit) {
 
 // countRTP counts the packets of a remote track.
 func (p *Peer) countRTP(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	for {
+	for first := true; ; first = false {
 		if _, _, err := remote.ReadRTP(); err != nil {
 			return
 		}
-		if p.packets.Add(1) == 1 {
+		p.packets.Add(1)
+		if first {
 			p.trackOnce.Do(func() { close(p.remoteTrack) })
 			p.emit(Event{Type: EventRemoteTrack, Kind: remote.Kind().String()})
 		}
