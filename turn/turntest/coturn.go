@@ -59,7 +59,14 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coturn temp dir: %w", err)
 	}
+	// An empty config file keeps coturn from reading /etc/turnserver.conf.
+	conf := filepath.Join(dir, "turnserver.conf")
+	if err := os.WriteFile(conf, nil, 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("coturn config: %w", err)
+	}
 	args := []string{
+		"-c", conf,
 		"--listening-ip=127.0.0.1",
 		"--relay-ip=127.0.0.1",
 		"--listening-port=" + strconv.Itoa(port),
@@ -127,7 +134,7 @@ func (c *Coturn) awaitSTUN(ctx context.Context) error {
 		case <-c.exited:
 			return fmt.Errorf("coturn exited before answering STUN (%v): %s", c.err, c.logTail())
 		case <-ctx.Done():
-			return fmt.Errorf("coturn did not answer STUN: %w", ctx.Err())
+			return fmt.Errorf("coturn did not answer STUN: %w; its log ends:\n%s", ctx.Err(), c.logTail())
 		default:
 		}
 		req := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
@@ -139,8 +146,9 @@ func (c *Coturn) awaitSTUN(ctx context.Context) error {
 		if err != nil {
 			continue // no answer yet: coturn is still starting
 		}
+		// Any STUN answer will do, also a late one to an earlier probe.
 		res := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
-		if res.Decode() == nil && res.TransactionID == req.TransactionID {
+		if res.Decode() == nil && res.Type.Method == stun.MethodBinding {
 			return nil
 		}
 	}
@@ -153,8 +161,8 @@ func (c *Coturn) logTail() string {
 		return "no log"
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 10 {
-		lines = lines[len(lines)-10:]
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
 	}
 	return strings.Join(lines, "\n")
 }
