@@ -1,0 +1,148 @@
+// Command signaling is one room's signaling server: it serves the room page
+// and the WebSocket the two browsers negotiate through, runs the connection
+// test's echo peer, reports the room's state to its VideoSession, and exits
+// shortly after the room expires.
+//
+// It reads its configuration from the environment (see signaling/config)
+// and logs JSON to stderr, never a token, name, SDP, candidate or address
+// of a person.
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/echo"
+	"github.com/sprechzimmer/sprechzimmer/signaling/metrics"
+	"github.com/sprechzimmer/sprechzimmer/signaling/report"
+	"github.com/sprechzimmer/sprechzimmer/signaling/room"
+	"github.com/sprechzimmer/sprechzimmer/signaling/server"
+)
+
+// Bounds of the way out.
+const (
+	// closeWait is how long the browsers get to receive room-closed and
+	// finish the close handshake after expiry.
+	closeWait = 5 * time.Second
+	// shutdownWait bounds the HTTP shutdown and the last status report.
+	shutdownWait = 5 * time.Second
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := run(log); err != nil {
+		log.Error("signaling server failed", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+// run serves until the room expires or a signal arrives.
+func run(log *slog.Logger) error {
+	sig, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stopSignals()
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err // config errors name variables, never values
+	}
+	m := metrics.New()
+	var rep *report.Reporter
+	if cfg.ReportStatus {
+		opts, err := report.FromConfig(cfg, os.Getenv)
+		if err != nil {
+			return err
+		}
+		opts.Logger = log
+		if rep, err = report.New(opts); err != nil {
+			return err
+		}
+	}
+	rc := room.FromConfig(cfg)
+	rc.OnChange = func(s room.State) {
+		m.Observe(s)
+		if rep != nil {
+			rep.Update(s)
+		}
+	}
+	r := room.New(rc)
+	srv, err := server.New(server.Options{Config: cfg, Room: r, Echo: newEcho, Metrics: m, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	log.Info("serving", "listen", ln.Addr().String(), "reportStatus", cfg.ReportStatus)
+
+	repCtx, stopReporting := context.WithCancel(context.Background())
+	repDone := make(chan struct{})
+	go func() {
+		defer close(repDone)
+		if rep != nil {
+			rep.Run(repCtx)
+		}
+	}()
+
+	expiry := time.NewTimer(time.Until(cfg.ExpiresAt))
+	defer expiry.Stop()
+
+	select {
+	case <-expiry.C:
+		log.Info("room expired")
+		r.Expire()
+		waitOrTimeout(srv.Wait, closeWait)
+	case <-sig.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		stopReporting()
+		return err
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	defer cancel()
+	if err := httpSrv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "error", err.Error())
+	}
+	srv.Close()
+	if rep != nil {
+		if err := rep.Flush(ctx); err != nil {
+			log.Warn("last status report not sent", "error", err.Error())
+		}
+	}
+	stopReporting()
+	<-repDone
+	log.Info("stopped")
+	return nil
+}
+
+// newEcho makes the connection test's echo peer.
+func newEcho(ice []config.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
+	p, err := echo.New(ice, onCandidate)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// waitOrTimeout runs wait and returns when it does or after d.
+func waitOrTimeout(wait func(), d time.Duration) {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
