@@ -112,6 +112,7 @@ func (e *Engine) New(ice []config.ICEServer, onCandidate func(webrtc.ICECandidat
 		return nil, fmt.Errorf("creating peer connection: %w", err)
 	}
 	p := &Peer{pc: pc, onCandidate: onCandidate, senders: map[string]*echoSender{}}
+	p.expiry = time.AfterFunc(e.maxLifetime, func() { _ = p.Close() })
 	pc.OnICECandidate(p.localCandidate)
 	pc.OnTrack(p.echo)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -119,7 +120,6 @@ func (e *Engine) New(ice []config.ICEServer, onCandidate func(webrtc.ICECandidat
 			_ = p.Close()
 		}
 	})
-	p.expiry = time.AfterFunc(e.maxLifetime, func() { _ = p.Close() })
 	return p, nil
 }
 

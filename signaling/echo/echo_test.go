@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,13 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/peer"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
+	"github.com/sprechzimmer/sprechzimmer/signaling/room"
+	"github.com/sprechzimmer/sprechzimmer/signaling/server"
 )
 
 // browser is the test's stand-in for a browser: a pion offerer on loopback.
@@ -208,5 +216,121 @@ func TestCloseTwice(t *testing.T) {
 	}
 	if err := p.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestEchoThroughSignalingServer runs the connection test the way a browser
+// does: test-offer over the signaling socket, the answer and candidates back
+// as test-answer and test-candidate, then its own audio comes back.
+func TestEchoThroughSignalingServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	engine, err := NewEngine(Options{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	therapist, err := jointoken.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		config.EnvTherapistTokenHash: jointoken.Of(therapist).String(),
+		config.EnvClientTokenHash:    jointoken.Of("someone else").String(),
+		config.EnvExpiresAt:          time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{
+		Config: cfg,
+		Room:   room.New(room.FromConfig(cfg)),
+		Echo: func(ice []config.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
+			return engine.New(ice, onCandidate)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	conn, err := peer.DialConn(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/ws", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Send(ctx, protocol.TypeHello, protocol.Hello{Version: protocol.Version, Token: therapist}); err != nil {
+		t.Fatal(err)
+	}
+	if env, err := conn.Receive(ctx); err != nil || env.Type != protocol.TypeWelcome {
+		t.Fatalf("welcome: %v %v", env, err)
+	}
+
+	b := newBrowser(t)
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "mic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pc.AddTrack(track); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := b.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Send(ctx, protocol.TypeTestOffer, protocol.SDP{SDP: offer.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			select {
+			case c := <-b.candidates:
+				candidate := c.Candidate
+				_ = conn.Send(ctx, protocol.TypeTestCandidate, protocol.Candidate{Candidate: &candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex})
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		for {
+			env, err := conn.Receive(ctx)
+			if err != nil {
+				return
+			}
+			switch env.Type {
+			case protocol.TypeTestAnswer:
+				answer, _ := protocol.DecodeData[protocol.SDP](env)
+				_ = b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer.SDP})
+			case protocol.TypeTestCandidate:
+				c, _ := protocol.DecodeData[protocol.Candidate](env)
+				if c.Candidate != nil {
+					_ = b.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: *c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex})
+				}
+			}
+		}
+	}()
+	b.awaitState(t, webrtc.PeerConnectionStateConnected)
+
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for seq := uint16(0); ; seq++ {
+		payload := fmt.Appendf(nil, "through-server-%d", seq)
+		if err := track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 960}, Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case pkt := <-b.received:
+			if !bytes.HasPrefix(pkt.Payload, []byte("through-server-")) {
+				t.Fatalf("echoed %q", pkt.Payload)
+			}
+			return
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("no audio came back through the connection test")
+		}
 	}
 }

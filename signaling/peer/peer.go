@@ -132,6 +132,12 @@ func (e *ServerError) Error() string {
 	return fmt.Sprintf("server error %q (close %d): %s", e.Code, e.CloseCode, e.Message)
 }
 
+// packetWaiter is an AwaitPackets call.
+type packetWaiter struct {
+	n    int64
+	done chan struct{}
+}
+
 // Peer is one person in a room.
 type Peer struct {
 	conn    *Conn
@@ -148,6 +154,8 @@ type Peer struct {
 	stop        chan struct{} // Close was called
 	loopDone    chan struct{}
 	packets     atomic.Int64
+	waitMu      sync.Mutex     // guards waiters and orders it with packets
+	waiters     []packetWaiter // AwaitPackets calls
 	connOnce    sync.Once
 	trackOnce   sync.Once
 	closeOnce   sync.Once
@@ -611,11 +619,47 @@ func (p *Peer) countRTP(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if _, _, err := remote.ReadRTP(); err != nil {
 			return
 		}
-		p.packets.Add(1)
+		p.countPacket()
 		if first {
 			p.trackOnce.Do(func() { close(p.remoteTrack) })
 			p.emit(Event{Type: EventRemoteTrack, Kind: remote.Kind().String()})
 		}
+	}
+}
+
+// countPacket counts one received RTP packet and wakes the AwaitPackets
+// calls it satisfies.
+func (p *Peer) countPacket() {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	got := p.packets.Add(1)
+	kept := p.waiters[:0]
+	for _, w := range p.waiters {
+		if got >= w.n {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	p.waiters = kept
+}
+
+// AwaitPackets returns once n RTP packets in total have arrived from the
+// other person, or with an error when ctx ends first.
+func (p *Peer) AwaitPackets(ctx context.Context, n int64) error {
+	p.waitMu.Lock()
+	if p.packets.Load() >= n {
+		p.waitMu.Unlock()
+		return nil
+	}
+	done := make(chan struct{})
+	p.waiters = append(p.waiters, packetWaiter{n: n, done: done})
+	p.waitMu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%d of %d RTP packets: %w", p.packets.Load(), n, ctx.Err())
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 // testRoom is a real signaling server for one room on loopback.
 type testRoom struct {
+	room              *room.Room
 	wsURL             string
 	therapist, client string
 }
@@ -40,13 +41,14 @@ func startRoom(t *testing.T) testRoom {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{Config: cfg, Room: room.New(room.FromConfig(cfg))})
+	rm := room.New(room.FromConfig(cfg))
+	srv, err := server.New(server.Options{Config: cfg, Room: rm})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return testRoom{wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", therapist: therapist, client: client}
+	return testRoom{room: rm, wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", therapist: therapist, client: client}
 }
 
 func dial(t *testing.T, ctx context.Context, wsURL, token string, opts ...Option) *Peer {
@@ -87,14 +89,8 @@ func awaitMedia(t *testing.T, ctx context.Context, p *Peer, n int64) {
 			t.Fatalf("%s: never %s", p.Role(), step.name)
 		}
 	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for p.Packets() < n {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatalf("%s: %d RTP packets, want %d", p.Role(), p.Packets(), n)
-		}
+	if err := p.AwaitPackets(ctx, n); err != nil {
+		t.Fatalf("%s: %v", p.Role(), err)
 	}
 }
 
@@ -175,14 +171,8 @@ func TestCallResumesAfterTheOtherLeaves(t *testing.T) {
 			again := dial(t, ctx, r.wsURL, r.client)
 			await(t, ctx, therapist, EventConnected)
 			awaitMedia(t, ctx, again, 5)
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			for therapist.Packets() < before+5 {
-				select {
-				case <-tick.C:
-				case <-ctx.Done():
-					t.Fatal("therapist gets no media from the returning client")
-				}
+			if err := therapist.AwaitPackets(ctx, before+5); err != nil {
+				t.Fatalf("therapist gets no media from the returning client: %v", err)
 			}
 		})
 	}
@@ -251,5 +241,41 @@ func TestConnFirstMessageMustBeHello(t *testing.T) {
 	var ce *ClosedError
 	if !errors.As(err, &ce) || ce.Code != protocol.CloseProtocol {
 		t.Fatalf("err = %v, want close %d", err, protocol.CloseProtocol)
+	}
+}
+
+func TestServerClosesThePeer(t *testing.T) {
+	tests := []struct {
+		name      string
+		act       func(t *testing.T, ctx context.Context, r testRoom, therapist *Peer)
+		code      protocol.Code
+		closeCode int
+	}{
+		{"appointment over", func(_ *testing.T, _ context.Context, r testRoom, _ *Peer) { r.room.Expire() },
+			protocol.CodeRoomClosed, protocol.CloseRoomClosed},
+		{"same person in another window", func(t *testing.T, ctx context.Context, r testRoom, therapist *Peer) {
+			dial(t, ctx, r.wsURL, r.therapist, WithResume(therapist.Joined().Resume))
+		}, protocol.CodeReplaced, protocol.CloseReplaced},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r := startRoom(t)
+			therapist := dial(t, ctx, r.wsURL, r.therapist)
+			tt.act(t, ctx, r, therapist)
+			e := await(t, ctx, therapist, EventClosed)
+			if e.Err.Code != tt.code || e.Err.CloseCode != tt.closeCode {
+				t.Fatalf("closed with %v, want %s and close %d", e.Err, tt.code, tt.closeCode)
+			}
+			select {
+			case <-therapist.Closed():
+			case <-ctx.Done():
+				t.Fatal("Closed not closed")
+			}
+			if got := therapist.Err(); got == nil || got.Code != tt.code {
+				t.Fatalf("Err() = %v, want %s", got, tt.code)
+			}
+		})
 	}
 }
