@@ -279,3 +279,26 @@ func TestServerClosesThePeer(t *testing.T) {
 		})
 	}
 }
+
+func TestCallMovesToAnotherWindow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := startRoom(t)
+	therapist := dial(t, ctx, r.wsURL, r.therapist)
+	old := dial(t, ctx, r.wsURL, r.client)
+	awaitMedia(t, ctx, therapist, 1)
+
+	moved := dial(t, ctx, r.wsURL, r.client, WithResume(old.Joined().Resume))
+	if e := await(t, ctx, old, EventClosed); e.Err.Code != protocol.CodeReplaced {
+		t.Fatalf("old window closed with %v, want replaced", e.Err)
+	}
+	if left := await(t, ctx, therapist, EventPeerLeft).Left; left.Reason != protocol.LeftGone {
+		t.Fatalf("therapist got peer-left %+v, want gone", left)
+	}
+	await(t, ctx, therapist, EventPeerJoined)
+	before := therapist.Packets()
+	awaitMedia(t, ctx, moved, 5)
+	if err := therapist.AwaitPackets(ctx, before+5); err != nil {
+		t.Fatalf("therapist gets no media from the new window: %v", err)
+	}
+}
