@@ -60,7 +60,7 @@ func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return 
 
 // harness is a signaling server for one room on an httptest server.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *httptest.Server
 	server  *Server
 	room    *room.Room
@@ -90,7 +90,7 @@ func (h *harness) awaitParticipants(n int) {
 // setup changes the options before the server starts.
 type setup func(*config.Config, *room.Config, *Options)
 
-func newHarness(t *testing.T, setups ...setup) *harness {
+func newHarness(t testing.TB, setups ...setup) *harness {
 	t.Helper()
 	clk := &clock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	cfg := &config.Config{
@@ -146,7 +146,7 @@ func newHarness(t *testing.T, setups ...setup) *harness {
 // client is a browser tab: a WebSocket whose reader runs all the time (so
 // it answers pings), unless it was dialed dead.
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	ws     *websocket.Conn
 	msgs   chan *protocol.Envelope
 	done   chan struct{}
