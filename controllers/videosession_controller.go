@@ -143,23 +143,25 @@ func equalStatus(a, b *videov1alpha1.VideoSession) bool {
 
 // runRoom makes sure the room's objects exist and derives the status.
 func (r *VideoSessionReconciler) runRoom(ctx context.Context, s *videov1alpha1.VideoSession, now, expiresAt time.Time) error {
-	secret, err := r.ensureLinksSecret(ctx, s, expiresAt)
+	secret, opened, err := r.ensureLinksSecret(ctx, s, expiresAt)
 	if err != nil {
 		return err
 	}
 	sa, role, binding := newStatusReporterRBAC(s)
 	for _, obj := range []client.Object{sa, role, binding, newService(s)} {
-		if err := r.createOwned(ctx, s, obj); err != nil {
+		if _, err := r.createOwned(ctx, s, obj); err != nil {
 			return err
 		}
 	}
-	pod, err := r.ensurePod(ctx, s, secret, now, expiresAt)
+	pod, err := r.ensurePod(ctx, s, secret, !opened, now, expiresAt)
 	if err != nil {
 		return err
 	}
 
 	if s.Status.OpenedAt == nil {
 		s.Status.OpenedAt = &metav1.Time{Time: now}
+	}
+	if opened {
 		r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, ReasonRoomOpened, "Open", "The room is open until %s", expiresAt.UTC().Format(time.RFC3339))
 	}
 	s.Status.URL = r.Room.RoomURL(s)
@@ -198,32 +200,38 @@ func (r *VideoSessionReconciler) recordPhaseChange(before, after *videov1alpha1.
 }
 
 // ensureLinksSecret returns the room's Secret, making it with fresh tokens
-// the first time. The tokens never change after that.
-func (r *VideoSessionReconciler) ensureLinksSecret(ctx context.Context, s *videov1alpha1.VideoSession, expiresAt time.Time) (*corev1.Secret, error) {
+// the first time, and reports whether it made it. The tokens never change
+// after that: when the cache has not seen the Secret yet but the API server
+// has it, the stored one is read, never a second set of tokens used.
+func (r *VideoSessionReconciler) ensureLinksSecret(ctx context.Context, s *videov1alpha1.VideoSession, expiresAt time.Time) (*corev1.Secret, bool, error) {
+	key := types.NamespacedName{Namespace: s.Namespace, Name: LinksSecretName(s)}
 	secret := &corev1.Secret{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: LinksSecretName(s)}, secret)
-	if err == nil {
-		if !metav1.IsControlledBy(secret, s) {
-			return nil, fmt.Errorf("secret %s exists and does not belong to this session", secret.Name)
+	err := r.Get(ctx, key, secret)
+	if apierrors.IsNotFound(err) {
+		if secret, err = r.Room.newLinksSecret(s, expiresAt); err != nil {
+			return nil, false, err
 		}
-		return secret, nil
+		created, err := r.createOwned(ctx, s, secret)
+		if err != nil || created {
+			return secret, created, err
+		}
+		secret = &corev1.Secret{}
+		err = r.APIReader.Get(ctx, key, secret)
 	}
-	if !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("reading the links secret: %w", err)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading the links secret: %w", err)
 	}
-	if secret, err = r.Room.newLinksSecret(s, expiresAt); err != nil {
-		return nil, err
+	if !metav1.IsControlledBy(secret, s) {
+		return nil, false, fmt.Errorf("secret %s exists and does not belong to this session", secret.Name)
 	}
-	if err := r.createOwned(ctx, s, secret); err != nil {
-		return nil, err
-	}
-	return secret, nil
+	return secret, false, nil
 }
 
 // ensurePod keeps exactly one signaling Pod while the room is open: its
 // name is fixed, so a second one cannot exist. A stopped Pod is deleted and
-// a new one made on the next pass.
-func (r *VideoSessionReconciler) ensurePod(ctx context.Context, s *videov1alpha1.VideoSession, secret *corev1.Secret, now, expiresAt time.Time) (*corev1.Pod, error) {
+// a new one made on the next pass. wasOpen says the room had opened before
+// this pass, so a Pod made now replaces a lost one.
+func (r *VideoSessionReconciler) ensurePod(ctx context.Context, s *videov1alpha1.VideoSession, secret *corev1.Secret, wasOpen bool, now, expiresAt time.Time) (*corev1.Pod, error) {
 	pod := &corev1.Pod{}
 	err := r.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: roomName(s)}, pod)
 	switch {
@@ -241,26 +249,32 @@ func (r *VideoSessionReconciler) ensurePod(ctx context.Context, s *videov1alpha1
 	if pod, err = r.Room.newPod(s, secret, now, expiresAt); err != nil {
 		return nil, err
 	}
-	if err := r.createOwned(ctx, s, pod); err != nil {
+	created, err := r.createOwned(ctx, s, pod)
+	if err != nil {
 		return nil, err
 	}
-	if s.Status.OpenedAt != nil {
+	if created && wasOpen {
 		r.Metrics.PodRecreated()
 		r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonSignalingRecreated, "Recreate", "The signaling pod was gone and has been recreated")
 	}
 	return pod, nil
 }
 
-// createOwned creates obj owned by the session; an object that already
-// exists is left alone (children never change while the room is open).
-func (r *VideoSessionReconciler) createOwned(ctx context.Context, s *videov1alpha1.VideoSession, obj client.Object) error {
+// createOwned creates obj owned by the session and reports whether it did;
+// an object that already exists is left alone (children never change while
+// the room is open).
+func (r *VideoSessionReconciler) createOwned(ctx context.Context, s *videov1alpha1.VideoSession, obj client.Object) (bool, error) {
 	if err := controllerutil.SetControllerReference(s, obj, r.Scheme()); err != nil {
-		return fmt.Errorf("owning %T: %w", obj, err)
+		return false, fmt.Errorf("owning %T: %w", obj, err)
 	}
-	if err := r.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+	err := r.Create(ctx, obj)
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
 	}
-	return nil
+	return true, nil
 }
 
 // expire deletes an expired session like Kubernetes' TTL-after-finished

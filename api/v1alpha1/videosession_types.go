@@ -46,6 +46,8 @@ type VideoSessionSpec struct {
 	// +optional
 	// +kubebuilder:default="4h"
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('15m') && duration(self) <= duration('12h')",message="validFor must be between 15m and 12h"
 	ValidFor *metav1.Duration `json:"validFor,omitempty"`
 
@@ -54,6 +56,8 @@ type VideoSessionSpec struct {
 	// +optional
 	// +kubebuilder:default="15m"
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('2h')",message="opensBefore must be between 0s and 2h"
 	OpensBefore *metav1.Duration `json:"opensBefore,omitempty"`
 
@@ -191,7 +195,7 @@ type VideoSessionStatus struct {
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 48",message="metadata.name must start with a letter, contain only lower-case letters, digits and '-', and be at most 48 characters (it names the room's Service)"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.openedAt) || (self.spec.startTime == oldSelf.spec.startTime && self.spec.?validFor == oldSelf.spec.?validFor && self.spec.?opensBefore == oldSelf.spec.?opensBefore)",message="spec.startTime, spec.validFor and spec.opensBefore cannot change once the room has opened"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.openedAt) || (self.spec.startTime == oldSelf.spec.startTime && (has(self.spec.validFor) ? self.spec.validFor : '') == (has(oldSelf.spec.validFor) ? oldSelf.spec.validFor : '') && (has(self.spec.opensBefore) ? self.spec.opensBefore : '') == (has(oldSelf.spec.opensBefore) ? oldSelf.spec.opensBefore : ''))",message="spec.startTime, spec.validFor and spec.opensBefore cannot change once the room has opened"
 type VideoSession struct {
 	metav1.TypeMeta `json:",inline"`
 

@@ -1,0 +1,184 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	testingclock "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/sprechzimmer/sprechzimmer/controllers"
+	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
+	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/webhook"
+)
+
+// The suite runs against a real kube-apiserver and etcd (envtest) with the
+// CRD and the admission webhook installed. Each test starts its own operator
+// on its own namespace with its own fake clock.
+var (
+	cfg       *rest.Config
+	k8sClient client.Client
+)
+
+var turnSecret = []byte("turn-shared-secret-for-tests")
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	if err := envtestbins.Require(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "config", "webhook")}},
+	}
+	var err error
+	if cfg, err = env.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	cfg.QPS, cfg.Burst = -1, -1
+	if k8sClient, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// The webhook runs on the real clock in a manager of its own, so that
+	// every test's API calls go through it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wo := env.WebhookInstallOptions
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 operator.NewScheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WebhookServer:          ctrlwebhook.NewServer(ctrlwebhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir}),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := (&webhook.VideoSessionWebhook{}).SetupWithManager(mgr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go func() { _ = mgr.Start(ctx) }()
+	if err := waitForWebhook(wo.LocalServingHost, wo.LocalServingPort); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+func waitForWebhook(host string, port int) error {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return conn.Close()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("webhook server at %s did not come up", addr)
+}
+
+// testOperator is one running operator with its clock and metrics.
+type testOperator struct {
+	clock    *testingclock.FakeClock
+	registry *prometheus.Registry
+	stop     func()
+}
+
+// startOperator runs the operator on namespace ns until the test ends or
+// stop is called. Starting it again with the same clock is a restart.
+func startOperator(t *testing.T, ns string, clk *testingclock.FakeClock) *testOperator {
+	t.Helper()
+	base, _ := url.Parse("https://video.example.test")
+	reg := prometheus.NewRegistry()
+	mgr, err := operator.New(cfg, operator.Options{
+		Manager: ctrl.Options{
+			Metrics:                metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress: "0",
+			// Several operators start in this one process, one per test.
+			Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		},
+		Namespaces: []string{ns},
+		Clock:      clk,
+		Metrics:    reg,
+		Room: controllers.RoomOptions{
+			PublicBaseURL:      base,
+			SignalingImage:     "ghcr.io/sprechzimmer/signaling:test",
+			SignalingCommand:   []string{"/signaling"},
+			SignalingResources: controllers.DefaultSignalingResources(),
+			TURNSecret:         turnSecret,
+			TURNURLs:           []string{"turn:turn.example.test:3478?transport=udp"},
+			STUNURLs:           []string{"stun:turn.example.test:3478"},
+			TermsVersion:       "2026-11",
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("operator stopped: %v", err)
+		}
+	}()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return &testOperator{clock: clk, registry: reg, stop: stop}
+}
+
+// newNamespace makes a namespace of the test's own.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "vs-"}}
+	if err := k8sClient.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// eventually polls cond until it returns nil or the time is up, like
+// Gomega's Eventually: the API server is observed, not slept on.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}

@@ -1,0 +1,459 @@
+package controllers_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	testingclock "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
+	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
+)
+
+// newSession makes a session that starts at start, with the defaults
+// (opens 15m before, valid 4h after).
+func newSession(ns, name string, start time.Time) *videov1alpha1.VideoSession {
+	return &videov1alpha1.VideoSession{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: videov1alpha1.VideoSessionSpec{
+			StartTime:    metav1.Time{Time: start},
+			Note:         "private note: second session, topic sleep",
+			TherapistRef: "th-4711",
+		},
+	}
+}
+
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := k8sClient.Create(context.Background(), obj); err != nil {
+		t.Fatalf("creating %s: %v", obj.GetName(), err)
+	}
+}
+
+func getSession(key types.NamespacedName) (*videov1alpha1.VideoSession, error) {
+	s := &videov1alpha1.VideoSession{}
+	return s, k8sClient.Get(context.Background(), key, s)
+}
+
+// waitPhase waits until the session reports phase.
+func waitPhase(t *testing.T, key types.NamespacedName, phase videov1alpha1.Phase) *videov1alpha1.VideoSession {
+	t.Helper()
+	var s *videov1alpha1.VideoSession
+	eventually(t, "phase "+string(phase), func() error {
+		var err error
+		if s, err = getSession(key); err != nil {
+			return err
+		}
+		if s.Status.Phase != phase {
+			return fmt.Errorf("phase is %q", s.Status.Phase)
+		}
+		return nil
+	})
+	return s
+}
+
+// waitGone waits until the session no longer exists.
+func waitGone(t *testing.T, key types.NamespacedName) {
+	t.Helper()
+	eventually(t, "session deleted", func() error {
+		if _, err := getSession(key); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("session still there (err=%v)", err)
+		}
+		return nil
+	})
+}
+
+// openRoom runs an operator and a session whose room is open now.
+func openRoom(t *testing.T, name string) (*testOperator, *videov1alpha1.VideoSession) {
+	t.Helper()
+	ns := newNamespace(t)
+	clk := testingclock.NewFakeClock(time.Now().Truncate(time.Second))
+	op := startOperator(t, ns, clk)
+	create(t, newSession(ns, name, clk.Now().Add(10*time.Minute)))
+	s := waitPhase(t, types.NamespacedName{Namespace: ns, Name: name}, videov1alpha1.PhaseOpen)
+	return op, s
+}
+
+func getPod(t *testing.T, s *videov1alpha1.VideoSession) *corev1.Pod {
+	t.Helper()
+	pod := &corev1.Pod{}
+	eventually(t, "signaling pod", func() error {
+		return k8sClient.Get(context.Background(), types.NamespacedName{Namespace: s.Namespace, Name: s.Name + "-room"}, pod)
+	})
+	return pod
+}
+
+func getLinks(t *testing.T, s *videov1alpha1.VideoSession) *corev1.Secret {
+	t.Helper()
+	secret := &corev1.Secret{}
+	if err := k8sClient.Get(context.Background(), types.NamespacedName{Namespace: s.Namespace, Name: s.Status.LinksSecretName}, secret); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+func TestRoomOpensOnTimeAndNotBefore(t *testing.T) {
+	ns := newNamespace(t)
+	clk := testingclock.NewFakeClock(time.Now().Truncate(time.Second))
+	startOperator(t, ns, clk)
+	start := clk.Now().Add(72 * time.Hour)
+	create(t, newSession(ns, "in-three-days", start))
+	key := types.NamespacedName{Namespace: ns, Name: "in-three-days"}
+
+	s := waitPhase(t, key, videov1alpha1.PhaseScheduled)
+	if !s.Status.OpensAt.Time.Equal(start.Add(-15 * time.Minute)) {
+		t.Errorf("opensAt = %v, want 15m before the start", s.Status.OpensAt)
+	}
+	if !s.Status.ExpiresAt.Time.Equal(start.Add(4 * time.Hour)) {
+		t.Errorf("expiresAt = %v, want 4h after the start", s.Status.ExpiresAt)
+	}
+	var pods corev1.PodList
+	if err := k8sClient.List(context.Background(), &pods, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 0 {
+		t.Fatalf("a session days away runs %d pods, want none", len(pods.Items))
+	}
+
+	clk.SetTime(start.Add(-15 * time.Minute))
+	s = waitPhase(t, key, videov1alpha1.PhaseOpen)
+
+	wantURL := "https://video.example.test/r/" + string(s.UID) + "/"
+	if s.Status.URL != wantURL {
+		t.Errorf("status.url = %q, want %q", s.Status.URL, wantURL)
+	}
+	if s.Status.LinksSecretName != "in-three-days-links" {
+		t.Errorf("status.linksSecretName = %q", s.Status.LinksSecretName)
+	}
+	getPod(t, s)
+	children := []client.Object{&corev1.Secret{}, &corev1.Pod{}, &corev1.Service{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}}
+	names := []string{"in-three-days-links", "in-three-days-room", "in-three-days-room", "in-three-days-room", "in-three-days-room", "in-three-days-room"}
+	for i, obj := range children {
+		if err := k8sClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: names[i]}, obj); err != nil {
+			t.Fatalf("%T %s: %v", obj, names[i], err)
+		}
+		if !metav1.IsControlledBy(obj, s) {
+			t.Errorf("%T %s is not controlled by the session", obj, names[i])
+		}
+	}
+	secret := getLinks(t, s)
+	for _, role := range []string{"therapist", "client"} {
+		token := string(secret.Data[role+"-token"])
+		if got, want := string(secret.Data[role+"-link"]), wantURL+"#t="+token; got != want || len(token) < 43 {
+			t.Errorf("%s link = %q, want the room URL with a 256-bit token in the fragment", role, got)
+		}
+	}
+	if string(secret.Data["therapist-token"]) == string(secret.Data["client-token"]) {
+		t.Error("therapist and client have the same token")
+	}
+}
+
+func TestTURNCredentialsVerifyAndExpireWithTheSession(t *testing.T) {
+	op, s := openRoom(t, "turn-creds")
+	var servers []signalingconfig.ICEServer
+	if err := json.Unmarshal(getLinks(t, s).Data["ice-servers"], &servers); err != nil {
+		t.Fatal(err)
+	}
+	var turn *signalingconfig.ICEServer
+	for i := range servers {
+		if strings.HasPrefix(servers[i].URLs[0], "turn:") {
+			turn = &servers[i]
+		}
+	}
+	if turn == nil {
+		t.Fatalf("no TURN server among %d ICE servers", len(servers))
+	}
+	expires := s.Status.ExpiresAt.Time
+	tests := []struct {
+		name    string
+		at      time.Time
+		wantErr error
+	}{
+		{"valid while the room is open", op.clock.Now(), nil},
+		{"valid one second before expiry", expires.Add(-time.Second), nil},
+		{"expired with the room", expires, turncred.ErrExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := turncred.Verify(turnSecret, turn.Username, turn.Credential, tt.at)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Verify() = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+	if err := turncred.Verify([]byte("another secret"), turn.Username, turn.Credential, op.clock.Now()); err == nil {
+		t.Error("credentials verify under another secret")
+	}
+}
+
+func TestPodCarriesOnlyTokenHashesAndRunsRestricted(t *testing.T) {
+	_, s := openRoom(t, "hashes")
+	secret := getLinks(t, s)
+	pod := getPod(t, s)
+
+	env := map[string]corev1.EnvVar{}
+	for _, e := range pod.Spec.Containers[0].Env {
+		env[e.Name] = e
+	}
+	for role, name := range map[string]string{"therapist": signalingconfig.EnvTherapistTokenHash, "client": signalingconfig.EnvClientTokenHash} {
+		want := jointoken.Of(string(secret.Data[role+"-token"])).String()
+		if got := env[name].Value; got != want {
+			t.Errorf("%s = %q, want the SHA-256 of the %s token", name, got, role)
+		}
+	}
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"therapist-token", "client-token", "therapist-link", "client-link"} {
+		if strings.Contains(string(raw), string(secret.Data[key])) {
+			t.Errorf("the pod carries the raw %s", key)
+		}
+	}
+	if strings.Contains(string(raw), s.Spec.Note) {
+		t.Error("the pod carries the therapist's note")
+	}
+	if ref := env[signalingconfig.EnvICEServers].ValueFrom; ref == nil || ref.SecretKeyRef == nil {
+		t.Error("ICE servers with TURN credentials are not taken from the Secret")
+	}
+
+	psc, sc := pod.Spec.SecurityContext, pod.Spec.Containers[0].SecurityContext
+	checks := []struct {
+		what string
+		ok   bool
+	}{
+		{"runAsNonRoot", psc.RunAsNonRoot != nil && *psc.RunAsNonRoot},
+		{"seccomp RuntimeDefault", psc.SeccompProfile != nil && psc.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault},
+		{"no privilege escalation", sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation},
+		{"read-only root filesystem", sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem},
+		{"all capabilities dropped", sc.Capabilities != nil && len(sc.Capabilities.Drop) == 1 && sc.Capabilities.Drop[0] == "ALL"},
+		{"own service account", pod.Spec.ServiceAccountName == s.Name+"-room"},
+		{"deadline at expiry", pod.Spec.ActiveDeadlineSeconds != nil && *pod.Spec.ActiveDeadlineSeconds > 0},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("pod security: %s is not set", c.what)
+		}
+	}
+}
+
+// TestRoomMayPatchOnlyItsOwnStatus checks the status-reporting design: the
+// room's service account may patch its own session's status and nothing else.
+func TestRoomMayPatchOnlyItsOwnStatus(t *testing.T) {
+	_, s := openRoom(t, "reporter")
+	other := newSession(s.Namespace, "neighbour", time.Now().Add(48*time.Hour))
+	create(t, other)
+
+	asRoom := rest.CopyConfig(cfg)
+	asRoom.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + s.Namespace + ":" + s.Name + "-room"}
+	roomClient, err := client.New(asRoom, client.Options{Scheme: k8sClient.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := client.RawPatch(types.MergePatchType, []byte(`{"status":{"participants":1}}`))
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		do        func() error
+		wantAllow bool
+	}{
+		{"patch own status", func() error { return roomClient.Status().Patch(ctx, s.DeepCopy(), report) }, true},
+		{"patch a neighbour's status", func() error { return roomClient.Status().Patch(ctx, other.DeepCopy(), report) }, false},
+		{"patch own spec", func() error {
+			return roomClient.Patch(ctx, s.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"note":"x"}}`)))
+		}, false},
+		{"read the links secret", func() error {
+			return roomClient.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Status.LinksSecretName}, &corev1.Secret{})
+		}, false},
+		{"list sessions", func() error { return roomClient.List(ctx, &videov1alpha1.VideoSessionList{}, client.InNamespace(s.Namespace)) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			if tt.wantAllow && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tt.wantAllow && !apierrors.IsForbidden(err) {
+				t.Fatalf("err = %v, want forbidden", err)
+			}
+		})
+	}
+}
+
+func TestExpiryDeletesAtTheDeadline(t *testing.T) {
+	tests := []struct {
+		name    string
+		restart bool
+	}{
+		{name: "operator running"},
+		{name: "operator restarted in between", restart: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			op, s := openRoom(t, "expires")
+			key := client.ObjectKeyFromObject(s)
+			expires := s.Status.ExpiresAt.Time
+
+			op.clock.SetTime(expires.Add(-time.Second))
+			if _, err := getSession(key); err != nil {
+				t.Fatalf("session gone before its deadline: %v", err)
+			}
+			if tt.restart {
+				op.stop()
+				op.clock.SetTime(expires.Add(time.Minute))
+				op = startOperator(t, s.Namespace, op.clock)
+			} else {
+				op.clock.SetTime(expires)
+			}
+			waitGone(t, key)
+			if got := counter(t, op, "sprechzimmer_sessions_deleted_total"); got != 1 {
+				t.Errorf("sessions_deleted_total = %v, want 1", got)
+			}
+		})
+	}
+}
+
+func TestDeletedSignalingPodIsRecreatedWhileOpenOnly(t *testing.T) {
+	op, s := openRoom(t, "recreate")
+	first := getPod(t, s)
+	if err := k8sClient.Delete(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new signaling pod", func() error {
+		pod := &corev1.Pod{}
+		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(first), pod); err != nil {
+			return err
+		}
+		if pod.UID == first.UID {
+			return errors.New("still the old pod")
+		}
+		return nil
+	})
+	var pods corev1.PodList
+	if err := k8sClient.List(context.Background(), &pods, client.InNamespace(s.Namespace)); err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 1 {
+		t.Fatalf("%d signaling pods, want exactly one", len(pods.Items))
+	}
+	eventually(t, "the recreation counted once", func() error {
+		if got := counter(t, op, "sprechzimmer_signaling_pod_recreations_total"); got != 1 {
+			return fmt.Errorf("signaling_pod_recreations_total = %v, want 1", got)
+		}
+		return nil
+	})
+
+	// After expiry the session is gone; envtest runs no garbage collector,
+	// so the pod is still there to delete, and nothing may bring it back.
+	op.clock.SetTime(s.Status.ExpiresAt.Time)
+	waitGone(t, client.ObjectKeyFromObject(s))
+	if err := k8sClient.Delete(context.Background(), &pods.Items[0]); err != nil {
+		t.Fatal(err)
+	}
+	consistently(t, "no pod after expiry", 2*time.Second, func() error {
+		err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(first), &corev1.Pod{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("a pod exists after expiry (err=%v)", err)
+	})
+}
+
+func TestDurationObservedOnceWithoutPersonalLabels(t *testing.T) {
+	op, s := openRoom(t, "duration")
+	key := client.ObjectKeyFromObject(s)
+	started := op.clock.Now().Add(5 * time.Minute)
+	ended := started.Add(50 * time.Minute)
+
+	// What the room reports, the way the signaling server does it.
+	reportRoom(t, s, fmt.Sprintf(`{"status":{"participants":2,"startedAt":%q,"refusedJoins":3}}`, started.UTC().Format(time.RFC3339)))
+	waitPhase(t, key, videov1alpha1.PhaseInProgress)
+	reportRoom(t, s, fmt.Sprintf(`{"status":{"participants":0,"endedAt":%q}}`, ended.UTC().Format(time.RFC3339)))
+	waitPhase(t, key, videov1alpha1.PhaseEnded)
+
+	op.clock.SetTime(s.Status.ExpiresAt.Time)
+	waitGone(t, key)
+
+	h := histogram(t, op, "sprechzimmer_session_duration_seconds")
+	if h.GetSampleCount() != 1 || h.GetSampleSum() != (50*time.Minute).Seconds() {
+		t.Errorf("duration histogram: %d samples summing to %vs, want 1 sample of 3000s", h.GetSampleCount(), h.GetSampleSum())
+	}
+	if got := counter(t, op, "sprechzimmer_join_refusals_total"); got != 3 {
+		t.Errorf("join_refusals_total = %v, want the 3 the room reported", got)
+	}
+
+	families, err := op.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	personal := []string{s.Name, s.Namespace, s.Spec.TherapistRef, string(s.UID)}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				for _, p := range personal {
+					if strings.Contains(l.GetValue(), p) {
+						t.Errorf("metric %s has label %s=%q, which names the session", f.GetName(), l.GetName(), l.GetValue())
+					}
+				}
+			}
+		}
+	}
+}
+
+func reportRoom(t *testing.T, s *videov1alpha1.VideoSession, patch string) {
+	t.Helper()
+	if err := k8sClient.Status().Patch(context.Background(), s.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func metric(t *testing.T, op *testOperator, name string) *dto.Metric {
+	t.Helper()
+	families, err := op.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) > 0 {
+			return f.GetMetric()[0]
+		}
+	}
+	return &dto.Metric{}
+}
+
+func counter(t *testing.T, op *testOperator, name string) float64 {
+	t.Helper()
+	return metric(t, op, name).GetCounter().GetValue()
+}
+
+func histogram(t *testing.T, op *testOperator, name string) *dto.Histogram {
+	t.Helper()
+	return metric(t, op, name).GetHistogram()
+}
+
+// consistently checks that cond holds for the whole period, like Gomega's
+// Consistently: the way to see that something does not happen.
+func consistently(t *testing.T, what string, period time.Duration, cond func() error) {
+	t.Helper()
+	for end := time.Now().Add(period); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if err := cond(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
