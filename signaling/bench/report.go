@@ -88,7 +88,7 @@ func WriteTable(w io.Writer, r *Results) error {
 	durations := func(name string, s Sample, aim string) {
 		row(name, fmt.Sprint(len(s)), ms(s.Percentile(50)), ms(s.Percentile(99)), ms(s.Max()), aim)
 	}
-	durations("exec → /readyz 200", r.Startup, "< "+ms(AimReady)+" "+verdict(r.Startup.Max() < AimReady))
+	durations("exec → /readyz 200", r.Startup, "p50 < "+ms(AimReady)+" "+verdict(r.Startup.Percentile(50) < AimReady))
 	durations("join → both ICE connected", r.Join.ICEConnected, "")
 	durations("join → both connected (ICE+DTLS)", r.Join.Connected,
 		"p50 < "+ms(AimJoinMedian)+" "+verdict(r.Join.Connected.Percentile(50) < AimJoinMedian))
@@ -101,7 +101,12 @@ func WriteTable(w io.Writer, r *Results) error {
 	return tw.Flush()
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func ms(d time.Duration) string {
+	if d >= 10*time.Millisecond {
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
