@@ -42,8 +42,12 @@ func TestInvalidSessionsAreRefused(t *testing.T) {
 		{"therapist reference with a name", func(s *videov1alpha1.VideoSession) { s.Spec.TherapistRef = "Dr. Erika Muster" }, []string{"spec.therapistRef"}},
 		{"therapist reference too long", func(s *videov1alpha1.VideoSession) { s.Spec.TherapistRef = strings.Repeat("a", 65) }, []string{"spec.therapistRef"}},
 		{"unknown language", func(s *videov1alpha1.VideoSession) { s.Spec.Language = "fr" }, []string{"spec.language", "de", "en"}},
-		{"start far in the past", func(s *videov1alpha1.VideoSession) { s.Spec.StartTime = metav1.Time{Time: time.Now().Add(-5 * time.Hour)} }, []string{"spec.startTime", "too far in the past"}},
-		{"start years ahead", func(s *videov1alpha1.VideoSession) { s.Spec.StartTime = metav1.Time{Time: time.Now().Add(2 * 365 * 24 * time.Hour)} }, []string{"spec.startTime", "366 days"}},
+		{"start far in the past", func(s *videov1alpha1.VideoSession) {
+			s.Spec.StartTime = metav1.Time{Time: time.Now().Add(-5 * time.Hour)}
+		}, []string{"spec.startTime", "too far in the past"}},
+		{"start years ahead", func(s *videov1alpha1.VideoSession) {
+			s.Spec.StartTime = metav1.Time{Time: time.Now().Add(2 * 365 * 24 * time.Hour)}
+		}, []string{"spec.startTime", "366 days"}},
 		{"no start time", func(s *videov1alpha1.VideoSession) { s.Spec.StartTime = metav1.Time{} }, []string{"spec.startTime"}},
 		{"name that cannot name a Service", func(s *videov1alpha1.VideoSession) { s.Name = "4711-appointment" }, []string{"metadata.name", "start with a letter"}},
 		{"name too long", func(s *videov1alpha1.VideoSession) { s.Name = "a" + strings.Repeat("b", 48) }, []string{"metadata.name", "48"}},

@@ -280,7 +280,9 @@ func TestRoomMayPatchOnlyItsOwnStatus(t *testing.T) {
 		{"read the links secret", func() error {
 			return roomClient.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Status.LinksSecretName}, &corev1.Secret{})
 		}, false},
-		{"list sessions", func() error { return roomClient.List(ctx, &videov1alpha1.VideoSessionList{}, client.InNamespace(s.Namespace)) }, false},
+		{"list sessions", func() error {
+			return roomClient.List(ctx, &videov1alpha1.VideoSessionList{}, client.InNamespace(s.Namespace))
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -456,4 +458,3 @@ func consistently(t *testing.T, what string, period time.Duration, cond func() e
 		}
 	}
 }
-
