@@ -7,7 +7,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/turn-bench [-packets 50000] [-size 1200] [-runs 3] [-rtts 2000] [-allocs 300]
+//	go run ./cmd/turn-bench [-packets 50000] [-size 1200] [-window 64] [-runs 5] [-rtts 2000] [-allocs 300]
 package main
 
 import (
@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,7 +44,7 @@ const (
 )
 
 type params struct {
-	packets, size, runs, rtts, allocs, udpSockets int
+	packets, size, window, runs, rtts, allocs, udpSockets int
 }
 
 func main() {
@@ -51,9 +52,10 @@ func main() {
 	var p params
 	flag.IntVar(&p.packets, "packets", 50000, "datagrams per throughput run")
 	flag.IntVar(&p.size, "size", 1200, "datagram payload size in bytes")
-	flag.IntVar(&p.runs, "runs", 3, "throughput runs per direction; the median is reported")
-	flag.IntVar(&p.rtts, "rtts", 2000, "round trips for the latency figures")
-	flag.IntVar(&p.allocs, "allocs", 300, "allocations for the allocations-per-second figure")
+	flag.IntVar(&p.window, "window", 64, "datagrams in flight at most during a throughput run")
+	flag.IntVar(&p.runs, "runs", 5, "rounds, alternating the servers; throughput is the median over rounds")
+	flag.IntVar(&p.rtts, "rtts", 2000, "round trips for the latency figures, spread over the rounds")
+	flag.IntVar(&p.allocs, "allocs", 300, "allocations for the allocations-per-second figure, spread over the rounds")
 	flag.IntVar(&p.udpSockets, "udp-sockets", 1, "the project's server: -udp-sockets")
 	flag.Parse()
 
@@ -126,12 +128,17 @@ func startOwn(secret string, udpSockets int) (net.Addr, func(), error) {
 	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, stop, nil
 }
 
-// result holds one server's figures.
-type result struct {
-	toPeer, fromPeer throughput
-	p50, p99         time.Duration
-	rttLoss          int
-	allocsPerSec     float64
+// target is one server under test with its figures so far.
+type target struct {
+	name     string
+	addr     net.Addr
+	alloc    *turntest.Allocation
+	peer     *net.UDPConn
+	to, from []throughput
+	rtts     []time.Duration
+	rttLoss  int
+	allocs   int
+	allocDur time.Duration
 }
 
 type throughput struct {
@@ -141,6 +148,7 @@ type throughput struct {
 
 func runBench(p params) error {
 	secret := "bench-secret-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	cred := turncred.Mint([]byte(secret), "bench", time.Now().Add(time.Hour))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
@@ -161,104 +169,127 @@ func runBench(p params) error {
 	}
 	defer coturn.Close()
 
-	servers := []struct {
-		name string
-		addr net.Addr
-	}{{"sprechzimmer", own}, {"coturn", coturn.Addr()}}
-	results := make([]result, len(servers))
-	for i, s := range servers {
-		fmt.Fprintf(os.Stderr, "measuring %s ...\n", s.name)
-		r, err := measure(ctx, s.addr, secret, p)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+	targets := []*target{{name: "sprechzimmer", addr: own}, {name: "coturn", addr: coturn.Addr()}}
+	for _, t := range targets {
+		if err := t.setUp(ctx, cred, p); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
 		}
-		results[i] = r
+		defer t.tearDown()
+	}
+	// Rounds alternate between the servers, so that a change in the
+	// machine's load during the run hits both alike.
+	for round := range p.runs {
+		for _, t := range targets {
+			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", round+1, p.runs, t.name)
+			if err := t.round(ctx, cred, p); err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+		}
 	}
 
 	fmt.Printf("machine: %d CPUs (%s), %s, %s/%s, coturn %s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, coturnVersion)
-	fmt.Printf("parameters: %d B datagrams, %d per throughput run, median of %d runs; %d round trips; %d allocations; sprechzimmer -udp-sockets %d\n\n",
-		p.size, p.packets, p.runs, p.rtts, p.allocs, p.udpSockets)
-	own1, cot := results[0], results[1]
+	fmt.Printf("parameters: %d rounds alternating the servers; per round %d datagrams of %d B each way with at most %d in flight, %d round trips, %d allocations; sprechzimmer -udp-sockets %d\n\n",
+		p.runs, p.packets, p.size, p.window, p.rtts/p.runs, p.allocs/p.runs, p.udpSockets)
+	o, c := targets[0], targets[1]
 	fmt.Println("| measure | sprechzimmer | coturn | ratio (sprechzimmer / coturn) |")
 	fmt.Println("|---|---:|---:|---:|")
 	row := func(name string, a, b float64, unit string, digits int) {
 		fmt.Printf("| %s | %.*f %s | %.*f %s | %.2fx |\n", name, digits, a, unit, digits, b, unit, a/b)
 	}
-	row("throughput client to peer", own1.toPeer.mbps, cot.toPeer.mbps, "MB/s", 1)
-	row("throughput peer to client", own1.fromPeer.mbps, cot.fromPeer.mbps, "MB/s", 1)
+	oTo, oFrom, cTo, cFrom := median(o.to), median(o.from), median(c.to), median(c.from)
+	row("throughput client to peer (median)", oTo.mbps, cTo.mbps, "MB/s", 1)
+	row("throughput peer to client (median)", oFrom.mbps, cFrom.mbps, "MB/s", 1)
 	fmt.Printf("| loss client to peer / peer to client | %.1f%% / %.1f%% | %.1f%% / %.1f%% | |\n",
-		100*own1.toPeer.loss, 100*own1.fromPeer.loss, 100*cot.toPeer.loss, 100*cot.fromPeer.loss)
-	row("round trip p50", us(own1.p50), us(cot.p50), "µs", 0)
-	row("round trip p99", us(own1.p99), us(cot.p99), "µs", 0)
-	fmt.Printf("| round trips lost | %d | %d | |\n", own1.rttLoss, cot.rttLoss)
-	row("allocations per second", own1.allocsPerSec, cot.allocsPerSec, "/s", 0)
+		100*oTo.loss, 100*oFrom.loss, 100*cTo.loss, 100*cFrom.loss)
+	row("round trip p50", us(percentile(o.rtts, 50)), us(percentile(c.rtts, 50)), "µs", 0)
+	row("round trip p99", us(percentile(o.rtts, 99)), us(percentile(c.rtts, 99)), "µs", 0)
+	fmt.Printf("| round trips lost | %d | %d | |\n", o.rttLoss, c.rttLoss)
+	row("allocations per second", float64(o.allocs)/o.allocDur.Seconds(), float64(c.allocs)/c.allocDur.Seconds(), "/s", 0)
 	return nil
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// measure takes all figures for the server at addr.
-func measure(ctx context.Context, addr net.Addr, secret string, p params) (result, error) {
-	var r result
-	cred := turncred.Mint([]byte(secret), "bench", time.Now().Add(time.Hour))
-
+// setUp makes the allocation and the peer the rounds use, and warms the
+// path up: the first round trips let the client bind a channel, so the
+// measured traffic is ChannelData as a browser's would be.
+func (t *target) setUp(ctx context.Context, cred turncred.Credential, p params) error {
 	var err error
-	if r.allocsPerSec, err = allocationRate(ctx, addr, cred, p.allocs); err != nil {
-		return r, err
+	if t.alloc, err = turntest.Allocate(ctx, t.addr, cred.Username, cred.Password); err != nil {
+		return err
 	}
+	if t.peer, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		return err
+	}
+	_ = t.peer.SetReadBuffer(8 << 20)
+	_ = t.peer.SetWriteBuffer(8 << 20)
+	_, _, err = roundTrips(t.alloc.Relay, t.peer, p.size, 200)
+	return err
+}
 
-	alloc, err := turntest.Allocate(ctx, addr, cred.Username, cred.Password)
-	if err != nil {
-		return r, err
+func (t *target) tearDown() {
+	if t.alloc != nil {
+		t.alloc.Close()
 	}
-	defer alloc.Close()
-	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return r, err
+	if t.peer != nil {
+		_ = t.peer.Close()
 	}
-	defer peer.Close()
-	_ = peer.SetReadBuffer(8 << 20)
-	_ = peer.SetWriteBuffer(8 << 20)
+}
 
-	// The latency run comes first: its first round trips also let the
-	// client bind a channel, so the throughput runs send ChannelData.
-	if r.p50, r.p99, r.rttLoss, err = latency(alloc.Relay, peer, p.size, p.rtts); err != nil {
-		return r, err
+// round takes one round of every figure.
+func (t *target) round(ctx context.Context, cred turncred.Credential, p params) error {
+	start := time.Now()
+	n, err := allocationRate(ctx, t.addr, cred, p.allocs/p.runs)
+	if err != nil {
+		return fmt.Errorf("allocations: %w", err)
 	}
-	var to, from []throughput
-	for range p.runs {
-		t, err := blast(alloc.Relay, peer.LocalAddr(), peer, p.size, p.packets)
-		if err != nil {
-			return r, fmt.Errorf("client to peer: %w", err)
-		}
-		to = append(to, t)
-		t, err = blast(peer, alloc.Relay.LocalAddr(), alloc.Relay, p.size, p.packets)
-		if err != nil {
-			return r, fmt.Errorf("peer to client: %w", err)
-		}
-		from = append(from, t)
+	t.allocs, t.allocDur = t.allocs+n, t.allocDur+time.Since(start)
+
+	rtts, lost, err := roundTrips(t.alloc.Relay, t.peer, p.size, p.rtts/p.runs)
+	if err != nil {
+		return fmt.Errorf("round trips: %w", err)
 	}
-	r.toPeer, r.fromPeer = median(to), median(from)
-	return r, nil
+	t.rtts, t.rttLoss = append(t.rtts, rtts...), t.rttLoss+lost
+
+	to, err := blast(t.alloc.Relay, t.peer.LocalAddr(), t.peer, p.size, p.packets, p.window)
+	if err != nil {
+		return fmt.Errorf("client to peer: %w", err)
+	}
+	from, err := blast(t.peer, t.alloc.Relay.LocalAddr(), t.alloc.Relay, p.size, p.packets, p.window)
+	if err != nil {
+		return fmt.Errorf("peer to client: %w", err)
+	}
+	t.to, t.from = append(t.to, to), append(t.from, from)
+	return nil
 }
 
 // allocationRate makes n allocations one after the other, each from a
-// fresh client socket, deleting each before the next.
-func allocationRate(ctx context.Context, addr net.Addr, cred turncred.Credential, n int) (float64, error) {
-	start := time.Now()
+// fresh client socket, and asks to delete each before the next. The client
+// sockets stay open until the end: the delete is not awaited, and a new
+// socket on a just-freed port would otherwise hit a not yet deleted
+// allocation (437 Allocation Mismatch).
+func allocationRate(ctx context.Context, addr net.Addr, cred turncred.Credential, n int) (int, error) {
+	allocs := make([]*turntest.Allocation, 0, n)
+	defer func() {
+		for _, a := range allocs {
+			a.Close()
+		}
+	}()
 	for range n {
 		a, err := turntest.Allocate(ctx, addr, cred.Username, cred.Password)
 		if err != nil {
-			return 0, err
+			return len(allocs), err
 		}
-		a.Close()
+		allocs = append(allocs, a)
+		_ = a.Relay.Close() // Refresh with lifetime 0: delete the allocation
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return n, nil
 }
 
-// latency echoes datagrams through the relay: client -> relay -> peer ->
-// relay -> client. Lost round trips (1 s without answer) are counted.
-func latency(relay net.PacketConn, peer *net.UDPConn, size, n int) (p50, p99 time.Duration, lost int, err error) {
+// roundTrips echoes n datagrams through the relay, one at a time: client ->
+// relay -> peer -> relay -> client. Lost round trips (1 s without answer)
+// are counted.
+func roundTrips(relay net.PacketConn, peer *net.UDPConn, size, n int) (rtts []time.Duration, lost int, err error) {
 	stop, echoDone := make(chan struct{}), make(chan struct{})
 	defer func() {
 		// End the echo before the throughput runs use the peer socket.
@@ -283,15 +314,13 @@ func latency(relay net.PacketConn, peer *net.UDPConn, size, n int) (p50, p99 tim
 			_, _ = peer.WriteToUDP(buf[:m], from)
 		}
 	}()
-	const warmup = 100
 	payload := make([]byte, size)
 	buf := make([]byte, 2048)
-	var rtts []time.Duration
-	for i := range n + warmup {
+	for i := range n {
 		strconv.AppendInt(payload[:0], int64(i), 10)
 		start := time.Now()
 		if _, err := relay.WriteTo(payload, peer.LocalAddr()); err != nil {
-			return 0, 0, 0, err
+			return nil, 0, err
 		}
 		_ = relay.SetReadDeadline(start.Add(time.Second))
 		for {
@@ -301,64 +330,82 @@ func latency(relay net.PacketConn, peer *net.UDPConn, size, n int) (p50, p99 tim
 				break
 			}
 			if m == size && string(buf[:len(strconv.Itoa(i))]) == strconv.Itoa(i) {
-				if i >= warmup {
-					rtts = append(rtts, time.Since(start))
-				}
+				rtts = append(rtts, time.Since(start))
 				break
 			}
 		}
 	}
 	_ = relay.SetReadDeadline(time.Time{})
 	if len(rtts) == 0 {
-		return 0, 0, lost, errors.New("no round trip came back")
+		return nil, lost, errors.New("no round trip came back")
 	}
-	slices.Sort(rtts)
-	return rtts[len(rtts)/2], rtts[len(rtts)*99/100], lost, nil
+	return rtts, lost, nil
 }
 
-// blast sends n datagrams of size bytes from src to dst as fast as src
-// takes them, while rcv counts what arrives; the rate is the bytes
-// delivered over the time from the first to the last arrival.
-func blast(src net.PacketConn, dst net.Addr, rcv net.PacketConn, size, n int) (throughput, error) {
-	type count struct {
-		got         int
-		first, last time.Time
+// percentile returns the p-th percentile of ds (sorting ds).
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
 	}
-	done := make(chan count, 1)
-	ready := make(chan struct{})
+	slices.Sort(ds)
+	return ds[min(len(ds)-1, len(ds)*p/100)]
+}
+
+// blast sends n datagrams of size bytes from src to dst with at most
+// window of them in flight, while rcv counts what arrives: a closed loop
+// like a congestion-controlled media stream, so the figure is the rate the
+// relay sustains rather than how fast a socket buffer overflows. A window
+// that does not move for idle counts as lost. The rate is the bytes
+// delivered over the time from the first send to the last arrival.
+func blast(src net.PacketConn, dst net.Addr, rcv net.PacketConn, size, n, window int) (throughput, error) {
+	var received atomic.Int64
+	progress := make(chan struct{}, 1)
+	done := make(chan time.Time, 1) // time of the last arrival
 	go func() {
-		var c count
 		buf := make([]byte, 2048)
-		close(ready)
-		for c.got < n {
+		var last time.Time
+		for received.Load() < int64(n) {
 			_ = rcv.SetReadDeadline(time.Now().Add(idle))
 			if _, _, err := rcv.ReadFrom(buf); err != nil {
 				break // idle: the rest was lost
 			}
-			c.last = time.Now()
-			if c.got == 0 {
-				c.first = c.last
+			last = time.Now()
+			received.Add(1)
+			select {
+			case progress <- struct{}{}:
+			default:
 			}
-			c.got++
 		}
 		_ = rcv.SetReadDeadline(time.Time{})
-		done <- c
+		done <- last
 	}()
-	<-ready
+
 	payload := make([]byte, size)
-	for range n {
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	var lost int64 // datagrams given up on, so they no longer hold the window
+	start := time.Now()
+	for sent := int64(0); sent < int64(n); sent++ {
+		for sent-received.Load()-lost >= int64(window) {
+			timer.Reset(idle / 10)
+			select {
+			case <-progress:
+			case <-timer.C:
+				lost = sent - received.Load()
+			}
+		}
 		if _, err := src.WriteTo(payload, dst); err != nil {
 			return throughput{}, err
 		}
 	}
-	c := <-done
-	if c.got < 2 {
-		return throughput{}, fmt.Errorf("only %d of %d datagrams arrived", c.got, n)
+	last := <-done
+	got := received.Load()
+	if got == 0 {
+		return throughput{}, fmt.Errorf("none of %d datagrams arrived", n)
 	}
-	secs := c.last.Sub(c.first).Seconds()
 	return throughput{
-		mbps: float64((c.got-1)*size) / secs / 1e6,
-		loss: 1 - float64(c.got)/float64(n),
+		mbps: float64(got*int64(size)) / last.Sub(start).Seconds() / 1e6,
+		loss: 1 - float64(got)/float64(n),
 	}, nil
 }
 
