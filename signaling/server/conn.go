@@ -91,6 +91,12 @@ func (c *wsConn) run() {
 		c.writer()
 	}()
 	go c.pinger()
+	helloTimer := time.AfterFunc(c.s.opts.HelloTimeout, func() {
+		if _, ok := member.Role(); !ok {
+			c.s.answered(c, member.Refuse(protocol.NewError(protocol.CodeHelloRequired, "no hello in time")))
+		}
+	})
+	defer helloTimer.Stop()
 	c.s.log.Info("connection opened", "conn", c.id)
 
 	t := &echoTest{c: c}

@@ -33,6 +33,8 @@ const (
 	DefaultRate = 20
 	// DefaultBurst is the burst of messages above DefaultRate.
 	DefaultBurst = 60
+	// DefaultHelloTimeout is how long a new connection may take to say hello.
+	DefaultHelloTimeout = 10 * time.Second
 	// DefaultMaxEchoPeers is how many connection tests may run at once.
 	DefaultMaxEchoPeers = 4
 	// HardReadLimit is the frame size at which the connection is closed
@@ -59,9 +61,10 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger gets connection events, never personal data; slog.Default if nil.
 	Logger *slog.Logger
-	// PingInterval, DeadAfter, Rate, Burst and MaxEchoPeers default to the
-	// constants above when zero.
+	// PingInterval, DeadAfter, HelloTimeout, Rate, Burst and MaxEchoPeers
+	// default to the constants above when zero.
 	PingInterval time.Duration
+	HelloTimeout time.Duration
 	DeadAfter    time.Duration
 	Rate         float64
 	Burst        int
@@ -91,6 +94,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.DeadAfter == 0 {
 		opts.DeadAfter = DefaultDeadAfter
+	}
+	if opts.HelloTimeout == 0 {
+		opts.HelloTimeout = DefaultHelloTimeout
 	}
 	if opts.Rate == 0 {
 		opts.Rate = DefaultRate

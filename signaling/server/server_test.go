@@ -449,3 +449,18 @@ func TestLogsHoldNoPersonalData(t *testing.T) {
 	}
 	// newHarness's cleanup asserts that no token, name, SDP or address is in it.
 }
+
+func TestSilentNewConnectionIsClosedWithoutHello(t *testing.T) {
+	h := newHarness(t, func(_ *config.Config, _ *room.Config, o *Options) {
+		o.HelloTimeout = 50 * time.Millisecond
+	})
+	// A tab that says hello in time stays; one opened after it that stays
+	// silent is closed once its own timeout, later than the first's, ran out.
+	client, _ := h.enter(protocol.RoleClient)
+	silent := h.dial()
+	silent.expectError(protocol.CodeHelloRequired)
+	silent.expectClosed(protocol.CloseProtocol)
+	therapist, _ := h.enter(protocol.RoleTherapist)
+	expect[protocol.Peer](client, protocol.TypePeerJoined)
+	negotiate(therapist, client)
+}
