@@ -82,6 +82,18 @@ func startCoturn(t *testing.T) net.Addr {
 	return c.Addr()
 }
 
+// bothServers are the servers the same tests run against: the project's
+// (loopback peers allowed, as coturn's --allow-loopback-peers) and coturn.
+var bothServers = []struct {
+	name  string
+	start func(t *testing.T) net.Addr
+}{
+	{name: "sprechzimmer", start: func(t *testing.T) net.Addr {
+		return startOwn(t, turn.NewPeerPolicy([]netip.Prefix{loopback}, nil)).UDPAddr()
+	}},
+	{name: "coturn", start: startCoturn},
+}
+
 // turnCode returns the TURN error code in err, 0 when there is none.
 func turnCode(err error) int {
 	var te *stun.TurnError
@@ -159,16 +171,7 @@ func TestCredentials(t *testing.T) {
 			Username: "room-a", Password: turncred.Password(secret, "room-a"),
 		}, wantCode: 401},
 	}
-	servers := []struct {
-		name  string
-		start func(t *testing.T) net.Addr
-	}{
-		{name: "sprechzimmer", start: func(t *testing.T) net.Addr {
-			return startOwn(t, turn.NewPeerPolicy([]netip.Prefix{loopback}, nil)).UDPAddr()
-		}},
-		{name: "coturn", start: startCoturn},
-	}
-	for _, srv := range servers {
+	for _, srv := range bothServers {
 		t.Run(srv.name, func(t *testing.T) {
 			addr := srv.start(t)
 			for _, tt := range tests {
@@ -192,6 +195,50 @@ func TestCredentials(t *testing.T) {
 					defer alloc.Close()
 					assertRelays(t, alloc)
 				})
+			}
+		})
+	}
+}
+
+// TestRelayToRelay is the call where both browsers need TURN and use the
+// same server: each side's peer is the other side's relay address.
+func TestRelayToRelay(t *testing.T) {
+	for _, srv := range bothServers {
+		t.Run(srv.name, func(t *testing.T) {
+			addr := srv.start(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			var allocs [2]*turntest.Allocation
+			for i, role := range []string{"therapist", "client"} {
+				cred := turncred.Mint([]byte(testSecret), "room-c-"+role, time.Now().Add(time.Hour))
+				a, err := turntest.Allocate(ctx, addr, cred.Username, cred.Password)
+				if err != nil {
+					t.Fatalf("Allocate(%s) = %v", role, err)
+				}
+				defer a.Close()
+				allocs[i] = a
+			}
+			a, b := allocs[0], allocs[1]
+			// Like ICE, both sides open a permission for the other before
+			// media flows.
+			if err := a.CreatePermission(b.Relay.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.CreatePermission(a.Relay.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			_ = b.Relay.SetReadDeadline(deadline)
+			if _, err := a.Relay.WriteTo([]byte("frame"), b.Relay.LocalAddr()); err != nil {
+				t.Fatalf("WriteTo() = %v", err)
+			}
+			buf := make([]byte, 1500)
+			n, from, err := b.Relay.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("the other side got nothing: %v", err)
+			}
+			if string(buf[:n]) != "frame" || from.String() != a.Relay.LocalAddr().String() {
+				t.Fatalf("got %q from %v, want %q from %v", buf[:n], from, "frame", a.Relay.LocalAddr())
 			}
 		})
 	}
