@@ -1,0 +1,303 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// Texts a German-speaking person reads; the tests look for them, not for
+// internal codes, where a person would notice a difference.
+const (
+	textWaiting     = "Warten auf Ihr Gegenüber"
+	textConnected   = "Verbunden"
+	textRoomFull    = "In diesem Sprechzimmer sind bereits zwei Personen."
+	textRoomClosed  = "Die Zeit für diesen Termin ist abgelaufen."
+	textLinkExpired = "Dieser Termin ist vorbei, der Link ist abgelaufen."
+	textLinkInvalid = "Dieser Link ist nicht gültig."
+	textLinkMissing = "Dieser Link ist unvollständig."
+	textConsent     = "Bitte bestätigen Sie zuerst die Nutzungsbedingungen und die Einwilligung."
+	textEnded       = "Sie haben das Gespräch beendet."
+	textTestOK      = "Kamera, Mikrofon und Verbindung funktionieren."
+)
+
+// enterAsClient ticks both consent boxes, gives name and enters.
+func enterAsClient(p *page, name string) {
+	p.t.Helper()
+	p.waitState("waiting-room")
+	p.click("terms")
+	p.click("processing")
+	if name != "" {
+		p.must("typing the name", chromedp.SendKeys(chromedp.ID("name"), name))
+	}
+	p.click("enter")
+}
+
+// enterByKeyboard enters with the keyboard only: focus the button, press Enter.
+func enterByKeyboard(p *page) {
+	p.t.Helper()
+	p.waitState("waiting-room")
+	p.waitFor("the enter button enabled", `!document.getElementById("enter").disabled`)
+	p.must("pressing Enter on the button", chromedp.Focus(chromedp.ID("enter")), chromedp.KeyEvent(kb.Enter))
+}
+
+// assertVideoFlows checks that p decodes the other person's video and that
+// the count keeps growing.
+func assertVideoFlows(p *page) {
+	p.t.Helper()
+	n := p.waitFrames(0)
+	p.waitFrames(n)
+}
+
+// assertShows checks that the element with id shows want.
+func assertShows(p *page, id, want string) {
+	p.t.Helper()
+	p.waitFor(fmt.Sprintf("#%s to say %q", id, want), fmt.Sprintf("(document.getElementById(%q).innerText || '').includes(%q)", id, want))
+}
+
+func TestCall(t *testing.T) {
+	r := startRoom(t, roomOptions{})
+	therapist := openPage(t, "therapist", r.link(r.Therapist))
+	client := openPage(t, "client", r.link(r.Client))
+
+	for _, p := range []*page{therapist, client} {
+		p.waitState("waiting-room")
+		href, err := eval[string](p, "location.href")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(href, "#") || strings.Contains(href, r.Therapist) || strings.Contains(href, r.Client) {
+			t.Errorf("%s: the token is still in the address bar: %s", p.name, href)
+		}
+	}
+
+	// The therapist sees a note, not the consent boxes; the client must
+	// tick both boxes before the button works.
+	if therapist.visible("consent") || !therapist.visible("therapist-note") {
+		t.Errorf("therapist: consent boxes shown or note missing")
+	}
+	if !client.visible("consent") || client.visible("therapist-note") {
+		t.Errorf("client: consent boxes missing or therapist note shown")
+	}
+	client.waitFor("the level meter to move", "window.sprechzimmer.level > 0")
+	client.click("terms")
+	client.click("processing")
+	client.must("typing the name", chromedp.SendKeys(chromedp.ID("name"), "Frau Beispiel"))
+	client.waitFor("the enter button enabled", `!document.getElementById("enter").disabled`)
+	client.screenshot("waiting-room-client")
+	therapist.screenshot("waiting-room-therapist")
+
+	client.click("enter")
+	client.waitState("waiting")
+	assertShows(client, "status", textWaiting)
+
+	enterByKeyboard(therapist)
+	therapist.waitState("connected")
+	client.waitState("connected")
+	assertVideoFlows(therapist)
+	assertVideoFlows(client)
+	assertShows(therapist, "status", "Verbunden mit Frau Beispiel")
+	assertShows(client, "status", textConnected)
+	therapist.screenshot("call-therapist")
+
+	t.Run("a third page with either link is refused", func(t *testing.T) {
+		tests := []struct {
+			name  string
+			token string
+			enter func(p *page)
+		}{
+			{"therapist link", r.Therapist, func(p *page) { enterByKeyboard(p) }},
+			{"client link", r.Client, func(p *page) { enterAsClient(p, "") }},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				third := openPage(t, "third ("+tt.name+")", r.link(tt.token))
+				tt.enter(third)
+				third.waitState("closed")
+				assertShows(third, "message", textRoomFull)
+				third.cancel()
+			})
+		}
+		if s := therapist.state(); s != "connected" {
+			t.Errorf("therapist after the refusals: state %q, want connected", s)
+		}
+		assertVideoFlows(client)
+	})
+
+	t.Run("mute and camera buttons", func(t *testing.T) {
+		therapist.click("mute")
+		therapist.waitFor("mute pressed", `document.getElementById("mute").getAttribute("aria-pressed") === "true"`)
+		label, _ := eval[string](therapist, `document.getElementById("mute").getAttribute("aria-label")`)
+		if label != "Mikrofon einschalten" {
+			t.Errorf("muted button label %q, want %q", label, "Mikrofon einschalten")
+		}
+		sending, _ := eval[bool](therapist, `window.sprechzimmer.pc.getSenders().some(s => s.track && s.track.kind === "audio" && s.track.enabled)`)
+		if sending {
+			t.Errorf("muted, but the microphone track still sends")
+		}
+		therapist.click("mute")
+		therapist.click("camera-toggle")
+		therapist.waitFor("camera off", `document.getElementById("camera-toggle").getAttribute("aria-pressed") === "true"`)
+		therapist.click("camera-toggle")
+		therapist.waitFor("camera on", `window.sprechzimmer.pc.getSenders().some(s => s.track && s.track.kind === "video" && s.track.enabled)`)
+	})
+
+	t.Run("reloading a page reconnects the call", func(t *testing.T) {
+		for _, p := range []*page{therapist, client} {
+			p.must("reloading", chromedp.Reload())
+			p.waitState("connected")
+			therapist.waitState("connected")
+			client.waitState("connected")
+			assertVideoFlows(therapist)
+			assertVideoFlows(client)
+		}
+		assertShows(therapist, "status", "Verbunden mit Frau Beispiel")
+	})
+
+	t.Run("hang up and enter again", func(t *testing.T) {
+		client.click("hangup")
+		client.waitState("ended")
+		assertShows(client, "ended", textEnded)
+		therapist.waitState("waiting")
+		assertShows(therapist, "status", textWaiting)
+		client.click("rejoin")
+		client.waitState("connected")
+		therapist.waitState("connected")
+		assertVideoFlows(therapist)
+	})
+
+	t.Run("expiry closes the room", func(t *testing.T) {
+		r.Room.Expire()
+		for _, p := range []*page{therapist, client} {
+			p.waitState("closed")
+			assertShows(p, "message", textRoomClosed)
+		}
+		late := openPage(t, "late", r.link(r.Client))
+		late.waitState("closed")
+		assertShows(late, "message", textRoomClosed)
+	})
+}
+
+func TestClientMustConsent(t *testing.T) {
+	r := startRoom(t, roomOptions{})
+	client := openPage(t, "client", r.link(r.Client))
+	client.waitState("waiting-room")
+
+	tests := []struct {
+		name              string
+		terms, processing bool
+	}{
+		{"nothing ticked", false, false},
+		{"only the terms", true, false},
+		{"only the processing", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := fmt.Sprintf(`(() => {
+				document.getElementById("terms").checked = %t;
+				document.getElementById("processing").checked = %t;
+				document.getElementById("terms").dispatchEvent(new Event("change"));
+				return true;
+			})()`, tt.terms, tt.processing)
+			if _, err := eval[bool](client, set); err != nil {
+				t.Fatal(err)
+			}
+			disabled, _ := eval[bool](client, `document.getElementById("enter").disabled`)
+			if !disabled {
+				t.Errorf("the enter button is enabled")
+			}
+			// Submitting anyway (e.g. with a script) is stopped by the page.
+			if _, err := eval[bool](client, `(document.getElementById("enter-form").requestSubmit(), true)`); err != nil {
+				t.Fatal(err)
+			}
+			assertShows(client, "form-error", textConsent)
+			if s := client.state(); s != "waiting-room" {
+				t.Errorf("state %q after submitting without consent, want waiting-room", s)
+			}
+		})
+	}
+
+	t.Run("the server refuses a join without consent", func(t *testing.T) {
+		// A hand-made client on the same page origin, bypassing the page.
+		code, err := eval[string](client, fmt.Sprintf(`new Promise((resolve) => {
+			const url = new URL("ws", location.href); url.protocol = "ws:";
+			const ws = new WebSocket(url);
+			ws.onopen = () => ws.send(JSON.stringify({type: "hello", data: {version: 1, token: %q}}));
+			ws.onmessage = (ev) => {
+				const m = JSON.parse(ev.data);
+				if (m.type === "welcome") ws.send(JSON.stringify({type: "join", data: {name: "x"}}));
+				if (m.type === "error") { resolve(m.data.code); ws.close(); }
+				if (m.type === "joined") { resolve("joined"); ws.close(); }
+			};
+			setTimeout(() => resolve("timeout"), 10000);
+		})`, r.Client))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != "consent-required" {
+			t.Errorf("server answered %q, want consent-required", code)
+		}
+	})
+}
+
+func TestRefusedLinks(t *testing.T) {
+	tests := []struct {
+		name     string
+		link     func(r *testRoom) string
+		prepare  func(r *testRoom)
+		expired  bool
+		wantCode string
+		wantText string
+	}{
+		{
+			name:     "unknown token",
+			link:     func(r *testRoom) string { return r.link("not-a-token-of-this-room") },
+			wantCode: "link-invalid",
+			wantText: textLinkInvalid,
+		},
+		{
+			name:     "no token in the link",
+			link:     func(r *testRoom) string { return r.URL },
+			wantCode: "link-missing",
+			wantText: textLinkMissing,
+		},
+		{
+			name:     "after the room was closed at expiry",
+			link:     func(r *testRoom) string { return r.link(r.Therapist) },
+			prepare:  func(r *testRoom) { r.Room.Expire() },
+			wantCode: "room-closed",
+			wantText: textRoomClosed,
+		},
+		{
+			name:     "past the expiry time",
+			link:     func(r *testRoom) string { return r.link(r.Client) },
+			expired:  true,
+			wantCode: "link-expired",
+			wantText: textLinkExpired,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := startRoom(t, roomOptions{expired: tt.expired})
+			if tt.prepare != nil {
+				tt.prepare(r)
+			}
+			p := openPage(t, tt.name, tt.link(r))
+			p.waitState("closed")
+			assertShows(p, "message", tt.wantText)
+			code, _ := eval[string](p, "document.body.dataset.error")
+			if code != tt.wantCode {
+				t.Errorf("data-error %q, want %q", code, tt.wantCode)
+			}
+			if p.visible("waiting") || p.visible("call") {
+				t.Errorf("waiting room or call shown after a refusal")
+			}
+			if tt.expired {
+				p.screenshot("link-expired")
+			}
+		})
+	}
+}

@@ -1,0 +1,513 @@
+// The room page: waiting room, call, and the messages in between.
+// States (also in <body data-state> and window.sprechzimmer.state):
+//   loading       connecting to the server the first time
+//   waiting-room  in the Vorzimmer: consent, name, camera test
+//   joining       join sent, no answer yet
+//   waiting       in the room, the other person is not there
+//   calling       the other person is there, media not yet flowing
+//   connected     the call is up
+//   reconnecting  the server connection or the media path broke; trying again
+//   ended         this person hung up
+//   closed        refused or closed for good; see data-error
+
+import { MAX_NAME, cleanName } from "./protocol.js";
+import { Translator, pickLanguage } from "./i18n.js";
+import { Signaling, socketURL } from "./signaling.js";
+import { openMedia, mediaErrorKey, listDevices, LevelMeter } from "./media.js";
+import { ConnectionTest } from "./conntest.js";
+import { Call } from "./call.js";
+
+const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
+
+/** sessionStorage key for this room (rooms differ by path). */
+const key = (/** @type {string} */ name) => `sprechzimmer:${location.pathname}:${name}`;
+const store = {
+  get: (/** @type {string} */ name) => sessionStorage.getItem(key(name)),
+  set: (/** @type {string} */ name, /** @type {string} */ value) => sessionStorage.setItem(key(name), value),
+  del: (/** @type {string} */ name) => sessionStorage.removeItem(key(name)),
+};
+
+const tr = new Translator(pickLanguage(navigator.languages));
+tr.apply(document);
+
+const app = {
+  state: "loading",
+  /** @type {"therapist"|"client"|""} */
+  role: "",
+  /** @type {import("./protocol.js").Welcome|null} */
+  welcome: null,
+  /** in the room (joined and not hung up) */
+  joined: false,
+  polite: false,
+  /** @type {import("./protocol.js").Peer|null} */
+  peer: null,
+  peerGone: false,
+  /** @type {Call|null} */
+  call: null,
+  /** @type {MediaStream|null} */
+  local: null,
+  error: "",
+  /** @type {import("./conntest.js").TestResult|null} */
+  testResult: null,
+};
+
+/** The page's test hook: read-only views for the end-to-end tests. */
+window.sprechzimmer = {
+  get state() { return app.state; },
+  get pc() { return app.call?.pc ?? null; },
+  get role() { return app.role; },
+  get error() { return app.error; },
+  get lang() { return tr.lang; },
+  get level() { return meter.level; },
+  get testResult() { return app.testResult; },
+  get trace() { return signaling?.trace.join(" ") ?? ""; },
+};
+
+const meter = new LevelMeter($("level"));
+for (const ev of ["pointerdown", "keydown"]) document.addEventListener(ev, () => meter.resume(), { capture: true });
+
+/**
+ * setState moves the page to state and updates the status line and sections.
+ * @param {string} state
+ */
+function setState(state) {
+  app.state = state;
+  document.body.dataset.state = state;
+  const inCall = ["joining", "waiting", "calling", "connected", "reconnecting"].includes(state) && app.joined;
+  $("waiting").hidden = !(state === "waiting-room" || (state === "joining" && !app.joined) || (state === "reconnecting" && !app.joined && app.welcome));
+  $("call").hidden = !(inCall || (state === "joining" && store.get("inCall")));
+  $("ended").hidden = state !== "ended";
+  renderStatus();
+}
+
+function renderStatus() {
+  /** @type {Record<string, string>} */
+  const texts = {
+    loading: tr.t("status.connecting"),
+    joining: tr.t("status.connecting"),
+    waiting: app.peerGone ? tr.t("status.peerGone") : tr.t("status.waiting"),
+    calling: tr.t("status.calling"),
+    connected: app.peer?.name ? tr.t("status.connectedWith", { name: app.peer.name }) : tr.t("status.connected"),
+    reconnecting: tr.t("status.reconnecting"),
+    ended: tr.t("status.ended"),
+  };
+  $("status").textContent = texts[app.state] ?? "";
+  $("peer-name").textContent = app.peer && app.state !== "waiting" ? app.peer.name || tr.t(app.peer.role === "therapist" ? "role.therapist" : "role.client") : "";
+}
+
+/**
+ * fail shows the message for a refusal or close and ends the page's work.
+ * @param {string} code an error code from PROTOCOL.md or "link-missing"
+ */
+function fail(code) {
+  app.error = code;
+  app.joined = false;
+  document.body.dataset.error = code;
+  closeCall();
+  test?.stop();
+  const known = /** @type {any} */ (`error.${code}`);
+  const text = tr.t(known);
+  $("message").textContent = text === known ? tr.t("error.generic") : text;
+  $("message").hidden = false;
+  if (["link-expired", "room-closed", "link-invalid"].includes(code)) {
+    store.del("token");
+    store.del("resume");
+    store.del("inCall");
+  }
+  if (code === "replaced" || code === "room-full") store.del("inCall");
+  for (const t of app.local?.getTracks() ?? []) t.stop();
+  meter.detach();
+  setState("closed");
+  $("message").focus?.();
+}
+
+// ---- token ----
+
+/** takeToken reads #t=<token>, removes it from the address bar, keeps it for this tab. */
+function takeToken() {
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get("t");
+  if (fromLink) {
+    if (store.get("token") !== fromLink) {
+      store.del("resume");
+      store.del("inCall");
+    }
+    store.set("token", fromLink);
+    history.replaceState(history.state, "", location.pathname + location.search);
+  }
+  return store.get("token");
+}
+
+// ---- media ----
+
+/** @type {Promise<MediaStream|null>} */
+let mediaReady = Promise.resolve(null);
+
+/**
+ * startMedia opens camera and microphone (the chosen ones, if any) and shows
+ * them in the preview.
+ * @param {{cameraId?: string, microphoneId?: string}} [choice]
+ */
+function startMedia(choice) {
+  mediaReady = (async () => {
+    let stream;
+    try {
+      stream = await openMedia(choice);
+    } catch (err) {
+      $("media-error").textContent = tr.t(mediaErrorKey(err));
+      $("media-error").hidden = false;
+      document.body.dataset.media = mediaErrorKey(err).slice("media.".length);
+      return app.local;
+    }
+    $("media-error").hidden = true;
+    document.body.dataset.media = "ok";
+    const old = app.local;
+    app.local = stream;
+    for (const t of old?.getTracks() ?? []) t.stop();
+    $("preview").srcObject = stream;
+    $("local").srcObject = stream;
+    applyToggles();
+    meter.attach(stream);
+    for (const t of stream.getTracks()) await app.call?.replaceTrack(t);
+    await fillDevices(stream);
+    return stream;
+  })();
+  return mediaReady;
+}
+
+/** @param {MediaStream} stream */
+async function fillDevices(stream) {
+  const { cameras, microphones } = await listDevices();
+  const inUse = stream.getTracks().map((t) => t.getSettings().deviceId);
+  for (const [select, devices] of [[$("camera"), cameras], [$("microphone"), microphones]]) {
+    select.replaceChildren();
+    devices.forEach((d, i) => {
+      const opt = new Option(d.label || `${select.id} ${i + 1}`, d.deviceId);
+      opt.selected = inUse.includes(d.deviceId);
+      select.add(opt);
+    });
+    if (devices.length === 0) select.add(new Option(tr.t("devices.none"), ""));
+    select.disabled = devices.length < 2;
+  }
+}
+
+for (const id of ["camera", "microphone"]) {
+  $(id).addEventListener("change", () => startMedia({ cameraId: $("camera").value, microphoneId: $("microphone").value }));
+}
+
+// ---- waiting room ----
+
+/** @param {import("./protocol.js").Welcome} w */
+function showWelcome(w) {
+  app.welcome = w;
+  app.role = w.role;
+  document.body.dataset.role = w.role;
+  tr.lang = pickLanguage(navigator.languages, w.language);
+  tr.apply(document);
+  const isClient = w.role === "client";
+  $("consent").hidden = !isClient;
+  $("therapist-note").hidden = isClient;
+  $("terms-summary").textContent = tr.t("terms.summary", { version: w.termsVersion });
+  const end = new Date(w.expiresAt);
+  if (!Number.isNaN(end.getTime())) {
+    const sameDay = end.toDateString() === new Date().toDateString();
+    const time = sameDay
+      ? end.toLocaleTimeString(tr.lang, { hour: "2-digit", minute: "2-digit" })
+      : end.toLocaleString(tr.lang, { dateStyle: "medium", timeStyle: "short" });
+    $("expires").textContent = tr.t("waiting.expires", { time });
+  }
+  updateEnter();
+}
+
+function updateEnter() {
+  const consented = app.role === "therapist" || ($("terms").checked && $("processing").checked);
+  $("enter").disabled = !app.welcome || !consented || app.state === "joining";
+  $("test").disabled = !app.welcome || test?.pc != null;
+}
+$("terms").addEventListener("change", updateEnter);
+$("processing").addEventListener("change", updateEnter);
+
+/** @type {ConnectionTest|null} */
+let test = null;
+
+$("test").addEventListener("click", async () => {
+  if (!app.welcome || !signaling) return;
+  test ??= new ConnectionTest(signaling, app.welcome.iceServers);
+  const out = $("test-result");
+  out.className = "result";
+  out.textContent = tr.t("test.running");
+  const stream = await mediaReady;
+  const running = test.run(stream);
+  updateEnter();
+  const r = await running;
+  app.testResult = r;
+  updateEnter();
+  const lines = [];
+  if (r.error === "test-unavailable") {
+    lines.push(tr.t("test.unavailable"));
+  } else if (!r.connected) {
+    lines.push(tr.t("test.failed"));
+  } else {
+    const missing = [];
+    if (stream?.getAudioTracks().length && !r.audio) missing.push(tr.t("test.missing.audio"));
+    if (stream?.getVideoTracks().length && !r.video) missing.push(tr.t("test.missing.video"));
+    lines.push(missing.length ? tr.t("test.partial", { missing: missing.join(", ") }) : tr.t("test.ok"));
+  }
+  if (r.turnConfigured && !r.error) lines.push(tr.t(r.relay ? "test.relay.ok" : "test.relay.missing"));
+  const ok = r.connected && (r.audio || !stream?.getAudioTracks().length) && (r.video || !stream?.getVideoTracks().length);
+  out.className = `result ${ok ? "ok" : "bad"}`;
+  out.dataset.result = r.error ?? (ok ? "ok" : "failed");
+  out.textContent = lines.join(" ");
+});
+
+/** joinData builds join's data from this tab's stored consent, name and resume. */
+function joinData() {
+  /** @type {import("./protocol.js").Join} */
+  const data = {};
+  const consent = store.get("consent");
+  if (app.role === "client" && consent) {
+    data.consent = { termsAccepted: true, processingAccepted: true, termsVersion: consent };
+  }
+  const name = store.get("name");
+  if (name) data.name = name;
+  const resume = store.get("resume");
+  if (resume) data.resume = resume;
+  return data;
+}
+
+$("enter-form").addEventListener("submit", (/** @type {SubmitEvent} */ ev) => {
+  ev.preventDefault();
+  if (!app.welcome) return;
+  const name = cleanName($("name").value);
+  $("form-error").hidden = true;
+  if ([...name].length > MAX_NAME) {
+    showFormError("name.tooLong");
+    return;
+  }
+  if (app.role === "client") {
+    if (!$("terms").checked || !$("processing").checked) {
+      showFormError("consent.required");
+      return;
+    }
+    store.set("consent", app.welcome.termsVersion);
+  }
+  if (name) store.set("name", name);
+  else store.del("name");
+  join();
+});
+
+/** @param {any} textKey */
+function showFormError(textKey) {
+  $("form-error").textContent = tr.t(textKey);
+  $("form-error").hidden = false;
+  $("form-error").focus?.();
+}
+
+function join() {
+  test?.stop();
+  setState("joining");
+  updateEnter();
+  signaling?.send("join", joinData());
+}
+
+// ---- the call ----
+
+/** startCall replaces any call with a new peer connection to the other person. */
+async function startCall() {
+  closeCall();
+  const stream = await mediaReady;
+  if (!app.joined || !app.welcome || !signaling) return;
+  const call = new Call(signaling, app.polite, app.welcome.iceServers, stream);
+  app.call = call;
+  setState("calling");
+  call.addEventListener("track", (/** @type {any} */ ev) => {
+    const remote = $("remote");
+    if (remote.srcObject !== ev.detail.stream) remote.srcObject = ev.detail.stream;
+    remote.play().then(() => { $("play").hidden = true; }, () => { $("play").hidden = false; });
+  });
+  call.addEventListener("state", (/** @type {any} */ ev) => {
+    if (app.call !== call || !app.joined) return;
+    switch (ev.detail.state) {
+      case "connected":
+        setState("connected");
+        break;
+      case "disconnected":
+      case "failed":
+        setState("reconnecting");
+        break;
+      case "new":
+      case "connecting":
+        if (app.state !== "reconnecting") setState("calling");
+        break;
+    }
+  });
+}
+
+function closeCall() {
+  const call = app.call;
+  app.call = null;
+  call?.close();
+  $("remote").srcObject = null;
+  $("play").hidden = true;
+}
+
+$("play").addEventListener("click", () => {
+  $("remote").play().then(() => { $("play").hidden = true; }, () => {});
+});
+
+function applyToggles() {
+  const muted = $("mute").getAttribute("aria-pressed") === "true";
+  const camOff = $("camera-toggle").getAttribute("aria-pressed") === "true";
+  for (const t of app.local?.getAudioTracks() ?? []) t.enabled = !muted;
+  for (const t of app.local?.getVideoTracks() ?? []) t.enabled = !camOff;
+  $("mute").setAttribute("aria-label", tr.t(muted ? "call.unmute" : "call.mute"));
+  $("camera-toggle").setAttribute("aria-label", tr.t(camOff ? "call.cameraOn" : "call.cameraOff"));
+  $("mute").title = $("mute").getAttribute("aria-label");
+  $("camera-toggle").title = $("camera-toggle").getAttribute("aria-label");
+}
+for (const id of ["mute", "camera-toggle"]) {
+  $(id).addEventListener("click", () => {
+    const pressed = $(id).getAttribute("aria-pressed") === "true";
+    $(id).setAttribute("aria-pressed", String(!pressed));
+    applyToggles();
+  });
+}
+applyToggles();
+$("hangup").setAttribute("aria-label", tr.t("call.hangup"));
+$("hangup").title = tr.t("call.hangup");
+
+$("hangup").addEventListener("click", () => {
+  signaling?.send("hangup", {});
+  app.joined = false;
+  app.peer = null;
+  store.del("inCall");
+  closeCall();
+  setState("ended");
+  $("rejoin").focus();
+});
+$("rejoin").addEventListener("click", () => join());
+
+// ---- messages ----
+
+/** Server messages are handled one after another, in order. */
+let chain = Promise.resolve();
+
+/**
+ * @param {string} type
+ * @param {any} data
+ */
+async function onMessage(type, data) {
+  if (test?.handle(type, data)) return;
+  switch (type) {
+    case "welcome":
+      showWelcome(data);
+      if (store.get("inCall") && store.get("resume")) {
+        setState("joining");
+        signaling?.send("join", joinData());
+      } else if (app.state !== "ended") {
+        setState("waiting-room");
+      }
+      return;
+    case "joined": {
+      const wasInCall = app.call;
+      app.joined = true;
+      app.polite = !!data.polite;
+      app.peer = data.peer ?? null;
+      app.peerGone = false;
+      store.set("resume", String(data.resume ?? ""));
+      store.set("inCall", "1");
+      $("form-error").hidden = true;
+      if (!app.peer) {
+        closeCall();
+        setState("waiting");
+      } else if (wasInCall && ["connected", "connecting"].includes(wasInCall.pc.connectionState)) {
+        // Only the server connection dropped; the media path still stands.
+        setState(wasInCall.pc.connectionState === "connected" ? "connected" : "calling");
+      } else {
+        await startCall();
+      }
+      return;
+    }
+    case "peer-joined":
+      if (!app.joined) return;
+      app.peer = data;
+      app.peerGone = false;
+      await startCall();
+      return;
+    case "peer-left":
+      if (!app.joined) return;
+      app.peer = null;
+      app.peerGone = data.reason === "gone";
+      closeCall();
+      setState("waiting");
+      return;
+    case "offer":
+    case "answer":
+    case "candidate":
+      if (!app.joined) return;
+      if (!app.call) {
+        if (type !== "offer") return;
+        await startCall();
+      }
+      try {
+        await app.call?.handle(type, data);
+      } catch (err) {
+        // An offer from a new peer connection of the other side (after its
+        // reload) cannot go into this one: start afresh.
+        if (type !== "offer") throw err;
+        await startCall();
+        await app.call?.handle(type, data);
+      }
+      return;
+    case "room-closed":
+      fail("room-closed");
+      return;
+    case "error":
+      onError(String(data.code ?? ""));
+      return;
+  }
+}
+
+/** @param {string} code a non-fatal error code (fatal ones arrive as "fatal") */
+function onError(code) {
+  switch (code) {
+    case "consent-required":
+    case "bad-name":
+      store.del("inCall");
+      app.joined = false;
+      setState("waiting-room");
+      updateEnter();
+      showFormError(`error.${code}`);
+      return;
+    case "already-joined":
+      return;
+    default:
+      // Protocol slips of this page; nothing a person can act on.
+      if (code) console.warn("sprechzimmer: server error", code);
+  }
+}
+
+// ---- start ----
+
+/** @type {Signaling|null} */
+let signaling = null;
+
+const token = takeToken();
+if (!token) {
+  fail("link-missing");
+} else {
+  setState(store.get("inCall") ? "reconnecting" : "loading");
+  startMedia();
+  signaling = new Signaling(socketURL(location.href), token);
+  signaling.addEventListener("message", (/** @type {any} */ ev) => {
+    const { type, data } = ev.detail;
+    chain = chain.then(() => onMessage(type, data)).catch((err) => console.warn("sprechzimmer:", err?.name ?? err));
+  });
+  signaling.addEventListener("drop", () => {
+    test?.stop();
+    if (app.state !== "ended") setState(app.welcome || app.joined ? "reconnecting" : "loading");
+  });
+  signaling.addEventListener("fatal", (/** @type {any} */ ev) => {
+    chain = chain.then(() => fail(ev.detail.code));
+  });
+  signaling.connect();
+}

@@ -1,0 +1,148 @@
+// The WebSocket to the room's signaling server: hello on every (re)connect,
+// JSON envelopes, and reconnects with backoff after a drop.
+
+import { VERSION, FATAL_CLOSE, FATAL_CODES } from "./protocol.js";
+
+/**
+ * socketURL returns the WebSocket URL "ws" relative to the page, so the page
+ * works under any path prefix (/r/<room-id>/).
+ * @param {string} pageURL location.href
+ * @returns {string}
+ */
+export function socketURL(pageURL) {
+  const url = new URL("ws", pageURL);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.hash = "";
+  url.search = "";
+  return url.href;
+}
+
+/**
+ * backoff returns the wait before reconnect attempt n (0-based): doubling
+ * from 500 ms up to 10 s, with up to 25 % jitter.
+ * @param {number} n
+ * @returns {number} milliseconds
+ */
+export function backoff(n) {
+  const base = Math.min(10000, 500 * 2 ** n);
+  return base * (0.75 + Math.random() * 0.25);
+}
+
+/**
+ * Signaling is one logical connection to the room that survives drops. It
+ * dispatches:
+ *  - "open": a socket is open and hello is sent
+ *  - "message": detail {type, data} for every envelope from the server
+ *  - "drop": the socket closed and a reconnect is scheduled
+ *  - "fatal": detail {code} (an error code): closed for good
+ */
+export class Signaling extends EventTarget {
+  /**
+   * @param {string} url the WebSocket URL
+   * @param {string} token the join token
+   */
+  constructor(url, token) {
+    super();
+    this.url = url;
+    this.token = token;
+    /** @type {WebSocket|null} */
+    this.ws = null;
+    this.attempt = 0;
+    this.stopped = false;
+    /** The error code of the last fatal error message, if any. */
+    this.fatalCode = "";
+    this.timer = 0;
+    /** The types of the last messages in and out, for tests and debugging. */
+    this.trace = /** @type {string[]} */ ([]);
+  }
+
+  /** @param {string} entry */
+  note(entry) {
+    this.trace.push(entry);
+    if (this.trace.length > 100) this.trace.shift();
+  }
+
+  /** connect opens the socket; on a drop it reconnects by itself. */
+  connect() {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.sendOn(ws, "hello", { version: VERSION, token: this.token });
+      this.dispatchEvent(new CustomEvent("open"));
+    };
+    ws.onmessage = (ev) => {
+      let env;
+      try {
+        env = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (typeof env?.type !== "string") return;
+      if (env.type === "error" && env.data?.code) {
+        const code = String(env.data.code);
+        if (FATAL_CODES.has(code)) this.fatalCode = code;
+      }
+      this.note(`in:${env.type}${env.type === "error" ? `:${env.data?.code}` : ""}`);
+      this.dispatchEvent(new CustomEvent("message", { detail: { type: env.type, data: env.data ?? {} } }));
+    };
+    ws.onclose = (ev) => {
+      this.note(`close:${ev.code}`);
+      if (this.ws !== ws) return;
+      this.ws = null;
+      // A fatal close code ends the connection; the error message before it
+      // (if any) says which of the codes sharing 4000 it was.
+      const code = this.fatalCode || FATAL_CLOSE[ev.code];
+      if (code) {
+        this.stop();
+        this.dispatchEvent(new CustomEvent("fatal", { detail: { code } }));
+        return;
+      }
+      if (this.stopped) return;
+      const wait = backoff(this.attempt++);
+      this.timer = setTimeout(() => this.connect(), wait);
+      this.dispatchEvent(new CustomEvent("drop", { detail: { wait } }));
+    };
+  }
+
+  /**
+   * send sends one envelope if the socket is open; it reports whether it did.
+   * @param {string} type
+   * @param {object} [data]
+   * @returns {boolean}
+   */
+  send(type, data = {}) {
+    return this.ws ? this.sendOn(this.ws, type, data) : false;
+  }
+
+  /**
+   * @param {WebSocket} ws
+   * @param {string} type
+   * @param {object} data
+   * @returns {boolean}
+   */
+  sendOn(ws, type, data) {
+    if (ws.readyState !== WebSocket.OPEN) {
+      this.note(`unsent:${type}`);
+      return false;
+    }
+    this.note(`out:${type}`);
+    ws.send(JSON.stringify({ type, data }));
+    return true;
+  }
+
+  /** drop closes the current socket as a network failure would; it reconnects. */
+  drop() {
+    this.ws?.close(3001, "drop");
+  }
+
+  /** stop closes the connection for good. */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close(1000);
+  }
+}
