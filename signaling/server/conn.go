@@ -58,8 +58,11 @@ func (c *wsConn) enqueue(f outFrame) {
 	case <-c.ctx.Done():
 	case c.out <- f:
 	default:
+		// Only cancel here: the room may be delivering under its send lock,
+		// and closing the socket can wait for a close handshake. The reader
+		// sees the cancellation and ends the connection.
 		c.s.log.Info("connection dropped", "conn", c.id, "reason", "send queue full")
-		c.abort()
+		c.cancel()
 	}
 }
 

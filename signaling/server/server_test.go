@@ -464,3 +464,36 @@ func TestSilentNewConnectionIsClosedWithoutHello(t *testing.T) {
 	expect[protocol.Peer](client, protocol.TypePeerJoined)
 	negotiate(therapist, client)
 }
+
+func TestTabThatStopsReadingIsDroppedNotWaitedFor(t *testing.T) {
+	h := newHarness(t, func(_ *config.Config, _ *room.Config, o *Options) {
+		o.Rate, o.Burst = 1e9, 1e9
+	})
+	therapist, _ := h.enter(protocol.RoleTherapist)
+	stuck := h.dialDead() // joins, then never reads: its queue fills up
+	stuck.send(protocol.TypeHello, `{"version":1,"token":"`+clientToken+`"}`)
+	stuck.send(protocol.TypeJoin, joinData(protocol.RoleClient, ""))
+	expect[protocol.Peer](therapist, protocol.TypePeerJoined)
+	big := `{"type":"offer","data":{"sdp":"` + strings.Repeat("v", 60<<10) + `"}}`
+	for range 2000 {
+		therapist.sendRaw(big)
+		select {
+		case env := <-therapist.msgs:
+			if l, err := protocol.DecodeData[protocol.PeerLeft](env); env.Type != protocol.TypePeerLeft || err != nil || l.Reason != protocol.LeftGone {
+				t.Fatalf("got %s %s", env.Type, env.Data)
+			}
+			// The stuck tab was dropped; the therapist was never blocked.
+			negotiateAlone(t, therapist)
+			return
+		default:
+		}
+	}
+	t.Fatal("the stuck tab was never dropped")
+}
+
+// negotiateAlone checks that a tab alone in the room is answered.
+func negotiateAlone(t *testing.T, c *client) {
+	t.Helper()
+	c.send(protocol.TypeOffer, `{"sdp":"v=0"}`)
+	c.expectError(protocol.CodeNoPeer)
+}
