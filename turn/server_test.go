@@ -58,13 +58,13 @@ func startOwn(t *testing.T, peers *turn.PeerPolicy) *ownServer {
 	return &ownServer{Server: srv, reg: reg, log: &log}
 }
 
-// startCoturn starts Debian's coturn on a free loopback port; without coturn
-// the test is skipped, or fails when CI=true.
-func startCoturn(t *testing.T) net.Addr {
+// startCoturn starts Debian's coturn on a free loopback port with further
+// flags args; without coturn the test is skipped, or fails when CI=true.
+func startCoturn(t *testing.T, args ...string) net.Addr {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{Secret: testSecret, Realm: testRealm})
+	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{Secret: testSecret, Realm: testRealm, Args: args})
 	if errors.Is(err, turntest.ErrNoCoturn) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but %v", err)
@@ -91,7 +91,7 @@ var bothServers = []struct {
 	{name: "sprechzimmer", start: func(t *testing.T) net.Addr {
 		return startOwn(t, turn.NewPeerPolicy([]netip.Prefix{loopback}, nil)).UDPAddr()
 	}},
-	{name: "coturn", start: startCoturn},
+	{name: "coturn", start: func(t *testing.T) net.Addr { return startCoturn(t) }},
 }
 
 // turnCode returns the TURN error code in err, 0 when there is none.
@@ -387,4 +387,44 @@ func hasLabel(labels []*dto.LabelPair, name, value string) bool {
 		}
 	}
 	return false
+}
+
+// TestCoturnDocumentedDenyList starts coturn with the denied-peer-ip lines
+// that docs/turn.md tells operators to use and checks that coturn refuses
+// private peers with them (coturn 4.6 ignores CIDR values silently, so a
+// wrong line would deny nothing).
+func TestCoturnDocumentedDenyList(t *testing.T) {
+	doc, err := os.ReadFile("../docs/turn.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for line := range strings.SplitSeq(string(doc), "\n") {
+		if strings.HasPrefix(line, "denied-peer-ip=") {
+			args = append(args, "--"+strings.TrimSpace(line))
+		}
+	}
+	if len(args) < 10 {
+		t.Fatalf("found %d denied-peer-ip lines in docs/turn.md, want the whole list", len(args))
+	}
+	addr := startCoturn(t, args...)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	cred := turncred.Mint([]byte(testSecret), "room-d", time.Now().Add(time.Hour))
+	alloc, err := turntest.Allocate(ctx, addr, cred.Username, cred.Password)
+	if err != nil {
+		t.Fatalf("Allocate() = %v", err)
+	}
+	defer alloc.Close()
+	peers := map[string]int{
+		"127.0.0.1": 403, "10.1.2.3": 403, "172.16.0.1": 403, "192.168.1.1": 403,
+		"100.64.0.1": 403, "169.254.169.254": 403, "0.0.0.1": 403, "8.8.8.8": 0,
+	}
+	for ip, want := range peers {
+		err := alloc.CreatePermission(&net.UDPAddr{IP: net.ParseIP(ip), Port: 4000})
+		if got := turnCode(err); got != want || (want == 0 && err != nil) {
+			t.Errorf("coturn CreatePermission(%s) = %v (code %d), want code %d", ip, err, got, want)
+		}
+	}
 }
