@@ -31,6 +31,9 @@ const (
 	ComponentRoom       = "room"
 	LabelSession        = "video.sprechzimmer.dev/session"
 	LabelRoom           = "video.sprechzimmer.dev/room"
+	// AnnotationExpiresAt on a room's Service is the room's expiry (RFC
+	// 3339), so the front door refuses an expired room before it is gone.
+	AnnotationExpiresAt = "video.sprechzimmer.dev/expires-at"
 	signalingContainer  = "signaling"
 	signalingPort       = 8080
 	servicePort         = 80
@@ -254,9 +257,11 @@ func sortedEnv(m map[string]string) []corev1.EnvVar {
 }
 
 // newService makes the Service the front door sends the room's traffic to.
-func newService(s *videov1alpha1.VideoSession) *corev1.Service {
+func newService(s *videov1alpha1.VideoSession, expiresAt time.Time) *corev1.Service {
+	meta := childMeta(s, roomName(s))
+	meta.Annotations = map[string]string{AnnotationExpiresAt: expiresAt.UTC().Format(time.RFC3339)}
 	return &corev1.Service{
-		ObjectMeta: childMeta(s, roomName(s)),
+		ObjectMeta: meta,
 		Spec: corev1.ServiceSpec{
 			Selector: map[string]string{LabelRoom: RoomID(s), LabelComponent: ComponentRoom},
 			Ports:    []corev1.ServicePort{{Name: "http", Port: servicePort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},

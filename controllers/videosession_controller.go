@@ -148,7 +148,7 @@ func (r *VideoSessionReconciler) runRoom(ctx context.Context, s *videov1alpha1.V
 		return err
 	}
 	sa, role, binding := newStatusReporterRBAC(s)
-	for _, obj := range []client.Object{sa, role, binding, newService(s)} {
+	for _, obj := range []client.Object{sa, role, binding, newService(s, expiresAt)} {
 		if _, err := r.createOwned(ctx, s, obj); err != nil {
 			return err
 		}
