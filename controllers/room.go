@@ -25,12 +25,12 @@ import (
 // watches only objects that carry LabelManagedBy, so it never holds other
 // Secrets or Pods of the cluster.
 const (
-	LabelManagedBy      = "app.kubernetes.io/managed-by"
-	ManagedByValue      = "sprechzimmer-operator"
-	LabelComponent      = "app.kubernetes.io/component"
-	ComponentRoom       = "room"
-	LabelSession        = "video.sprechzimmer.dev/session"
-	LabelRoom           = "video.sprechzimmer.dev/room"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedByValue = "sprechzimmer-operator"
+	LabelComponent = "app.kubernetes.io/component"
+	ComponentRoom  = "room"
+	LabelSession   = "video.sprechzimmer.dev/session"
+	LabelRoom      = "video.sprechzimmer.dev/room"
 	// AnnotationExpiresAt on a room's Service is the room's expiry (RFC
 	// 3339), so the front door refuses an expired room before it is gone.
 	AnnotationExpiresAt = "video.sprechzimmer.dev/expires-at"
