@@ -37,7 +37,7 @@ func run(ctx context.Context, bin string, startups, joins, relays int) error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }()
 		if bin, err = bench.Build(ctx, dir); err != nil {
 			return err
 		}

@@ -99,13 +99,13 @@ func joinOnce(ctx context.Context, s *Server, inCall func() error) (ice, connect
 	if err != nil {
 		return 0, 0, fmt.Errorf("therapist: %w", err)
 	}
-	defer therapist.Close()
+	defer func() { _ = therapist.Close() }()
 	start := time.Now()
 	client, err := peer.Dial(ctx, s.WSURL, s.Client, peer.WithLoopbackOnly())
 	if err != nil {
 		return 0, 0, fmt.Errorf("client: %w", err)
 	}
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	var iceAt, connectedAt time.Time
 	for _, p := range []*peer.Peer{therapist, client} {
 		got, err := awaitEvents(ctx, p, peer.EventICEConnected, peer.EventConnected)
@@ -165,7 +165,7 @@ func Relay(ctx context.Context, s *Server, runs int) (Sample, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		conns[i] = c
 	}
 	// The therapist was alone when joining and now hears the client enter.
@@ -201,30 +201,31 @@ func enterRaw(ctx context.Context, wsURL, token string) (*peer.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Send(ctx, protocol.TypeHello, protocol.Hello{Version: protocol.Version, Token: token}); err != nil {
-		c.Close()
-		return nil, err
-	}
-	env, err := receiveType(ctx, c, protocol.TypeWelcome)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	welcome, err := protocol.DecodeData[protocol.Welcome](env)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	join := protocol.Join{Consent: &protocol.Consent{TermsAccepted: true, ProcessingAccepted: true, TermsVersion: welcome.TermsVersion}}
-	if err := c.Send(ctx, protocol.TypeJoin, join); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if _, err := receiveType(ctx, c, protocol.TypeJoined); err != nil {
-		c.Close()
+	if err := helloJoin(ctx, c, token); err != nil {
+		_ = c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+func helloJoin(ctx context.Context, c *peer.Conn, token string) error {
+	if err := c.Send(ctx, protocol.TypeHello, protocol.Hello{Version: protocol.Version, Token: token}); err != nil {
+		return err
+	}
+	env, err := receiveType(ctx, c, protocol.TypeWelcome)
+	if err != nil {
+		return err
+	}
+	welcome, err := protocol.DecodeData[protocol.Welcome](env)
+	if err != nil {
+		return err
+	}
+	join := protocol.Join{Consent: &protocol.Consent{TermsAccepted: true, ProcessingAccepted: true, TermsVersion: welcome.TermsVersion}}
+	if err := c.Send(ctx, protocol.TypeJoin, join); err != nil {
+		return err
+	}
+	_, err = receiveType(ctx, c, protocol.TypeJoined)
+	return err
 }
 
 // receiveType returns the next message, which must be of type want.

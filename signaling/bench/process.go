@@ -143,7 +143,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -158,7 +158,7 @@ func (s *Server) awaitReady(ctx context.Context) error {
 			return err
 		}
 		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -187,7 +187,7 @@ func (s *Server) Memory() (Memory, error) {
 	if err != nil {
 		return Memory{}, fmt.Errorf("reading process status: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var m Memory
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

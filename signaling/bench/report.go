@@ -45,7 +45,7 @@ func Run(ctx context.Context, bin string, startups, joins, relays int) (*Results
 	if err != nil {
 		return nil, err
 	}
-	defer s.Stop()
+	defer func() { _ = s.Stop() }()
 	if r.Idle, err = s.Memory(); err != nil {
 		return nil, err
 	}
