@@ -195,7 +195,7 @@ type VideoSessionStatus struct {
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 48",message="metadata.name must start with a letter, contain only lower-case letters, digits and '-', and be at most 48 characters (it names the room's Service)"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.openedAt) || (self.spec.startTime == oldSelf.spec.startTime && (has(self.spec.validFor) ? self.spec.validFor : ”) == (has(oldSelf.spec.validFor) ? oldSelf.spec.validFor : ”) && (has(self.spec.opensBefore) ? self.spec.opensBefore : ”) == (has(oldSelf.spec.opensBefore) ? oldSelf.spec.opensBefore : ”))",message="spec.startTime, spec.validFor and spec.opensBefore cannot change once the room has opened"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.openedAt) || (self.spec.startTime == oldSelf.spec.startTime && has(self.spec.validFor) == has(oldSelf.spec.validFor) && (!has(self.spec.validFor) || self.spec.validFor == oldSelf.spec.validFor) && has(self.spec.opensBefore) == has(oldSelf.spec.opensBefore) && (!has(self.spec.opensBefore) || self.spec.opensBefore == oldSelf.spec.opensBefore))",message="spec.startTime, spec.validFor and spec.opensBefore cannot change once the room has opened"
 type VideoSession struct {
 	metav1.TypeMeta `json:",inline"`
 
