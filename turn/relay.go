@@ -22,6 +22,7 @@ type relayGenerator struct {
 	inner   pionturn.RelayAddressGenerator
 	policy  *PeerPolicy
 	metrics *metrics
+	buffer  int // socket buffer size for relay sockets
 }
 
 // Validate implements pionturn.RelayAddressGenerator.
@@ -33,6 +34,7 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 	if err != nil {
 		return nil, nil, err
 	}
+	setBuffers(conn, g.buffer)
 	return &relayConn{PacketConn: conn, policy: g.policy, metrics: g.metrics}, addr, nil
 }
 

@@ -42,6 +42,11 @@ type Config struct {
 	RelayBindIP string
 	// MinPort and MaxPort bound the relay ports; both 0 means ephemeral ports.
 	MinPort, MaxPort uint16
+	// SocketBuffer is the receive and send buffer size asked for on the
+	// client-facing UDP sockets, which carry every call's traffic; the
+	// kernel caps it at net.core.rmem_max and wmem_max. 0 means
+	// DefaultSocketBuffer; relay sockets get a quarter of it.
+	SocketBuffer int
 	// Peers decides which peers may be relayed to; nil means
 	// NewPeerPolicy(nil, nil), the defaults.
 	Peers *PeerPolicy
@@ -52,6 +57,10 @@ type Config struct {
 	// Now is the clock credentials are checked against; nil means time.Now.
 	Now func() time.Time
 }
+
+// DefaultSocketBuffer is the default Config.SocketBuffer: 4 MiB, room for
+// about 2000 full-size datagrams when a burst meets a busy goroutine.
+const DefaultSocketBuffer = 4 << 20
 
 // Server is a running TURN server.
 type Server struct {
@@ -90,6 +99,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UDPSockets <= 0 {
 		cfg.UDPSockets = 1
 	}
+	if cfg.SocketBuffer <= 0 {
+		cfg.SocketBuffer = DefaultSocketBuffer
+	}
 
 	s := &Server{log: cfg.Logger, deleted: make(chan struct{}, 1)}
 	m, err := newMetrics(cfg.Registerer, func() float64 {
@@ -114,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 			MinPort: cfg.MinPort, MaxPort: cfg.MaxPort,
 		}
 	}
-	gen := &relayGenerator{inner: inner, policy: cfg.Peers, metrics: m}
+	gen := &relayGenerator{inner: inner, policy: cfg.Peers, metrics: m, buffer: cfg.SocketBuffer / 4}
 	permit := func(_ net.Addr, peer net.IP) bool {
 		if cfg.Peers.AllowedIP(peer) {
 			return true
@@ -126,6 +138,9 @@ func New(cfg Config) (*Server, error) {
 	conns, err := listenUDP(cfg.UDPAddress, cfg.UDPSockets)
 	if err != nil {
 		return nil, err
+	}
+	for _, c := range conns {
+		setBuffers(c, cfg.SocketBuffer)
 	}
 	s.udpAddr = conns[0].LocalAddr()
 	pcs := make([]pionturn.PacketConnConfig, len(conns))
@@ -200,6 +215,15 @@ func listenUDP(address string, n int) ([]net.PacketConn, error) {
 		conns = append(conns, c)
 	}
 	return conns, nil
+}
+
+// setBuffers asks for size bytes of socket buffer on a UDP socket; the
+// kernel may grant less, which is not an error.
+func setBuffers(c net.PacketConn, size int) {
+	if u, ok := c.(*net.UDPConn); ok {
+		_ = u.SetReadBuffer(size)
+		_ = u.SetWriteBuffer(size)
+	}
 }
 
 func closeAll(conns []net.PacketConn) {

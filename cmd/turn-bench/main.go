@@ -7,7 +7,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/turn-bench [-packets 50000] [-size 1200] [-window 64] [-runs 5] [-rtts 2000] [-allocs 300]
+//	go run ./cmd/turn-bench [-packets 20000] [-size 1200] [-window 64] [-runs 10] [-rtts 2000] [-allocs 300]
 package main
 
 import (
@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +40,8 @@ import (
 const (
 	realm     = "bench.sprechzimmer.test"
 	secretEnv = "TURN_BENCH_SECRET"
+	// profileEnv names a file for a CPU profile of the project's server.
+	profileEnv = "TURN_BENCH_CPUPROFILE"
 	// idle ends a throughput run once no datagram has arrived for this long.
 	idle = 500 * time.Millisecond
 )
@@ -50,10 +53,10 @@ type params struct {
 func main() {
 	serve := flag.Bool("serve", false, "internal: run the project's TURN server on loopback and print its port")
 	var p params
-	flag.IntVar(&p.packets, "packets", 50000, "datagrams per throughput run")
+	flag.IntVar(&p.packets, "packets", 20000, "datagrams per throughput run")
 	flag.IntVar(&p.size, "size", 1200, "datagram payload size in bytes")
 	flag.IntVar(&p.window, "window", 64, "datagrams in flight at most during a throughput run")
-	flag.IntVar(&p.runs, "runs", 5, "rounds, alternating the servers; throughput is the median over rounds")
+	flag.IntVar(&p.runs, "runs", 10, "rounds, alternating the servers; throughput is the median over rounds")
 	flag.IntVar(&p.rtts, "rtts", 2000, "round trips for the latency figures, spread over the rounds")
 	flag.IntVar(&p.allocs, "allocs", 300, "allocations for the allocations-per-second figure, spread over the rounds")
 	flag.IntVar(&p.udpSockets, "udp-sockets", 1, "the project's server: -udp-sockets")
@@ -87,6 +90,17 @@ func runServer(udpSockets int) error {
 	})
 	if err != nil {
 		return err
+	}
+	if path := os.Getenv(profileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Println(srv.UDPAddr().(*net.UDPAddr).Port)
 	<-ctx.Done()
