@@ -311,13 +311,26 @@ function join() {
 
 // ---- the call ----
 
-/** startCall replaces any call with a new peer connection to the other person. */
-async function startCall() {
+/** How long the one who entered second waits for the other's offer. */
+const OFFER_WAIT_MS = 6000;
+
+/**
+ * startCall replaces any call with a new peer connection to the other person.
+ * The one already in the room offers (offerer); the one who just entered
+ * waits for that offer, and offers itself only if none comes.
+ * @param {boolean} offerer
+ */
+async function startCall(offerer) {
   closeCall();
   const stream = await mediaReady;
   if (!app.joined || !app.welcome || !signaling) return;
-  const call = new Call(signaling, app.polite, app.welcome.iceServers, stream);
+  const call = new Call(signaling, app.polite, app.welcome.iceServers, stream, offerer);
   app.call = call;
+  if (!offerer) {
+    setTimeout(() => {
+      if (app.call === call) call.offerIfIdle();
+    }, OFFER_WAIT_MS);
+  }
   setState("calling");
   call.addEventListener("track", (/** @type {any} */ ev) => {
     const remote = $("remote");
@@ -423,7 +436,7 @@ async function onMessage(type, data) {
         // Only the server connection dropped; the media path still stands.
         setState(wasInCall.pc.connectionState === "connected" ? "connected" : "calling");
       } else {
-        await startCall();
+        await startCall(false);
       }
       return;
     }
@@ -431,7 +444,7 @@ async function onMessage(type, data) {
       if (!app.joined) return;
       app.peer = data;
       app.peerGone = false;
-      await startCall();
+      await startCall(true);
       return;
     case "peer-left":
       if (!app.joined) return;
@@ -446,7 +459,7 @@ async function onMessage(type, data) {
       if (!app.joined) return;
       if (!app.call) {
         if (type !== "offer") return;
-        await startCall();
+        await startCall(false);
       }
       try {
         await app.call?.handle(type, data);
@@ -454,7 +467,7 @@ async function onMessage(type, data) {
         // An offer from a new peer connection of the other side (after its
         // reload) cannot go into this one: start afresh.
         if (type !== "offer") throw err;
-        await startCall();
+        await startCall(false);
         await app.call?.handle(type, data);
       }
       return;

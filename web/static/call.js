@@ -13,11 +13,17 @@ export class Call extends EventTarget {
    * @param {boolean} polite
    * @param {RTCIceServer[]} iceServers
    * @param {MediaStream|null} local
+   * @param {boolean} offerer true: add the tracks now and offer; false: wait
+   *   for the other person's offer and answer with the tracks then. One side
+   *   offering first avoids glare on every (re)start of the call; perfect
+   *   negotiation still handles later offers from either side.
    */
-  constructor(signaling, polite, iceServers, local) {
+  constructor(signaling, polite, iceServers, local, offerer) {
     super();
     this.signaling = signaling;
     this.polite = polite;
+    this.local = local;
+    this.attached = false;
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.restartTimer = 0;
@@ -25,9 +31,7 @@ export class Call extends EventTarget {
     this.remote = new MediaStream();
     const pc = new RTCPeerConnection({ iceServers });
     this.pc = pc;
-    for (const track of local?.getTracks() ?? []) pc.addTrack(track, local);
-    if (!local?.getVideoTracks().length) pc.addTransceiver("video", { direction: "recvonly" });
-    if (!local?.getAudioTracks().length) pc.addTransceiver("audio", { direction: "recvonly" });
+    if (offerer) this.attachLocal();
 
     pc.ontrack = ({ track }) => {
       this.remote.addTrack(track);
@@ -37,7 +41,7 @@ export class Call extends EventTarget {
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();
-        if (!this.closed) this.signaling.send("offer", { sdp: pc.localDescription?.sdp });
+        this.sendDescription();
       } catch (err) {
         console.warn("sprechzimmer: offer failed", err?.name);
       } finally {
@@ -64,6 +68,46 @@ export class Call extends EventTarget {
     };
   }
 
+  /** attachLocal adds the local tracks, or receive-only slots for missing ones. */
+  attachLocal() {
+    this.attached = true;
+    const local = this.local;
+    for (const track of local?.getTracks() ?? []) this.pc.addTrack(track, local);
+    if (!local?.getVideoTracks().length) this.pc.addTransceiver("video", { direction: "recvonly" });
+    if (!local?.getAudioTracks().length) this.pc.addTransceiver("audio", { direction: "recvonly" });
+  }
+
+  /**
+   * offerIfIdle makes this side the offerer when no offer came from the
+   * other person; it reports whether it did.
+   * @returns {boolean}
+   */
+  offerIfIdle() {
+    if (this.closed || this.attached || this.pc.remoteDescription) return false;
+    this.attachLocal();
+    return true;
+  }
+
+  /**
+   * attachToOffer puts the local tracks on the transceivers the first remote
+   * offer made, so the answer carries them without another negotiation.
+   */
+  async attachToOffer() {
+    this.attached = true;
+    const used = new Set();
+    for (const track of this.local?.getTracks() ?? []) {
+      const t = this.pc.getTransceivers().find((t) => !used.has(t) && !t.sender.track && t.receiver.track.kind === track.kind);
+      if (t) {
+        used.add(t);
+        t.direction = "sendrecv";
+        await t.sender.replaceTrack(track);
+        if (this.local) t.sender.setStreams?.(this.local);
+      } else if (this.local) {
+        this.pc.addTrack(track, this.local);
+      }
+    }
+  }
+
   /**
    * handle takes an offer, answer or candidate from the other person.
    * It rejects when the description cannot be applied, for example an offer
@@ -88,9 +132,21 @@ export class Call extends EventTarget {
     if (type === "answer" && pc.signalingState !== "have-local-offer") return;
     await pc.setRemoteDescription({ type, sdp: data.sdp });
     if (type === "offer") {
+      if (!this.attached) await this.attachToOffer();
       await pc.setLocalDescription();
-      this.signaling.send("answer", { sdp: pc.localDescription?.sdp });
+      this.sendDescription();
     }
+  }
+
+  /**
+   * sendDescription sends the local description with its own type: when an
+   * offer arrived while negotiationneeded was on its way, the implicit
+   * setLocalDescription there makes an answer, not an offer.
+   */
+  sendDescription() {
+    const desc = this.pc.localDescription;
+    if (this.closed || !desc || (desc.type !== "offer" && desc.type !== "answer")) return;
+    this.signaling.send(desc.type, { sdp: desc.sdp });
   }
 
   /**
