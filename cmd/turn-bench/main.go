@@ -109,20 +109,20 @@ func runServer(udpSockets int) error {
 
 // startOwn re-executes this binary with -serve and returns the server's
 // address and a function that stops it.
-func startOwn(secret string, udpSockets int) (net.Addr, func(), error) {
+func startOwn(secret string, udpSockets int) (net.Addr, int, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, nil, fmt.Errorf("find own binary: %w", err)
+		return nil, 0, nil, fmt.Errorf("find own binary: %w", err)
 	}
 	cmd := exec.Command(self, "-serve", "-udp-sockets", strconv.Itoa(udpSockets)) //nolint:gosec // ourselves.
 	cmd.Env = append(os.Environ(), secretEnv+"="+secret)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start own server: %w", err)
+		return nil, 0, nil, fmt.Errorf("start own server: %w", err)
 	}
 	stop := func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -131,21 +131,24 @@ func startOwn(secret string, udpSockets int) (net.Addr, func(), error) {
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		stop()
-		return nil, nil, fmt.Errorf("own server did not report its port: %w", err)
+		return nil, 0, nil, fmt.Errorf("own server did not report its port: %w", err)
 	}
 	port, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {
 		stop()
-		return nil, nil, fmt.Errorf("own server port %q: %w", line, err)
+		return nil, 0, nil, fmt.Errorf("own server port %q: %w", line, err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, stop, nil
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, cmd.Process.Pid, stop, nil
 }
 
 // target is one server under test with its figures so far.
 type target struct {
 	name     string
 	addr     net.Addr
+	pid      int           // the server's process
+	cpu      time.Duration // server CPU time spent during throughput runs
+	relayed  int64         // bytes delivered in throughput runs
 	alloc    *turntest.Allocation
 	peer     *net.UDPConn
 	to, from []throughput
@@ -156,8 +159,9 @@ type target struct {
 }
 
 type throughput struct {
-	mbps float64 // megabytes (10^6) per second delivered
-	loss float64 // fraction of datagrams lost
+	mbps  float64 // megabytes (10^6) per second delivered
+	loss  float64 // fraction of datagrams lost
+	bytes int64   // bytes delivered
 }
 
 func runBench(p params) error {
@@ -170,7 +174,7 @@ func runBench(p params) error {
 	if err != nil {
 		return err
 	}
-	own, stopOwn, err := startOwn(secret, p.udpSockets)
+	own, ownPid, stopOwn, err := startOwn(secret, p.udpSockets)
 	if err != nil {
 		return err
 	}
@@ -183,7 +187,7 @@ func runBench(p params) error {
 	}
 	defer coturn.Close()
 
-	targets := []*target{{name: "sprechzimmer", addr: own}, {name: "coturn", addr: coturn.Addr()}}
+	targets := []*target{{name: "sprechzimmer", addr: own, pid: ownPid}, {name: "coturn", addr: coturn.Addr(), pid: coturn.Pid()}}
 	for _, t := range targets {
 		if err := t.setUp(ctx, cred, p); err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
@@ -218,11 +222,46 @@ func runBench(p params) error {
 	row("round trip p50", us(percentile(o.rtts, 50)), us(percentile(c.rtts, 50)), "µs", 0)
 	row("round trip p99", us(percentile(o.rtts, 99)), us(percentile(c.rtts, 99)), "µs", 0)
 	fmt.Printf("| round trips lost | %d | %d | |\n", o.rttLoss, c.rttLoss)
+	// CPU per relayed MB hardly depends on what else runs on the machine,
+	// unlike the rates above; lower is better, so the ratio is inverted.
+	oCPU, cCPU := msPerMB(o), msPerMB(c)
+	fmt.Printf("| server CPU per relayed MB (lower is better) | %.2f ms | %.2f ms | %.2fx |\n", oCPU, cCPU, cCPU/oCPU)
 	row("allocations per second", float64(o.allocs)/o.allocDur.Seconds(), float64(c.allocs)/c.allocDur.Seconds(), "/s", 0)
 	return nil
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// msPerMB is the server's CPU milliseconds per 10^6 bytes relayed.
+func msPerMB(t *target) float64 {
+	return float64(t.cpu) / float64(time.Millisecond) / (float64(t.relayed) / 1e6)
+}
+
+// processCPU returns the user and system CPU time process pid has used,
+// all threads together, from /proc/<pid>/stat.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("server cpu time: %w", err)
+	}
+	// The command name in parentheses may hold spaces; fields follow it.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0, errors.New("server cpu time: unexpected /proc stat format")
+	}
+	// utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("server cpu time: %w", err)
+		}
+		ticks += n
+	}
+	const clockTicks = 100 // USER_HZ, 100 on Linux
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
 
 // setUp makes the allocation and the peer the rounds use, and warms the
 // path up: the first round trips let the client bind a channel, so the
@@ -265,6 +304,10 @@ func (t *target) round(ctx context.Context, cred turncred.Credential, p params) 
 	}
 	t.rtts, t.rttLoss = append(t.rtts, rtts...), t.rttLoss+lost
 
+	cpuBefore, err := processCPU(t.pid)
+	if err != nil {
+		return err
+	}
 	to, err := blast(t.alloc.Relay, t.peer.LocalAddr(), t.peer, p.size, p.packets, p.window)
 	if err != nil {
 		return fmt.Errorf("client to peer: %w", err)
@@ -273,6 +316,12 @@ func (t *target) round(ctx context.Context, cred turncred.Credential, p params) 
 	if err != nil {
 		return fmt.Errorf("peer to client: %w", err)
 	}
+	cpuAfter, err := processCPU(t.pid)
+	if err != nil {
+		return err
+	}
+	t.cpu += cpuAfter - cpuBefore
+	t.relayed += to.bytes + from.bytes
 	t.to, t.from = append(t.to, to), append(t.from, from)
 	return nil
 }
@@ -418,8 +467,9 @@ func blast(src net.PacketConn, dst net.Addr, rcv net.PacketConn, size, n, window
 		return throughput{}, fmt.Errorf("none of %d datagrams arrived", n)
 	}
 	return throughput{
-		mbps: float64(got*int64(size)) / last.Sub(start).Seconds() / 1e6,
-		loss: 1 - float64(got)/float64(n),
+		mbps:  float64(got*int64(size)) / last.Sub(start).Seconds() / 1e6,
+		loss:  1 - float64(got)/float64(n),
+		bytes: got * int64(size),
 	}, nil
 }
 

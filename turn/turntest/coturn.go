@@ -106,6 +106,9 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 // Addr is the UDP address coturn listens on.
 func (c *Coturn) Addr() *net.UDPAddr { return c.addr }
 
+// Pid is coturn's process id.
+func (c *Coturn) Pid() int { return c.cmd.Process.Pid }
+
 // Close kills coturn, waits for it to exit and removes its files.
 func (c *Coturn) Close() error {
 	select {
