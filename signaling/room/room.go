@@ -244,6 +244,24 @@ func (m *Member) Refuse(perr *protocol.Error) *protocol.Error {
 	return perr
 }
 
+// HelloMissing closes the connection with hello-required if it has not been
+// welcomed yet, and returns that error; for a welcomed connection it does
+// nothing and returns nil. The check and the close are one step, so a hello
+// arriving at the same moment is never cut off.
+func (m *Member) HelloMissing() error {
+	r := m.room
+	r.mu.Lock()
+	if m.welcomed || m.gone {
+		r.mu.Unlock()
+		return nil
+	}
+	perr := protocol.NewError(protocol.CodeHelloRequired, "no hello in time")
+	r.refuseLocked(m, perr)
+	r.mu.Unlock()
+	r.flush()
+	return perr
+}
+
 // Disconnect removes the connection after its WebSocket ended. If it was in
 // the room, the other person gets peer-left with reason gone.
 func (m *Member) Disconnect() {

@@ -41,7 +41,7 @@ type outFrame struct {
 
 func newWSConn(s *Server, ws *websocket.Conn, id uint64) *wsConn {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &wsConn{s: s, ws: ws, id: id, out: make(chan outFrame, queueLength), ctx: ctx, cancel: cancel}
+	c := &wsConn{s: s, ws: ws, id: id, out: make(chan outFrame, s.opts.SendQueue), ctx: ctx, cancel: cancel}
 	c.seen()
 	return c
 }
@@ -95,8 +95,8 @@ func (c *wsConn) run() {
 	}()
 	go c.pinger()
 	helloTimer := time.AfterFunc(c.s.opts.HelloTimeout, func() {
-		if _, ok := member.Role(); !ok {
-			c.s.answered(c, member.Refuse(protocol.NewError(protocol.CodeHelloRequired, "no hello in time")))
+		if err := member.HelloMissing(); err != nil {
+			c.s.answered(c, err)
 		}
 	})
 	defer helloTimer.Stop()
@@ -107,13 +107,9 @@ func (c *wsConn) run() {
 	limited := false
 	for {
 		frame, err := c.read()
-		if err != nil {
-			var perr *protocol.Error
-			if !errors.As(err, &perr) {
-				break
-			}
-			c.s.answered(c, member.Refuse(perr))
-			continue
+		var perr *protocol.Error
+		if err != nil && !errors.As(err, &perr) {
+			break
 		}
 		if !limiter.allow() {
 			// One rate-limited answer per run of refused messages, so a flood
@@ -125,6 +121,10 @@ func (c *wsConn) run() {
 			continue
 		}
 		limited = false
+		if perr != nil {
+			c.s.answered(c, member.Refuse(perr))
+			continue
+		}
 		env, err := protocol.Decode(frame)
 		if err != nil {
 			var perr *protocol.Error

@@ -92,6 +92,13 @@ type setup func(*config.Config, *room.Config, *Options)
 
 func newHarness(t testing.TB, setups ...setup) *harness {
 	t.Helper()
+	return newTunedHarness(t, nil, setups...)
+}
+
+// newTunedHarness is newHarness with tune applied to the HTTP server
+// before it starts.
+func newTunedHarness(t testing.TB, tune func(*http.Server), setups ...setup) *harness {
+	t.Helper()
 	clk := &clock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	cfg := &config.Config{
 		TherapistToken: jointoken.Of(therapistToken),
@@ -105,7 +112,6 @@ func newHarness(t testing.TB, setups ...setup) *harness {
 	m := metrics.New()
 	rc := room.FromConfig(cfg)
 	rc.Now = clk.Now
-	rc.ProbeTimeout = 200 * time.Millisecond
 	states := make(chan room.State, 1024)
 	rc.OnChange = func(st room.State) {
 		m.Observe(st)
@@ -129,7 +135,11 @@ func newHarness(t testing.TB, setups ...setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewUnstartedServer(s.Handler())
+	if tune != nil {
+		tune(srv.Config)
+	}
+	srv.Start()
 	h := &harness{t: t, srv: srv, server: s, room: r, clock: clk, logs: logs, metrics: m, cfg: cfg, states: states}
 	t.Cleanup(func() {
 		srv.Close()
@@ -166,9 +176,15 @@ func (h *harness) dial() *client {
 // dialDead opens a tab that never reads, so it never answers a ping.
 func (h *harness) dialDead() *client {
 	h.t.Helper()
+	return h.dialWith(nil)
+}
+
+// dialWith opens a tab that does not read yet, through opts.
+func (h *harness) dialWith(opts *websocket.DialOptions) *client {
+	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, h.wsURL(), nil)
+	ws, _, err := websocket.Dial(ctx, h.wsURL(), opts)
 	if err != nil {
 		h.t.Fatalf("dial: %v", err)
 	}

@@ -41,11 +41,11 @@ const (
 	// (1009). Frames between protocol.MaxMessageBytes and this are read to
 	// the end, refused with too-large, and the connection stays.
 	HardReadLimit = 1 << 20
+	// DefaultSendQueue is how many frames may wait for a connection's
+	// writer; a browser that falls this far behind is disconnected.
+	DefaultSendQueue = 256
 	// writeTimeout bounds one frame's write to a slow browser.
 	writeTimeout = 10 * time.Second
-	// queueLength is how many frames may wait for a connection's writer;
-	// a browser that falls this far behind is disconnected.
-	queueLength = 256
 )
 
 // Options configure a Server.
@@ -61,14 +61,15 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger gets connection events, never personal data; slog.Default if nil.
 	Logger *slog.Logger
-	// PingInterval, DeadAfter, HelloTimeout, Rate, Burst and MaxEchoPeers
-	// default to the constants above when zero.
+	// PingInterval, DeadAfter, HelloTimeout, Rate, Burst, MaxEchoPeers and
+	// SendQueue default to the constants above when zero.
 	PingInterval time.Duration
 	HelloTimeout time.Duration
 	DeadAfter    time.Duration
 	Rate         float64
 	Burst        int
 	MaxEchoPeers int
+	SendQueue    int
 	// Now is the clock of the rate limiter; time.Now if nil.
 	Now func() time.Time
 }
@@ -106,6 +107,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxEchoPeers == 0 {
 		opts.MaxEchoPeers = DefaultMaxEchoPeers
+	}
+	if opts.SendQueue == 0 {
+		opts.SendQueue = DefaultSendQueue
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -265,7 +267,9 @@ func TestReconnectWithResumeReplacesTheOldTab(t *testing.T) {
 }
 
 func TestDeadHolderIsReplacedAfterTheProbe(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, func(_ *config.Config, rc *room.Config, _ *Options) {
+		rc.ProbeTimeout = 200 * time.Millisecond
+	})
 	dead := h.dialDead() // hello and join, then never reads: no pongs
 	dead.send(protocol.TypeHello, `{"version":1,"token":"`+therapistToken+`"}`)
 	dead.send(protocol.TypeJoin, joinData(protocol.RoleTherapist, ""))
@@ -375,8 +379,9 @@ func TestOriginCheck(t *testing.T) {
 
 func TestSilentTabIsDroppedAndTheOtherSeesItGo(t *testing.T) {
 	h := newHarness(t, func(_ *config.Config, _ *room.Config, o *Options) {
-		o.PingInterval = 20 * time.Millisecond
-		o.DeadAfter = 100 * time.Millisecond
+		// Short, but long enough for a live tab on a loaded machine to pong.
+		o.PingInterval = 50 * time.Millisecond
+		o.DeadAfter = time.Second
 	})
 	client, _ := h.enter(protocol.RoleClient)
 	dead := h.dialDead()
@@ -466,22 +471,44 @@ func TestSilentNewConnectionIsClosedWithoutHello(t *testing.T) {
 }
 
 func TestTabThatStopsReadingIsDroppedNotWaitedFor(t *testing.T) {
-	h := newHarness(t, func(_ *config.Config, _ *room.Config, o *Options) {
+	// Small socket buffers let the server's writer to the stuck tab block
+	// after little data, so its send queue fills up soon.
+	small := func(rc syscall.RawConn, opt int) {
+		_ = rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, 4096) })
+	}
+	tune := func(s *http.Server) {
+		s.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			if sc, ok := c.(syscall.Conn); ok {
+				if rc, err := sc.SyscallConn(); err == nil {
+					small(rc, syscall.SO_SNDBUF)
+				}
+			}
+			return ctx
+		}
+	}
+	h := newTunedHarness(t, tune, func(_ *config.Config, _ *room.Config, o *Options) {
 		o.Rate, o.Burst = 1e9, 1e9
+		o.SendQueue = 4
 	})
 	therapist, _ := h.enter(protocol.RoleTherapist)
-	stuck := h.dialDead() // joins, then never reads: its queue fills up
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		small(rc, syscall.SO_RCVBUF)
+		return nil
+	}}
+	// The stuck tab joins, then never reads.
+	stuck := h.dialWith(&websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}})
 	stuck.send(protocol.TypeHello, `{"version":1,"token":"`+clientToken+`"}`)
 	stuck.send(protocol.TypeJoin, joinData(protocol.RoleClient, ""))
 	expect[protocol.Peer](therapist, protocol.TypePeerJoined)
 	big := `{"type":"offer","data":{"sdp":"` + strings.Repeat("v", 60<<10) + `"}}`
-	for range 2000 {
+	for i := range 2000 {
 		therapist.sendRaw(big)
 		select {
 		case env := <-therapist.msgs:
 			if l, err := protocol.DecodeData[protocol.PeerLeft](env); env.Type != protocol.TypePeerLeft || err != nil || l.Reason != protocol.LeftGone {
 				t.Fatalf("got %s %s", env.Type, env.Data)
 			}
+			t.Logf("dropped after %d offers", i)
 			// The stuck tab was dropped; the therapist was never blocked.
 			negotiateAlone(t, therapist)
 			return
