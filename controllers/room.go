@@ -36,7 +36,6 @@ const (
 	AnnotationExpiresAt = "video.sprechzimmer.dev/expires-at"
 	signalingContainer  = "signaling"
 	signalingPort       = 8080
-	servicePort         = 80
 	podDeadlineGrace    = time.Minute
 	signalingRunAsUser  = 65532
 	iceServersSecretKey = "ice-servers"
@@ -257,14 +256,19 @@ func sortedEnv(m map[string]string) []corev1.EnvVar {
 }
 
 // newService makes the Service the front door sends the room's traffic to.
+// It is headless: a room needs no virtual IP (thousands of rooms would
+// exhaust the service range and fill kube-proxy's rules); its DNS name
+// resolves to the Pod, on the signaling port.
 func newService(s *videov1alpha1.VideoSession, expiresAt time.Time) *corev1.Service {
 	meta := childMeta(s, roomName(s))
 	meta.Annotations = map[string]string{AnnotationExpiresAt: expiresAt.UTC().Format(time.RFC3339)}
 	return &corev1.Service{
 		ObjectMeta: meta,
 		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{LabelRoom: RoomID(s), LabelComponent: ComponentRoom},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: servicePort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+			ClusterIP:                corev1.ClusterIPNone,
+			PublishNotReadyAddresses: false,
+			Selector:                 map[string]string{LabelRoom: RoomID(s), LabelComponent: ComponentRoom},
+			Ports:                    []corev1.ServicePort{{Name: "http", Port: signalingPort, TargetPort: intstr.FromInt32(signalingPort), Protocol: corev1.ProtocolTCP}},
 		},
 	}
 }

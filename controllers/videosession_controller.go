@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -19,11 +20,14 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
@@ -104,6 +108,10 @@ func (r *VideoSessionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	refused := session.Status.RefusedJoins - before.Status.RefusedJoinsCounted
 	session.Status.RefusedJoinsCounted = session.Status.RefusedJoins
 	if patchErr := r.patchStatus(ctx, before, session); patchErr != nil {
+		if apierrors.IsConflict(patchErr) && err == nil {
+			// A newer version exists; its watch event brings us back.
+			return ctrl.Result{}, nil
+		}
 		return ctrl.Result{}, errors.Join(err, patchErr)
 	}
 	if refused > 0 {
@@ -147,14 +155,23 @@ func (r *VideoSessionReconciler) runRoom(ctx context.Context, s *videov1alpha1.V
 	if err != nil {
 		return err
 	}
+	var pod *corev1.Pod
 	sa, role, binding := newStatusReporterRBAC(s)
+	g, gctx := errgroup.WithContext(ctx)
 	for _, obj := range []client.Object{sa, role, binding, newService(s, expiresAt)} {
-		if _, err := r.createOwned(ctx, s, obj); err != nil {
-			return err
+		if r.exists(gctx, obj) {
+			continue
 		}
+		g.Go(func() error {
+			_, err := r.createOwned(gctx, s, obj)
+			return err
+		})
 	}
-	pod, err := r.ensurePod(ctx, s, secret, !opened, now, expiresAt)
-	if err != nil {
+	g.Go(func() (err error) {
+		pod, err = r.ensurePod(gctx, s, secret, !opened, now, expiresAt)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return err
 	}
 
@@ -260,6 +277,12 @@ func (r *VideoSessionReconciler) ensurePod(ctx context.Context, s *videov1alpha1
 	return pod, nil
 }
 
+// exists reports whether the cache holds an object of obj's kind and name.
+func (r *VideoSessionReconciler) exists(ctx context.Context, obj client.Object) bool {
+	probe, ok := obj.DeepCopyObject().(client.Object)
+	return ok && r.Get(ctx, client.ObjectKeyFromObject(obj), probe) == nil
+}
+
 // createOwned creates obj owned by the session and reports whether it did;
 // an object that already exists is left alone (children never change while
 // the room is open).
@@ -308,7 +331,11 @@ func (r *VideoSessionReconciler) expire(ctx context.Context, cached *videov1alph
 		session.Status.Phase = videov1alpha1.PhaseExpired
 		session.Status.Participants = 0
 		session.Status.DurationRecorded = true
-		if err := r.Status().Patch(ctx, session, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		err := r.Status().Patch(ctx, session, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			return nil // a newer version exists; its watch event brings us back
+		}
+		if err != nil {
 			return fmt.Errorf("marking the session expired: %w", err)
 		}
 		r.Metrics.SessionExpired(session, expiresAt)
@@ -348,6 +375,14 @@ func podReady(pod *corev1.Pod) bool {
 	return false
 }
 
+func ignoreCreate(event.CreateEvent) bool { return false }
+
+var onlyDeletes = builder.WithPredicates(predicate.Funcs{
+	CreateFunc:  ignoreCreate,
+	UpdateFunc:  func(event.UpdateEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+})
+
 // SetupWithManager registers the controller. The deadlines' timers feed it
 // through a channel source, so that an injected clock drives expiry.
 func (r *VideoSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -360,12 +395,14 @@ func (r *VideoSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.deadlines = newDeadlines(r.Clock)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&videov1alpha1.VideoSession{}).
-		Owns(&corev1.Pod{}).
-		Owns(&corev1.Secret{}).
-		Owns(&corev1.Service{}).
-		Owns(&corev1.ServiceAccount{}).
-		Owns(&rbacv1.Role{}).
-		Owns(&rbacv1.RoleBinding{}).
+		// The operator made the children itself: their creation tells it
+		// nothing. A child's loss does, and so do the Pod's status changes.
+		Owns(&corev1.Pod{}, builder.WithPredicates(predicate.Funcs{CreateFunc: ignoreCreate})).
+		Owns(&corev1.Secret{}, onlyDeletes).
+		Owns(&corev1.Service{}, onlyDeletes).
+		Owns(&corev1.ServiceAccount{}, onlyDeletes).
+		Owns(&rbacv1.Role{}, onlyDeletes).
+		Owns(&rbacv1.RoleBinding{}, onlyDeletes).
 		WatchesRawSource(source.Channel(r.deadlines.events, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("videosession").
