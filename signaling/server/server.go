@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -50,9 +52,10 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	// Config is the signaling server's configuration: origins and ICE servers.
+	// Config is the signaling server's configuration: origins and ICE
+	// servers. Required.
 	Config *config.Config
-	// Room is the room the WebSocket connections enter.
+	// Room is the room the WebSocket connections enter. Required.
 	Room *room.Room
 	// Echo creates the connection test's echo peer; nil answers
 	// test-unavailable.
@@ -90,6 +93,9 @@ type Server struct {
 
 // New returns a server for opts.
 func New(opts Options) (*Server, error) {
+	if opts.Config == nil || opts.Room == nil {
+		return nil, errors.New("server: Config and Room are required")
+	}
 	if opts.PingInterval == 0 {
 		opts.PingInterval = DefaultPingInterval
 	}
@@ -119,7 +125,7 @@ func New(opts Options) (*Server, error) {
 	}
 	static, err := fs.Sub(web.Static, "static")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("server: the embedded page: %w", err)
 	}
 	s := &Server{
 		opts:    opts,
