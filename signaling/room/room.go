@@ -90,8 +90,10 @@ type State struct {
 	StartedAt time.Time
 	// EndedAt is zero while the call is running or has not started.
 	EndedAt time.Time
-	// RefusedJoins counts the connections turned away: room-full,
-	// link-invalid and link-expired.
+	// RefusedJoins counts the attempts to enter that were refused:
+	// room-full, link-invalid, link-expired and consent-required (the
+	// VideoSession API's "room full, link not valid, no consent").
+	// Refusals that only ask for a fix (bad-name, a second join) do not count.
 	RefusedJoins int
 }
 
@@ -420,6 +422,7 @@ func (m *Member) checkJoinLocked(env *protocol.Envelope) (string, *Member, *prot
 	if m.role == protocol.RoleClient {
 		c := j.Consent
 		if c == nil || !c.TermsAccepted || !c.ProcessingAccepted || c.TermsVersion != r.cfg.TermsVersion {
+			r.refusedLocked()
 			return "", nil, protocol.NewError(protocol.CodeConsentRequired, "join needs consent to the current terms")
 		}
 	}

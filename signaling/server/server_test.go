@@ -131,6 +131,13 @@ func TestBadInputsGetTypedErrorsAndTheRoomGoesOn(t *testing.T) {
 			if got := scrape(t, h, `sprechzimmer_signaling_protocol_errors_total{code="`+string(tt.code)+`"}`); got < 1 {
 				t.Errorf("protocol_errors_total{code=%q} = %v", tt.code, got)
 			}
+			refused := 0
+			if tt.code == protocol.CodeLinkInvalid || tt.code == protocol.CodeConsentRequired {
+				refused = 1
+			}
+			if s := h.room.State(); s.RefusedJoins != refused {
+				t.Errorf("refusedJoins = %d, want %d", s.RefusedJoins, refused)
+			}
 		})
 	}
 }
