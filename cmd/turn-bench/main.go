@@ -47,7 +47,7 @@ const (
 )
 
 type params struct {
-	packets, size, window, runs, rtts, allocs, udpSockets int
+	packets, size, window, runs, rtts, allocs, udpSockets, gomaxprocs int
 }
 
 func main() {
@@ -60,6 +60,7 @@ func main() {
 	flag.IntVar(&p.rtts, "rtts", 2000, "round trips for the latency figures, spread over the rounds")
 	flag.IntVar(&p.allocs, "allocs", 300, "allocations for the allocations-per-second figure, spread over the rounds")
 	flag.IntVar(&p.udpSockets, "udp-sockets", 1, "the project's server: -udp-sockets")
+	flag.IntVar(&p.gomaxprocs, "gomaxprocs", 0, "the project's server: GOMAXPROCS (0: Go's default, the number of CPUs)")
 	flag.Parse()
 
 	var err error
@@ -109,13 +110,16 @@ func runServer(udpSockets int) error {
 
 // startOwn re-executes this binary with -serve and returns the server's
 // address and a function that stops it.
-func startOwn(secret string, udpSockets int) (net.Addr, int, func(), error) {
+func startOwn(secret string, udpSockets, gomaxprocs int) (net.Addr, int, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("find own binary: %w", err)
 	}
 	cmd := exec.Command(self, "-serve", "-udp-sockets", strconv.Itoa(udpSockets)) //nolint:gosec // ourselves.
 	cmd.Env = append(os.Environ(), secretEnv+"="+secret)
+	if gomaxprocs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(gomaxprocs))
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -174,7 +178,7 @@ func runBench(p params) error {
 	if err != nil {
 		return err
 	}
-	own, ownPid, stopOwn, err := startOwn(secret, p.udpSockets)
+	own, ownPid, stopOwn, err := startOwn(secret, p.udpSockets, p.gomaxprocs)
 	if err != nil {
 		return err
 	}
@@ -206,8 +210,8 @@ func runBench(p params) error {
 	}
 
 	fmt.Printf("machine: %d CPUs (%s), %s, %s/%s, coturn %s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, coturnVersion)
-	fmt.Printf("parameters: %d rounds alternating the servers; per round %d datagrams of %d B each way with at most %d in flight, %d round trips, %d allocations; sprechzimmer -udp-sockets %d\n\n",
-		p.runs, p.packets, p.size, p.window, p.rtts/p.runs, p.allocs/p.runs, p.udpSockets)
+	fmt.Printf("parameters: %d rounds alternating the servers; per round %d datagrams of %d B each way with at most %d in flight, %d round trips, %d allocations; sprechzimmer -udp-sockets %d, GOMAXPROCS %s\n\n",
+		p.runs, p.packets, p.size, p.window, p.rtts/p.runs, p.allocs/p.runs, p.udpSockets, gomaxprocsText(p.gomaxprocs))
 	o, c := targets[0], targets[1]
 	fmt.Println("| measure | sprechzimmer | coturn | ratio (sprechzimmer / coturn) |")
 	fmt.Println("|---|---:|---:|---:|")
@@ -228,6 +232,13 @@ func runBench(p params) error {
 	fmt.Printf("| server CPU per relayed MB (lower is better) | %.2f ms | %.2f ms | %.2fx |\n", oCPU, cCPU, cCPU/oCPU)
 	row("allocations per second", float64(o.allocs)/o.allocDur.Seconds(), float64(c.allocs)/c.allocDur.Seconds(), "/s", 0)
 	return nil
+}
+
+func gomaxprocsText(n int) string {
+	if n <= 0 {
+		return "default"
+	}
+	return strconv.Itoa(n)
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
