@@ -35,6 +35,9 @@ type Config struct {
 	// TCPAddress, when set, is a TCP address clients may reach the server
 	// on too (TURN over TCP, relaying still UDP).
 	TCPAddress string
+	// MaxTCPConns limits simultaneous TURN-over-TCP connections; 0 means
+	// DefaultMaxTCPConns.
+	MaxTCPConns int
 	// RelayIP is the address put into relay candidates: the public IP.
 	RelayIP net.IP
 	// RelayBindIP is the local address relay sockets are bound to
@@ -99,6 +102,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UDPSockets <= 0 {
 		cfg.UDPSockets = 1
 	}
+	if cfg.MaxTCPConns <= 0 {
+		cfg.MaxTCPConns = DefaultMaxTCPConns
+	}
 	if cfg.SocketBuffer <= 0 {
 		cfg.SocketBuffer = DefaultSocketBuffer
 	}
@@ -155,7 +161,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("listen turn tcp: %w", err)
 		}
 		s.tcpAddr = ln.Addr()
-		lcs = append(lcs, pionturn.ListenerConfig{Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit})
+		lcs = append(lcs, pionturn.ListenerConfig{
+			Listener: guardListener(ln, cfg.MaxTCPConns), RelayAddressGenerator: gen, PermissionHandler: permit,
+		})
 	}
 
 	fail := func(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
@@ -241,14 +249,18 @@ func (s *Server) TCPAddr() net.Addr { return s.tcpAddr }
 // Allocations is the number of allocations that exist now.
 func (s *Server) Allocations() int { return s.pion.AllocationCount() }
 
-// Draining reports whether Shutdown has begun.
+// Draining reports whether Drain or Shutdown has been called.
 func (s *Server) Draining() bool { return s.draining.Load() }
 
-// Shutdown refuses new allocations (486 Allocation Quota Reached, so that
-// clients try their other ICE servers), waits until the existing ones are
+// Drain makes the server refuse new allocations with 486 Allocation Quota
+// Reached, so that clients try their other ICE servers; existing
+// allocations go on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Shutdown drains the server, waits until the existing allocations are
 // gone or ctx ends, then closes the server.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
+	s.Drain()
 	for s.pion.AllocationCount() > 0 {
 		select {
 		case <-s.deleted:

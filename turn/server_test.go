@@ -428,3 +428,92 @@ func TestCoturnDocumentedDenyList(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnServerTransports checks the project's server over each way a
+// browser can reach it: UDP on one socket, UDP spread over several
+// SO_REUSEPORT sockets, and TCP.
+func TestOwnServerTransports(t *testing.T) {
+	tests := []struct {
+		name    string
+		sockets int
+		tcp     bool
+	}{
+		{name: "udp, one socket", sockets: 1},
+		{name: "udp, four sockets", sockets: 4},
+		{name: "tcp", sockets: 1, tcp: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, err := turn.New(turn.Config{
+				Realm:       testRealm,
+				Secret:      []byte(testSecret),
+				UDPAddress:  "127.0.0.1:0",
+				UDPSockets:  tt.sockets,
+				TCPAddress:  "127.0.0.1:0",
+				RelayIP:     net.IPv4(127, 0, 0, 1),
+				RelayBindIP: "127.0.0.1",
+				Peers:       turn.NewPeerPolicy([]netip.Prefix{loopback}, nil),
+			})
+			if err != nil {
+				t.Fatalf("turn.New() = %v", err)
+			}
+			t.Cleanup(func() { _ = srv.Close() })
+			addr := srv.UDPAddr()
+			if tt.tcp {
+				addr = srv.TCPAddr()
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			// Several clients, so that four sockets see traffic.
+			for i := range 4 {
+				cred := turncred.Mint([]byte(testSecret), "room-e", time.Now().Add(time.Hour))
+				alloc, err := turntest.Allocate(ctx, addr, cred.Username, cred.Password)
+				if err != nil {
+					t.Fatalf("client %d: Allocate() = %v", i, err)
+				}
+				assertRelays(t, alloc)
+				alloc.Close()
+			}
+		})
+	}
+}
+
+// TestDrain checks a rolling update: once draining, new clients are sent
+// away with 486 while the call already relayed goes on, and Shutdown
+// returns as soon as that call ends.
+func TestDrain(t *testing.T) {
+	srv := startOwn(t, turn.NewPeerPolicy([]netip.Prefix{loopback}, nil))
+	cred := turncred.Mint([]byte(testSecret), "room-f", time.Now().Add(time.Hour))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	running, err := turntest.Allocate(ctx, srv.UDPAddr(), cred.Username, cred.Password)
+	if err != nil {
+		t.Fatalf("Allocate() = %v", err)
+	}
+
+	srv.Drain()
+	late, err := turntest.Allocate(ctx, srv.UDPAddr(), cred.Username, cred.Password)
+	if err == nil {
+		late.Close()
+		t.Fatal("a draining server granted a new allocation")
+	}
+	if got := turnCode(err); got != 486 {
+		t.Fatalf("Allocate() while draining = %v (code %d), want 486", err, got)
+	}
+	assertRelays(t, running)
+
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	running.Close() // the call ends: the client deletes its allocation
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown() = %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Shutdown() did not return after the last allocation was deleted")
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Shutdown() returned only at its deadline")
+	}
+}

@@ -38,6 +38,7 @@ type options struct {
 	secretFile   string
 	listenUDP    string
 	listenTCP    string
+	maxTCPConns  int
 	udpSockets   int
 	publicIP     string
 	relayBindIP  string
@@ -56,6 +57,7 @@ func main() {
 	flag.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret the operator mints credentials with (required)")
 	flag.StringVar(&o.listenUDP, "listen-udp", ":3478", "UDP address for TURN clients")
 	flag.StringVar(&o.listenTCP, "listen-tcp", ":3478", "TCP address for TURN clients (relaying stays UDP); empty disables TCP")
+	flag.IntVar(&o.maxTCPConns, "max-tcp-conns", turn.DefaultMaxTCPConns, "simultaneous TURN-over-TCP connections at most")
 	flag.IntVar(&o.udpSockets, "udp-sockets", 1, "UDP sockets sharing -listen-udp via SO_REUSEPORT, each served by its own goroutine")
 	flag.StringVar(&o.publicIP, "public-ip", "", "IP address put into relay candidates, reachable by browsers (required)")
 	flag.StringVar(&o.relayBindIP, "relay-bind-ip", "0.0.0.0", "local IP address relay sockets are bound to")
@@ -188,6 +190,7 @@ func (o options) config() (turn.Config, error) {
 		UDPAddress:  o.listenUDP,
 		UDPSockets:  o.udpSockets,
 		TCPAddress:  o.listenTCP,
+		MaxTCPConns: o.maxTCPConns,
 		RelayIP:     publicIP,
 		RelayBindIP: o.relayBindIP,
 		MinPort:     uint16(o.minPort),

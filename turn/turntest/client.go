@@ -17,11 +17,12 @@ type Allocation struct {
 }
 
 // Allocate asks the TURN server at server for a UDP relay allocation with
-// the given credentials, from a fresh socket on 127.0.0.1.
+// the given credentials, from a fresh socket on 127.0.0.1. A *net.TCPAddr
+// server is reached over TCP (TURN over TCP, the relay still UDP).
 func Allocate(ctx context.Context, server net.Addr, username, password string) (*Allocation, error) {
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	conn, err := clientConn(ctx, server)
 	if err != nil {
-		return nil, fmt.Errorf("turn client socket: %w", err)
+		return nil, err
 	}
 	client, err := pionturn.NewClient(&pionturn.ClientConfig{
 		TURNServerAddr: server.String(),
@@ -46,6 +47,23 @@ func Allocate(ctx context.Context, server net.Addr, username, password string) (
 		return nil, fmt.Errorf("turn allocate: %w", err)
 	}
 	return &Allocation{Relay: relay, client: client, conn: conn}, nil
+}
+
+// clientConn is the client's socket towards server.
+func clientConn(ctx context.Context, server net.Addr) (net.PacketConn, error) {
+	if server.Network() == "tcp" {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp4", server.String())
+		if err != nil {
+			return nil, fmt.Errorf("turn client tcp: %w", err)
+		}
+		return pionturn.NewSTUNConn(c), nil
+	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("turn client socket: %w", err)
+	}
+	return conn, nil
 }
 
 // CreatePermission asks the server to let peer exchange data with the relay.
