@@ -3,10 +3,17 @@ package turntest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+
+	"github.com/pion/logging"
 
 	pionturn "github.com/pion/turn/v5"
 )
+
+// quiet silences the pion client: its messages carry addresses and would
+// clutter test and benchmark output.
+var quiet = &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled}
 
 // Allocation is a pion/turn client with a UDP relay allocation.
 type Allocation struct {
@@ -29,7 +36,7 @@ func Allocate(ctx context.Context, server net.Addr, username, password string) (
 		Username:       username,
 		Password:       password,
 		Conn:           conn,
-		LoggerFactory:  quietLoggerFactory{},
+		LoggerFactory:  quiet,
 	})
 	if err != nil {
 		_ = conn.Close()
