@@ -26,9 +26,8 @@ type metrics struct {
 	peersRefused     prometheus.Counter
 }
 
-// newMetrics creates the collectors and registers them with reg; the
-// active allocations gauge reads active when scraped.
-func newMetrics(reg prometheus.Registerer, active func() float64) (*metrics, error) {
+// newMetrics creates the collectors; register makes them visible.
+func newMetrics() *metrics {
 	const ns, sub = "sprechzimmer", "turn"
 	m := &metrics{
 		allocationsTotal: prometheus.NewCounter(prometheus.CounterOpts{
@@ -53,14 +52,21 @@ func newMetrics(reg prometheus.Registerer, active func() float64) (*metrics, err
 	for _, r := range authReasons {
 		m.authFailures.WithLabelValues(r)
 	}
+	return m
+}
+
+// register registers the collectors with reg, together with the active
+// allocations gauge, which calls active when scraped.
+func (m *metrics) register(reg prometheus.Registerer, active func() float64) error {
+	const ns, sub = "sprechzimmer", "turn"
 	activeGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: ns, Subsystem: sub, Name: "allocations_active",
 		Help: "Relay allocations that exist now.",
 	}, active)
 	for _, c := range []prometheus.Collector{m.allocationsTotal, m.relayedBytes, m.authFailures, m.peersRefused, activeGauge} {
 		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register turn metrics: %w", err)
+			return fmt.Errorf("register turn metrics: %w", err)
 		}
 	}
-	return m, nil
+	return nil
 }

@@ -7,6 +7,7 @@
 package turn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -71,62 +72,63 @@ type Server struct {
 	udpAddr  net.Addr
 	tcpAddr  net.Addr
 	log      *slog.Logger
-	started  atomic.Pointer[pionturn.Server] // s.pion once set, for the metrics
 	draining atomic.Bool
 	deleted  chan struct{}
 }
 
+// withDefaults checks c and fills in the defaults.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case len(c.Secret) == 0:
+		return c, errEmptySecret
+	case c.Realm == "":
+		return c, errors.New("turn realm is not set")
+	case c.RelayIP == nil:
+		return c, errors.New("turn relay IP is not set")
+	case (c.MinPort != 0 || c.MaxPort != 0) && (c.MinPort == 0 || c.MaxPort < c.MinPort):
+		return c, fmt.Errorf("turn relay port range %d-%d is invalid", c.MinPort, c.MaxPort)
+	}
+	c.Secret = bytes.Clone(c.Secret)
+	if c.Peers == nil {
+		c.Peers = NewPeerPolicy(nil, nil)
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.RelayBindIP == "" {
+		c.RelayBindIP = "0.0.0.0"
+	}
+	if c.UDPSockets <= 0 {
+		c.UDPSockets = 1
+	}
+	if c.MaxTCPConns <= 0 {
+		c.MaxTCPConns = DefaultMaxTCPConns
+	}
+	if c.SocketBuffer <= 0 {
+		c.SocketBuffer = DefaultSocketBuffer
+	}
+	return c, nil
+}
+
 // New opens the listeners and starts serving.
 func New(cfg Config) (*Server, error) {
-	if len(cfg.Secret) == 0 {
-		return nil, errEmptySecret
-	}
-	if cfg.RelayIP == nil {
-		return nil, errors.New("turn relay IP is not set")
-	}
-	if cfg.Peers == nil {
-		cfg.Peers = NewPeerPolicy(nil, nil)
-	}
-	if cfg.Registerer == nil {
-		cfg.Registerer = prometheus.NewRegistry()
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.RelayBindIP == "" {
-		cfg.RelayBindIP = "0.0.0.0"
-	}
-	if cfg.UDPSockets <= 0 {
-		cfg.UDPSockets = 1
-	}
-	if cfg.MaxTCPConns <= 0 {
-		cfg.MaxTCPConns = DefaultMaxTCPConns
-	}
-	if cfg.SocketBuffer <= 0 {
-		cfg.SocketBuffer = DefaultSocketBuffer
-	}
-
-	s := &Server{log: cfg.Logger, deleted: make(chan struct{}, 1)}
-	m, err := newMetrics(cfg.Registerer, func() float64 {
-		if p := s.started.Load(); p != nil {
-			return float64(p.AllocationCount())
-		}
-		return 0
-	})
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	s := &Server{log: cfg.Logger, deleted: make(chan struct{}, 1)}
+	m := newMetrics()
 
 	var inner pionturn.RelayAddressGenerator = &pionturn.RelayAddressGeneratorStatic{
 		RelayAddress: cfg.RelayIP, Address: cfg.RelayBindIP,
 	}
-	if cfg.MinPort != 0 || cfg.MaxPort != 0 {
-		if cfg.MinPort == 0 || cfg.MaxPort < cfg.MinPort {
-			return nil, fmt.Errorf("turn relay port range %d-%d is invalid", cfg.MinPort, cfg.MaxPort)
-		}
+	if cfg.MinPort != 0 {
 		inner = &pionturn.RelayAddressGeneratorPortRange{
 			RelayAddress: cfg.RelayIP, Address: cfg.RelayBindIP,
 			MinPort: cfg.MinPort, MaxPort: cfg.MaxPort,
@@ -198,7 +200,10 @@ func New(cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
-	s.started.Store(s.pion)
+	if err := m.register(cfg.Registerer, func() float64 { return float64(s.pion.AllocationCount()) }); err != nil {
+		_ = s.pion.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

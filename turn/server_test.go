@@ -517,3 +517,50 @@ func TestDrain(t *testing.T) {
 		t.Fatal("Shutdown() returned only at its deadline")
 	}
 }
+
+// TestNewRefusesIncompleteConfig checks that a server without what it needs
+// to check credentials or hand out relay addresses does not start.
+func TestNewRefusesIncompleteConfig(t *testing.T) {
+	valid := turn.Config{
+		Realm: testRealm, Secret: []byte(testSecret), UDPAddress: "127.0.0.1:0",
+		RelayIP: net.IPv4(127, 0, 0, 1), RelayBindIP: "127.0.0.1",
+	}
+	tests := []struct {
+		name   string
+		change func(c *turn.Config)
+	}{
+		{name: "no secret", change: func(c *turn.Config) { c.Secret = nil }},
+		{name: "no realm", change: func(c *turn.Config) { c.Realm = "" }},
+		{name: "no relay IP", change: func(c *turn.Config) { c.RelayIP = nil }},
+		{name: "port range without a start", change: func(c *turn.Config) { c.MaxPort = 50000 }},
+		{name: "port range upside down", change: func(c *turn.Config) { c.MinPort, c.MaxPort = 50010, 50000 }},
+		{name: "unusable UDP address", change: func(c *turn.Config) { c.UDPAddress = "127.0.0.1:99999" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := valid
+			tt.change(&cfg)
+			srv, err := turn.New(cfg)
+			if err == nil {
+				_ = srv.Close()
+				t.Fatal("turn.New() = nil error, want a refusal")
+			}
+			if strings.Contains(err.Error(), testSecret) {
+				t.Fatalf("turn.New() error shows the secret: %v", err)
+			}
+		})
+	}
+	// The same registry twice would mean two servers' metrics mixed up.
+	reg := prometheus.NewRegistry()
+	cfg := valid
+	cfg.Registerer = reg
+	first, err := turn.New(cfg)
+	if err != nil {
+		t.Fatalf("turn.New() = %v", err)
+	}
+	defer first.Close()
+	if second, err := turn.New(cfg); err == nil {
+		_ = second.Close()
+		t.Fatal("a second server registered the same metrics")
+	}
+}
