@@ -189,8 +189,8 @@ type VideoSessionStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=vsession,categories=sprechzimmer
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Start",type=date,JSONPath=`.spec.startTime`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Start",type=string,JSONPath=`.spec.startTime`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
 // +kubebuilder:printcolumn:name="Participants",type=integer,JSONPath=`.status.participants`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -1,0 +1,283 @@
+// Package devenv is the whole product on one machine, with no cluster: a
+// local kube-apiserver and etcd (the envtest binaries), the CRD, the
+// operator with its webhook, room Pods run as local processes, the front
+// door and a TURN server on loopback, and a demo session whose two links it
+// prints. Everything it starts stops, and everything it writes is removed,
+// when its context ends.
+package devenv
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/controllers"
+	"github.com/sprechzimmer/sprechzimmer/frontdoor"
+	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
+	"github.com/sprechzimmer/sprechzimmer/internal/localpods"
+	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/turn"
+)
+
+// DemoNamespace and DemoSession name the session the setup creates.
+const (
+	DemoNamespace = "sprechzimmer-demo"
+	DemoSession   = "demo"
+)
+
+// Options configure the local setup.
+type Options struct {
+	// Listen is the front door's address; browsers open the links there.
+	Listen string
+	// Out receives what a person reads: progress, the links, how to use kubectl.
+	Out io.Writer
+	// Logs receives the components' logs.
+	Logs io.Writer
+}
+
+// Links are the demo session's two personal links.
+type Links struct {
+	Therapist, Client string
+}
+
+// Run starts everything, prints the links, and serves until ctx ends.
+func Run(ctx context.Context, opts Options) error {
+	say := func(format string, args ...any) { fmt.Fprintf(opts.Out, format+"\n", args...) }
+	work, err := os.MkdirTemp("", "sprechzimmer-dev-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	say("· building the local control plane (kube-apiserver, etcd) if needed; the first run takes several minutes")
+	if _, err := envtestbins.Build(); err != nil {
+		return err
+	}
+	root, err := envtestbins.RepoRoot()
+	if err != nil {
+		return err
+	}
+	say("· building the signaling server")
+	signalingBin := filepath.Join(work, "signaling")
+	build := exec.CommandContext(ctx, "go", "build", "-o", signalingBin, "./cmd/signaling")
+	build.Dir, build.Stderr = root, opts.Logs
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the signaling server: %w", err)
+	}
+
+	say("· starting kube-apiserver and etcd")
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook")}},
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("starting the control plane: %w", err)
+	}
+	defer func() { _ = env.Stop() }()
+	kubeconfig, err := writeKubeconfig(env, work)
+	if err != nil {
+		return err
+	}
+
+	listener, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return fmt.Errorf("front door: %w", err)
+	}
+	base := &url.URL{Scheme: "http", Host: listener.Addr().String()}
+
+	say("· starting the TURN server")
+	turnSecret := make([]byte, 32)
+	_, _ = rand.Read(turnSecret)
+	turnSrv, err := turn.New(turn.Config{
+		Realm:       "sprechzimmer.local",
+		Secret:      turnSecret,
+		UDPAddress:  "127.0.0.1:0",
+		RelayIP:     net.IPv4(127, 0, 0, 1),
+		RelayBindIP: "127.0.0.1",
+		Peers:       turn.NewPeerPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, nil),
+	})
+	if err != nil {
+		return fmt.Errorf("starting the TURN server: %w", err)
+	}
+	defer func() { _ = turnSrv.Close() }()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 3)
+
+	say("· starting the operator, its webhook and the local pod runner")
+	wo := env.WebhookInstallOptions
+	mgr, err := operator.New(cfg, operator.Options{
+		Manager: ctrl.Options{
+			Metrics:                metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress: "0",
+			WebhookServer:          ctrlwebhook.NewServer(ctrlwebhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir}),
+		},
+		EnableWebhooks: true,
+		Room: controllers.RoomOptions{
+			PublicBaseURL:      base,
+			SignalingImage:     "local/signaling",
+			SignalingCommand:   []string{"/signaling"},
+			SignalingResources: controllers.DefaultSignalingResources(),
+			TURNSecret:         turnSecret,
+			TURNURLs:           []string{"turn:" + turnSrv.UDPAddr().String() + "?transport=udp"},
+			TermsVersion:       signalingconfig.DefaultTermsVersion,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	resolver := frontdoor.NewStaticResolver()
+	runner := &localpods.Runner{
+		Client:      mgr.GetClient(),
+		Binaries:    map[string]string{"/signaling": signalingBin},
+		APIServer:   cfg.Host,
+		CAData:      cfg.CAData,
+		WorkDir:     filepath.Join(work, "pods"),
+		Output:      opts.Logs,
+		ServiceHost: func(name, ns string) string { return frontdoor.ServiceHost(name, ns, frontdoor.DefaultClusterDomain) },
+		Resolve: func(host, addr string) {
+			if addr == "" {
+				resolver.Delete(host)
+				return
+			}
+			resolver.Set(host, addr)
+		},
+	}
+	if err := runner.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	defer runner.Stop()
+	go func() { errs <- mgr.Start(ctx) }()
+
+	say("· starting the front door on %s", base)
+	directory, err := frontdoor.NewDirectory(cfg, frontdoor.DirectoryOptions{})
+	if err != nil {
+		return err
+	}
+	go func() { errs <- directory.Start(ctx) }()
+	door, err := frontdoor.New(frontdoor.Options{Directory: directory, Dial: resolver.DialContext})
+	if err != nil {
+		return err
+	}
+	server := &http.Server{Handler: door, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+			errs <- err
+		}
+	}()
+	defer func() {
+		shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		_ = server.Shutdown(shutdown)
+	}()
+
+	direct, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		return err
+	}
+	say("· creating the demo session")
+	links, err := createDemo(ctx, direct)
+	if err != nil {
+		return err
+	}
+	say("")
+	say("Sprechzimmer is running. Open the two links in two browser tabs (or two browsers):")
+	say("")
+	say("  therapist: %s", links.Therapist)
+	say("  client:    %s", links.Client)
+	say("")
+	say("kubectl works against the local API server:")
+	say("  export KUBECONFIG=%s", kubeconfig)
+	say("  kubectl get videosessions -A")
+	say("")
+	say("Press Ctrl-C to stop; everything started is stopped and its files removed.")
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+// createDemo creates a session that starts now and waits until its room
+// runs, then reads the two links from its Secret.
+func createDemo(ctx context.Context, c client.Client) (Links, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: DemoNamespace}}
+	if err := c.Create(ctx, ns); err != nil {
+		return Links{}, fmt.Errorf("creating the demo namespace: %w", err)
+	}
+	session := &videov1alpha1.VideoSession{
+		ObjectMeta: metav1.ObjectMeta{Namespace: DemoNamespace, Name: DemoSession},
+		Spec: videov1alpha1.VideoSessionSpec{
+			StartTime: metav1.Time{Time: time.Now()},
+			ValidFor:  &metav1.Duration{Duration: 2 * time.Hour},
+		},
+	}
+	if err := c.Create(ctx, session); err != nil {
+		return Links{}, fmt.Errorf("creating the demo session: %w", err)
+	}
+	key := client.ObjectKeyFromObject(session)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := c.Get(ctx, key, session); err != nil {
+			return Links{}, err
+		}
+		if cond := meta.FindStatusCondition(session.Status.Conditions, videov1alpha1.ConditionRoomReady); cond != nil && cond.Status == metav1.ConditionTrue {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return Links{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	secret := &corev1.Secret{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: DemoNamespace, Name: session.Status.LinksSecretName}, secret); err != nil {
+		return Links{}, err
+	}
+	return Links{
+		Therapist: string(secret.Data[controllers.SecretKeyTherapistLink]),
+		Client:    string(secret.Data[controllers.SecretKeyClientLink]),
+	}, nil
+}
+
+func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
+	user, err := env.AddUser(envtest.User{Name: "developer", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", err
+	}
+	b, err := user.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "kubeconfig")
+	return path, os.WriteFile(path, b, 0o600)
+}
+
