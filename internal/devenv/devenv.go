@@ -280,4 +280,3 @@ func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
 	path := filepath.Join(dir, "kubeconfig")
 	return path, os.WriteFile(path, b, 0o600)
 }
-
