@@ -95,20 +95,30 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	cfg.Registerer = reg
 	cfg.Logger = log
 
+	var metricsLn net.Listener
+	if o.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+	}
 	srv, err := turn.New(cfg)
 	if err != nil {
+		if metricsLn != nil {
+			_ = metricsLn.Close()
+		}
 		return err
 	}
-	// Ports only: log lines carry no IP addresses, not even the server's.
-	log.Info("turn server listening", "udp_port", port(srv.UDPAddr()), "tcp_port", port(srv.TCPAddr()),
-		"realm", cfg.Realm, "relay_ports", fmt.Sprintf("%d-%d", cfg.MinPort, cfg.MaxPort))
 
 	var httpSrv *http.Server
 	httpErr := make(chan error, 1)
-	if o.metricsAddr != "" {
-		httpSrv = &http.Server{Addr: o.metricsAddr, Handler: opsHandler(reg, srv), ReadHeaderTimeout: 5 * time.Second}
-		go func() { httpErr <- httpSrv.ListenAndServe() }()
+	if metricsLn != nil {
+		httpSrv = &http.Server{Handler: opsHandler(reg, srv), ReadHeaderTimeout: 5 * time.Second}
+		go func() { httpErr <- httpSrv.Serve(metricsLn) }()
 	}
+	// Ports only: log lines carry no IP addresses, not even the server's.
+	log.Info("turn server listening", "udp_port", port(srv.UDPAddr()), "tcp_port", port(srv.TCPAddr()),
+		"metrics_port", port(addrOf(metricsLn)), "realm", cfg.Realm,
+		"relay_ports", fmt.Sprintf("%d-%d", cfg.MinPort, cfg.MaxPort))
 
 	select {
 	case <-ctx.Done():
@@ -126,6 +136,14 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	log.Info("turn server stopped")
 	return err
+}
+
+// addrOf is ln's address, nil without a listener.
+func addrOf(ln net.Listener) net.Addr {
+	if ln == nil {
+		return nil
+	}
+	return ln.Addr()
 }
 
 // port returns a's port, 0 for nil.
