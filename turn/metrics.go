@@ -15,15 +15,25 @@ const (
 	DirectionFromPeer = "from_peer"
 )
 
+// Reasons an allocation is refused after authentication, the values of the
+// allocation refusals metric's "reason" label.
+const (
+	// RefusalDraining: the server is shutting down.
+	RefusalDraining = "draining"
+	// RefusalQuota: the credential has MaxAllocationsPerUser allocations.
+	RefusalQuota = "quota"
+)
+
 // metrics are the server's Prometheus collectors. Labels have fixed value
 // sets; nothing in them identifies a user, a room or an address.
 type metrics struct {
-	allocationsTotal prometheus.Counter
-	relayedBytes     *prometheus.CounterVec
-	toPeer           prometheus.Counter
-	fromPeer         prometheus.Counter
-	authFailures     *prometheus.CounterVec
-	peersRefused     prometheus.Counter
+	allocationsTotal   prometheus.Counter
+	relayedBytes       *prometheus.CounterVec
+	toPeer             prometheus.Counter
+	fromPeer           prometheus.Counter
+	authFailures       *prometheus.CounterVec
+	peersRefused       prometheus.Counter
+	allocationRefusals *prometheus.CounterVec
 }
 
 // newMetrics creates the collectors; register makes them visible.
@@ -42,6 +52,10 @@ func newMetrics() *metrics {
 			Namespace: ns, Subsystem: sub, Name: "auth_failures_total",
 			Help: "Authenticated requests refused, by reason (malformed, expired, wrong_realm, bad_credential).",
 		}, []string{"reason"}),
+		allocationRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "allocation_refusals_total",
+			Help: "Allocations refused to authenticated clients, by reason (draining, quota).",
+		}, []string{"reason"}),
 		peersRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "peer_refusals_total",
 			Help: "Permissions, channel bindings and datagrams refused because the peer address is in a denied range.",
@@ -51,6 +65,9 @@ func newMetrics() *metrics {
 	m.fromPeer = m.relayedBytes.WithLabelValues(DirectionFromPeer)
 	for _, r := range authReasons {
 		m.authFailures.WithLabelValues(r)
+	}
+	for _, r := range []string{RefusalDraining, RefusalQuota} {
+		m.allocationRefusals.WithLabelValues(r)
 	}
 	return m
 }
@@ -63,7 +80,7 @@ func (m *metrics) register(reg prometheus.Registerer, active func() float64) err
 		Namespace: ns, Subsystem: sub, Name: "allocations_active",
 		Help: "Relay allocations that exist now.",
 	}, active)
-	for _, c := range []prometheus.Collector{m.allocationsTotal, m.relayedBytes, m.authFailures, m.peersRefused, activeGauge} {
+	for _, c := range []prometheus.Collector{m.allocationsTotal, m.relayedBytes, m.authFailures, m.peersRefused, m.allocationRefusals, activeGauge} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register turn metrics: %w", err)
 		}

@@ -39,6 +39,9 @@ type Config struct {
 	// MaxTCPConns limits simultaneous TURN-over-TCP connections; 0 means
 	// DefaultMaxTCPConns.
 	MaxTCPConns int
+	// MaxAllocationsPerUser limits the live allocations of one credential
+	// (one room); 0 means DefaultMaxAllocationsPerUser.
+	MaxAllocationsPerUser int
 	// RelayIP is the address put into relay candidates: the public IP.
 	RelayIP net.IP
 	// RelayBindIP is the local address relay sockets are bound to
@@ -107,6 +110,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.UDPSockets <= 0 {
 		c.UDPSockets = 1
 	}
+	if c.MaxAllocationsPerUser <= 0 {
+		c.MaxAllocationsPerUser = DefaultMaxAllocationsPerUser
+	}
 	if c.MaxTCPConns <= 0 {
 		c.MaxTCPConns = DefaultMaxTCPConns
 	}
@@ -169,23 +175,37 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	fail := func(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
+	users := newUserAllocations(cfg.MaxAllocationsPerUser)
+	quota := func(user, _ string, _ net.Addr) bool {
+		switch {
+		case s.draining.Load():
+			m.allocationRefusals.WithLabelValues(RefusalDraining).Inc()
+			return false
+		case !users.admit(user):
+			m.allocationRefusals.WithLabelValues(RefusalQuota).Inc()
+			return false
+		}
+		return true
+	}
 	s.pion, err = pionturn.NewServer(pionturn.ServerConfig{
 		PacketConnConfigs: pcs,
 		ListenerConfigs:   lcs,
 		LoggerFactory:     pionLoggerFactory{log: cfg.Logger},
 		Realm:             cfg.Realm,
 		AuthHandler:       authHandler(cfg.Secret, cfg.Realm, cfg.Now, fail),
-		QuotaHandler:      func(string, string, net.Addr) bool { return !s.draining.Load() },
+		QuotaHandler:      quota,
 		EventHandler: pionturn.EventHandler{
 			OnAuth: func(_, _ net.Addr, _, _, _, _ string, verdict bool) {
 				if !verdict {
 					fail(ReasonBadCredential)
 				}
 			},
-			OnAllocationCreated: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ int) {
+			OnAllocationCreated: func(_, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
+				users.add(user, 1)
 				m.allocationsTotal.Inc()
 			},
-			OnAllocationDeleted: func(_, _ net.Addr, _, _, _ string) {
+			OnAllocationDeleted: func(_, _ net.Addr, _, user, _ string) {
+				users.add(user, -1)
 				select {
 				case s.deleted <- struct{}{}:
 				default:

@@ -564,3 +564,40 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 		t.Fatal("a second server registered the same metrics")
 	}
 }
+
+// TestQuotaPerCredential checks that one room's credential cannot open
+// more than MaxAllocationsPerUser relays, while other rooms are not held up.
+func TestQuotaPerCredential(t *testing.T) {
+	srv, err := turn.New(turn.Config{
+		Realm: testRealm, Secret: []byte(testSecret), UDPAddress: "127.0.0.1:0",
+		RelayIP: net.IPv4(127, 0, 0, 1), RelayBindIP: "127.0.0.1", MaxAllocationsPerUser: 2,
+	})
+	if err != nil {
+		t.Fatalf("turn.New() = %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	roomA := turncred.Mint([]byte(testSecret), "room-a", time.Now().Add(time.Hour))
+	roomB := turncred.Mint([]byte(testSecret), "room-b", time.Now().Add(time.Hour))
+
+	steps := []struct {
+		name     string
+		cred     turncred.Credential
+		wantCode int
+	}{
+		{name: "room A, first browser", cred: roomA},
+		{name: "room A, second browser", cred: roomA},
+		{name: "room A, one too many", cred: roomA, wantCode: 486},
+		{name: "room B is not held up", cred: roomB},
+	}
+	for _, st := range steps {
+		alloc, err := turntest.Allocate(ctx, srv.UDPAddr(), st.cred.Username, st.cred.Password)
+		if got := turnCode(err); got != st.wantCode || (st.wantCode == 0 && err != nil) {
+			t.Fatalf("%s: Allocate() = %v (code %d), want code %d", st.name, err, got, st.wantCode)
+		}
+		if err == nil {
+			defer alloc.Close()
+		}
+	}
+}

@@ -39,6 +39,7 @@ type options struct {
 	listenUDP    string
 	listenTCP    string
 	maxTCPConns  int
+	maxPerUser   int
 	udpSockets   int
 	publicIP     string
 	relayBindIP  string
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret the operator mints credentials with (required)")
 	flag.StringVar(&o.listenUDP, "listen-udp", ":3478", "UDP address for TURN clients")
 	flag.StringVar(&o.listenTCP, "listen-tcp", ":3478", "TCP address for TURN clients (relaying stays UDP); empty disables TCP")
+	flag.IntVar(&o.maxPerUser, "max-allocations-per-user", turn.DefaultMaxAllocationsPerUser, "live allocations one credential (one room) may hold")
 	flag.IntVar(&o.maxTCPConns, "max-tcp-conns", turn.DefaultMaxTCPConns, "simultaneous TURN-over-TCP connections at most")
 	flag.IntVar(&o.udpSockets, "udp-sockets", 1, "UDP sockets sharing -listen-udp via SO_REUSEPORT, each served by its own goroutine")
 	flag.StringVar(&o.publicIP, "public-ip", "", "IP address put into relay candidates, reachable by browsers (required)")
@@ -203,17 +205,18 @@ func (o options) config() (turn.Config, error) {
 		return cfg, err
 	}
 	return turn.Config{
-		Realm:       o.realm,
-		Secret:      secret,
-		UDPAddress:  o.listenUDP,
-		UDPSockets:  o.udpSockets,
-		TCPAddress:  o.listenTCP,
-		MaxTCPConns: o.maxTCPConns,
-		RelayIP:     publicIP,
-		RelayBindIP: o.relayBindIP,
-		MinPort:     uint16(o.minPort),
-		MaxPort:     uint16(o.maxPort),
-		Peers:       turn.NewPeerPolicy(allow, deny),
+		Realm:                 o.realm,
+		Secret:                secret,
+		UDPAddress:            o.listenUDP,
+		UDPSockets:            o.udpSockets,
+		TCPAddress:            o.listenTCP,
+		MaxTCPConns:           o.maxTCPConns,
+		MaxAllocationsPerUser: o.maxPerUser,
+		RelayIP:               publicIP,
+		RelayBindIP:           o.relayBindIP,
+		MinPort:               uint16(o.minPort),
+		MaxPort:               uint16(o.maxPort),
+		Peers:                 turn.NewPeerPolicy(allow, deny),
 	}, nil
 }
 
