@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -599,5 +600,51 @@ func TestQuotaPerCredential(t *testing.T) {
 		if err == nil {
 			defer alloc.Close()
 		}
+	}
+}
+
+// TestNoTCPRelays checks that TCP relay allocations (RFC 6062), which
+// browsers never ask for, are refused rather than opening TCP connections
+// from the server to arbitrary peers.
+func TestNoTCPRelays(t *testing.T) {
+	srv, err := turn.New(turn.Config{
+		Realm: testRealm, Secret: []byte(testSecret), UDPAddress: "127.0.0.1:0", TCPAddress: "127.0.0.1:0",
+		RelayIP: net.IPv4(127, 0, 0, 1), RelayBindIP: "127.0.0.1",
+		Peers: turn.NewPeerPolicy([]netip.Prefix{loopback}, nil),
+	})
+	if err != nil {
+		t.Fatalf("turn.New() = %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp4", srv.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cred := turncred.Mint([]byte(testSecret), "room-g", time.Now().Add(time.Hour))
+	client, err := pionturn.NewClient(&pionturn.ClientConfig{
+		TURNServerAddr: srv.TCPAddr().String(), Username: cred.Username, Password: cred.Password,
+		Conn: pionturn.NewSTUNConn(conn),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	alloc, err := client.AllocateTCPWithContext(ctx)
+	if err == nil {
+		_ = alloc.Close()
+		t.Fatal("a TCP relay allocation was granted")
+	}
+	if got := turnCode(err); got != 508 {
+		t.Fatalf("AllocateTCP() = %v (code %d), want 508 Insufficient Capacity", err, got)
+	}
+	if n := srv.Allocations(); n != 0 {
+		t.Fatalf("server holds %d allocations after refusing, want 0", n)
 	}
 }
