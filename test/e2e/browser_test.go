@@ -39,7 +39,6 @@ var shared struct {
 	once    sync.Once
 	ctx     context.Context
 	cancel  context.CancelFunc
-	dataDir string
 	err     error
 }
 
@@ -69,15 +68,20 @@ func needBrowser(t *testing.T) context.Context {
 	return shared.ctx
 }
 
-// startBrowser starts headless Chromium with fake camera and microphone,
-// permission prompts answered yes, and WebRTC allowed on loopback.
+// startBrowser starts the shared browser.
 func startBrowser() {
+	shared.ctx, shared.cancel, shared.err = launchBrowser(true)
+}
+
+// launchBrowser starts headless Chromium in a fresh profile with a fake
+// camera and microphone and WebRTC allowed on loopback. With fakeUI the
+// permission prompt for them is answered yes; without it the page gets
+// what the permission settings say.
+func launchBrowser(fakeUI bool) (context.Context, context.CancelFunc, error) {
 	dir, err := os.MkdirTemp("", "sprechzimmer-e2e-chromium-")
 	if err != nil {
-		shared.err = err
-		return
+		return nil, nil, err
 	}
-	shared.dataDir = dir
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath()),
 		chromedp.UserDataDir(dir),
@@ -87,7 +91,7 @@ func startBrowser() {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", fakeUI),
 		// Both browsers and the echo peer live on 127.0.0.1 only.
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		// Real host addresses instead of mDNS names, which need multicast.
@@ -97,21 +101,23 @@ func startBrowser() {
 		chromedp.Flag("accept-lang", "de-DE,de"),
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	shared.ctx = ctx
-	shared.cancel = func() { cancel(); cancelAlloc() }
-	if err := chromedp.Do(ctx); err != nil {
-		shared.err = err
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	cancel := func() {
+		cancelCtx()
+		cancelAlloc()
+		os.RemoveAll(dir)
 	}
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return ctx, cancel, nil
 }
 
 // stopBrowser ends the shared browser, if one was started.
 func stopBrowser() {
 	if shared.cancel != nil {
 		shared.cancel()
-	}
-	if shared.dataDir != "" {
-		os.RemoveAll(shared.dataDir)
 	}
 }
 
@@ -150,10 +156,17 @@ func withViewport(width, height int64, mobile bool) pageOption {
 	}
 }
 
-// openPage opens url in a new tab; the tab closes when the test ends.
+// openPage opens url in a new tab of the shared browser; the tab closes
+// when the test ends.
 func openPage(t *testing.T, name, url string, opts ...pageOption) *page {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(needBrowser(t))
+	return openPageIn(t, needBrowser(t), name, url, opts...)
+}
+
+// openPageIn opens url in a new tab of the browser of browserCtx.
+func openPageIn(t *testing.T, browserCtx context.Context, name, url string, opts ...pageOption) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx)
 	p := &page{t: t, name: name, ctx: ctx, cancel: cancel}
 	t.Cleanup(cancel)
 	// The first run opens the tab and ties it to its context: no deadline here.

@@ -9,6 +9,8 @@
  * @property {boolean} video picture came back
  * @property {boolean} turnConfigured TURN servers were given
  * @property {boolean} relay a relay candidate was gathered (TURN reachable)
+ * @property {string} candidates the types of the gathered candidates
+ * @property {string} gathering the ICE gathering state at the end
  * @property {string} [error] an error code from the server, e.g. test-unavailable
  */
 
@@ -53,6 +55,8 @@ export class ConnectionTest {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     this.pc = pc;
     this.relay = false;
+    /** The types of the gathered candidates, for tests and debugging. */
+    this.seen = /** @type {string[]} */ ([]);
     const wantAudio = !!stream?.getAudioTracks().length;
     const wantVideo = !!stream?.getVideoTracks().length;
     for (const track of stream?.getTracks() ?? []) pc.addTrack(track, stream);
@@ -67,8 +71,9 @@ export class ConnectionTest {
         this.finish = null;
         clearTimeout(timer);
         clearInterval(poll);
-        const got = await received(pc).catch(() => ({ audio: false, video: false }));
-        const result = { connected, audio: got.audio, video: got.video, turnConfigured, relay: this.relay, ...extra };
+        const got = await received(pc).catch(() => ({ audio: false, video: false, relay: false }));
+        if (got.relay) this.relay = true;
+        const result = { connected, audio: got.audio, video: got.video, turnConfigured, relay: this.relay, candidates: this.seen.join(","), gathering: pc.iceGatheringState, ...extra };
         this.result = result;
         this.stop();
         resolve(result);
@@ -78,12 +83,13 @@ export class ConnectionTest {
       // Done early once everything expected came back and candidate gathering
       // had its chance to find a relay.
       const poll = setInterval(async () => {
-        if (!connected || !gathered) return;
+        if (!connected || !(gathered || this.relay || pc.iceGatheringState === "complete")) return;
         const got = await received(pc).catch(() => ({ audio: false, video: false }));
         if ((got.audio || !wantAudio) && (got.video || !wantVideo)) done();
       }, 250);
 
       pc.onicecandidate = ({ candidate }) => {
+        this.seen.push(candidate ? `${candidate.type}/${candidate.protocol}` : "end");
         if (candidate?.type === "relay") this.relay = true;
         if (!candidate) gathered = true;
         this.signaling.send("test-candidate", candidate ? candidate.toJSON() : { candidate: null });
@@ -143,18 +149,21 @@ export class ConnectionTest {
 }
 
 /**
- * received reports whether audio and video came back on pc.
+ * received reports whether audio and video came back on pc, and whether a
+ * relay candidate was gathered.
  * @param {RTCPeerConnection} pc
- * @returns {Promise<{audio: boolean, video: boolean}>}
+ * @returns {Promise<{audio: boolean, video: boolean, relay: boolean}>}
  */
 async function received(pc) {
   const stats = await pc.getStats();
   let audio = false;
   let video = false;
+  let relay = false;
   stats.forEach((s) => {
+    if (s.type === "local-candidate" && s.candidateType === "relay") relay = true;
     if (s.type !== "inbound-rtp") return;
     if (s.kind === "audio" && s.packetsReceived > 0) audio = true;
     if (s.kind === "video" && s.framesDecoded > 0) video = true;
   });
-  return { audio, video };
+  return { audio, video, relay };
 }

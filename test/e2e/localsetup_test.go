@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// withRelayOnly makes every RTCPeerConnection of the tab use TURN relays
+// only (iceTransportPolicy "relay"), so that the media must cross the TURN
+// server.
+func withRelayOnly() pageOption {
+	return func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+			const Native = window.RTCPeerConnection;
+			window.RTCPeerConnection = function (config, ...rest) {
+				return new Native({ ...(config || {}), iceTransportPolicy: "relay" }, ...rest);
+			};
+			window.RTCPeerConnection.prototype = Native.prototype;
+			Object.setPrototypeOf(window.RTCPeerConnection, Native);
+		})()`})
+		return err
+	}
+}
+
+// selectedCandidateTypes returns the local and remote candidate types of the
+// call's selected ICE candidate pair.
+func (p *page) selectedCandidateTypes() string {
+	p.t.Helper()
+	s, err := eval[string](p, `(async () => {
+		const stats = await window.sprechzimmer.pc.getStats();
+		let pair;
+		stats.forEach(r => { if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
+		if (!pair) return "none";
+		return stats.get(pair.localCandidateId).candidateType + "/" + stats.get(pair.remoteCandidateId).candidateType;
+	})()`)
+	if err != nil {
+		p.t.Fatalf("%s: reading the candidate pair: %v", p.name, err)
+	}
+	return s
+}
+
+// TestLocalSetup runs the README's first command as a person would: it starts
+// cmd/dev, reads the two links it prints, and brings two Chromium tabs into
+// one call through the front door, with relay-only ICE so that the media
+// crosses the project's TURN server. Ctrl-C must stop every process it
+// started and leave no file in its temporary directory.
+func TestLocalSetup(t *testing.T) {
+	needBrowser(t)
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "dev")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/dev")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building cmd/dev: %v\n%s", err, out)
+	}
+
+	tmp := t.TempDir() // the setup's TMPDIR: it must be empty again at the end
+	dev := exec.Command(bin, "-listen", "127.0.0.1:0")
+	dev.Dir = root
+	dev.Env = append(os.Environ(), "TMPDIR="+tmp)
+	stdout, err := dev.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Stderr = os.Stderr
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- dev.Wait() }()
+	t.Cleanup(func() {
+		_ = dev.Process.Kill()
+	})
+
+	links := readLinks(t, stdout, exited)
+	descendants := descendantsOf(dev.Process.Pid)
+	if len(descendants) < 3 {
+		t.Errorf("cmd/dev runs %d child processes, want at least kube-apiserver, etcd and a signaling server", len(descendants))
+	}
+
+	therapist := openPage(t, "therapist", links["therapist"], withRelayOnly())
+	client := openPage(t, "client", links["client"], withRelayOnly())
+	enterAsClient(client, "")
+	enterByKeyboard(therapist)
+	therapist.waitState("connected")
+	client.waitState("connected")
+	assertVideoFlows(therapist)
+	assertVideoFlows(client)
+	for _, p := range []*page{therapist, client} {
+		if got := p.selectedCandidateTypes(); got != "relay/relay" {
+			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.name, got)
+		}
+	}
+
+	if err := dev.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("cmd/dev after Ctrl-C: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("cmd/dev did not stop within a minute of Ctrl-C")
+	}
+	for _, pid := range descendants {
+		if alive(pid) {
+			t.Errorf("process %d (%s) outlived cmd/dev", pid, commOf(pid))
+		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		var names []string
+		for _, e := range left {
+			names = append(names, e.Name())
+		}
+		t.Errorf("cmd/dev left files in its TMPDIR: %v", names)
+	}
+}
+
+// readLinks reads cmd/dev's output until it has printed both links.
+func readLinks(t *testing.T, out io.Reader, exited <-chan error) map[string]string {
+	t.Helper()
+	links := map[string]string{}
+	found := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) == 2 && (fields[0] == "therapist:" || fields[0] == "client:") {
+				links[strings.TrimSuffix(fields[0], ":")] = fields[1]
+				if len(links) == 2 {
+					close(found)
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case <-found:
+		return links
+	case err := <-exited:
+		t.Fatalf("cmd/dev exited before printing the links: %v", err)
+	case <-time.After(5 * time.Minute):
+		t.Fatal("cmd/dev printed no links within 5 minutes")
+	}
+	return nil
+}
+
+// descendantsOf lists the processes below pid, from /proc.
+func descendantsOf(pid int) []int {
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+		rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
+		if f := strings.Fields(rest); len(f) > 1 {
+			parent[p], _ = strconv.Atoi(f[1])
+		}
+	}
+	var out []int
+	var walk func(int)
+	walk = func(p int) {
+		for child, pp := range parent {
+			if pp == p {
+				out = append(out, child)
+				walk(child)
+			}
+		}
+	}
+	walk(pid)
+	return out
+}
+
+func alive(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
+	return !strings.HasPrefix(rest, "Z")
+}
+
+func commOf(pid int) string {
+	b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+	return strings.TrimSpace(string(b))
+}

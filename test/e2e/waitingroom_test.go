@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/chromedp"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
+	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/turn/turntest"
+)
+
+const (
+	textTURNReachable   = "Der Vermittlungsserver (TURN) ist erreichbar."
+	textTURNUnreachable = "Der Vermittlungsserver (TURN) ist nicht erreichbar."
+	textCameraDenied    = "Der Zugriff auf Kamera und Mikrofon wurde nicht erlaubt."
+)
+
+// coturnICE starts coturn on loopback and returns its ICE server entry
+// with fresh TURN REST credentials.
+func coturnICE(t *testing.T) []config.ICEServer {
+	t.Helper()
+	secret := "e2e-secret"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{Secret: secret, Realm: "sprechzimmer.test"})
+	if errors.Is(err, turntest.ErrNoCoturn) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v (CI=true needs it)", err)
+		}
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	cred := turncred.Mint([]byte(secret), "e2e", time.Now().Add(time.Hour))
+	return []config.ICEServer{{
+		URLs:       []string{fmt.Sprintf("turn:%s?transport=udp", c.Addr())},
+		Username:   cred.Username,
+		Credential: cred.Password,
+	}}
+}
+
+// closedTURN returns an ICE server entry for a loopback port nobody serves.
+func closedTURN(t *testing.T) []config.ICEServer {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := conn.LocalAddr().String()
+	conn.Close()
+	return []config.ICEServer{{URLs: []string{"turn:" + addr + "?transport=udp"}, Username: "1:x", Credential: "x"}}
+}
+
+func TestConnectionTest(t *testing.T) {
+	tests := []struct {
+		name     string
+		ice      func(t *testing.T) []config.ICEServer
+		want     []string
+		dontWant []string
+	}{
+		{
+			name:     "no TURN server given",
+			ice:      func(*testing.T) []config.ICEServer { return nil },
+			want:     []string{textTestOK},
+			dontWant: []string{"TURN"},
+		},
+		{
+			name: "TURN server reachable",
+			ice:  coturnICE,
+			want: []string{textTestOK, textTURNReachable},
+		},
+		{
+			name: "TURN server unreachable",
+			ice:  closedTURN,
+			want: []string{textTestOK, textTURNUnreachable},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := startRoom(t, roomOptions{iceServers: tt.ice(t)})
+			p := openPage(t, "therapist", r.link(r.Therapist))
+			p.waitState("waiting-room")
+			p.waitFor("the camera preview", `document.body.dataset.media === "ok"`)
+			p.click("test")
+			p.waitFor("the test result", `!!document.getElementById("test-result").dataset.result`)
+			got := p.text("test-result")
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					res, _ := eval[string](p, "JSON.stringify(window.sprechzimmer.testResult)")
+					t.Errorf("result %q does not say %q (%s)", got, w, res)
+				}
+			}
+			for _, w := range tt.dontWant {
+				if strings.Contains(got, w) {
+					t.Errorf("result %q says %q", got, w)
+				}
+			}
+			if tt.name == "TURN server reachable" {
+				p.screenshot("waiting-room-connection-test")
+			}
+			// The test's peer is gone; entering still works.
+			enterByKeyboard(p)
+			p.waitState("waiting")
+		})
+	}
+}
+
+func TestLanguage(t *testing.T) {
+	tests := []struct {
+		name        string
+		browser     string
+		room        string
+		wantLang    string
+		wantHeading string
+	}{
+		{"German browser", "de-DE,de", "en", "de", "Vorzimmer"},
+		{"English browser", "en-US,en", "de", "en", "Waiting room"},
+		{"English browser, Austrian German second", "en-GB,de-AT", "de", "en", "Waiting room"},
+		{"French browser, English room", "fr-FR,fr", "en", "en", "Waiting room"},
+		{"French browser, German room", "fr-FR,fr", "de", "de", "Vorzimmer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := startRoom(t, roomOptions{language: tt.room})
+			p := openPage(t, tt.name, r.link(r.Client), withLanguages(tt.browser))
+			p.waitState("waiting-room")
+			if got := p.text("waiting-heading"); got != tt.wantHeading {
+				t.Errorf("heading %q, want %q", got, tt.wantHeading)
+			}
+			lang, _ := eval[string](p, "document.documentElement.lang")
+			if lang != tt.wantLang {
+				t.Errorf("html lang %q, want %q", lang, tt.wantLang)
+			}
+		})
+	}
+}
+
+func TestCameraDenied(t *testing.T) {
+	r := startRoom(t, roomOptions{})
+	origin := strings.TrimSuffix(r.URL, roomPrefix+"/")
+	needBrowser(t) // skips without a browser
+	// A browser of its own: the shared one answers every prompt with yes.
+	ctx, cancel, err := launchBrowser(false)
+	if err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	t.Cleanup(cancel)
+	for _, name := range []string{"camera", "microphone"} {
+		_, err := cdp.Call(ctx, chromedp.FromContext(ctx).Browser, browser.SetPermission, browser.SetPermissionParams{
+			Permission: &browser.PermissionDescriptor{Name: name},
+			Setting:    browser.PermissionSettingDenied,
+			Origin:     origin,
+		})
+		if err != nil {
+			t.Fatalf("denying %s: %v", name, err)
+		}
+	}
+	p := openPageIn(t, ctx, "therapist", r.link(r.Therapist))
+	p.waitState("waiting-room")
+	p.waitFor("the media error", `document.body.dataset.media === "denied"`)
+	assertShows(p, "media-error", textCameraDenied)
+	p.screenshot("waiting-room-camera-denied")
+	// Without camera the person can still enter and see the other.
+	enterByKeyboard(p)
+	p.waitState("waiting")
+}
+
+func TestPhoneScreen(t *testing.T) {
+	r := startRoom(t, roomOptions{})
+	client := openPage(t, "client on a phone", r.link(r.Client), withViewport(360, 740, true))
+	client.waitState("waiting-room")
+	fits := `document.documentElement.scrollWidth <= window.innerWidth`
+	client.waitFor("the waiting room to fit the width", fits)
+	client.waitFor("the camera preview", `document.body.dataset.media === "ok"`)
+	client.screenshot("waiting-room-phone")
+
+	// Every control a person can reach has a name a screen reader says.
+	unnamed, err := eval[string](client, `[...document.querySelectorAll("button, input, select, video")]
+		.filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !e.innerText.trim())
+		.map(e => e.id).join(",")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unnamed != "" {
+		t.Errorf("controls without a name: %s", unnamed)
+	}
+
+	therapist := openPage(t, "therapist", r.link(r.Therapist))
+	enterAsClient(client, "")
+	enterByKeyboard(therapist)
+	client.waitState("connected")
+	client.waitFor("the call to fit the width", fits)
+	client.waitFrames(0)
+	client.screenshot("call-phone")
+}
