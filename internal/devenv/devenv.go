@@ -92,7 +92,14 @@ func Run(ctx context.Context, opts Options) error {
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook")}},
+		ControlPlaneStartTimeout: time.Minute,
 	}
+	// A machine without a default route (or a loopback-only network
+	// namespace) gives the API server no address of its own to advertise;
+	// loopback is fine when nothing needs the "kubernetes" Service's endpoints.
+	apiServer := env.ControlPlane.GetAPIServer()
+	apiServer.Configure().Set("advertise-address", "127.0.0.1").Set("endpoint-reconciler-type", "none")
+	apiServer.Out, apiServer.Err = opts.Logs, opts.Logs
 	cfg, err := env.Start()
 	if err != nil {
 		return fmt.Errorf("starting the control plane: %w", err)
