@@ -141,7 +141,12 @@ func roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, memRequest, m
 		if secret, err = os.ReadFile(turnSecretFile); err != nil {
 			return nil, fmt.Errorf("reading --turn-secret-file: %w", err)
 		}
-		if secret = []byte(strings.TrimSpace(string(secret))); len(secret) < 16 {
+		// The bytes are used exactly as stored, as the TURN server does;
+		// both refuse surrounding whitespace rather than disagree about it.
+		if strings.TrimSpace(string(secret)) != string(secret) {
+			return nil, errors.New("--turn-secret-file starts or ends with whitespace (a trailing newline?); write it with kubectl create secret --from-literal")
+		}
+		if len(secret) < 16 {
 			return nil, errors.New("the TURN secret must be at least 16 characters")
 		}
 	}
