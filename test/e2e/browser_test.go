@@ -36,10 +36,10 @@ func TestMain(m *testing.M) {
 
 // shared is the one Chromium all tests open their tabs in.
 var shared struct {
-	once    sync.Once
-	ctx     context.Context
-	cancel  context.CancelFunc
-	err     error
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	err    error
 }
 
 // chromiumPath is SPRECHZIMMER_CHROMIUM or Debian's path.

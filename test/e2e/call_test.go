@@ -157,6 +157,17 @@ func TestCall(t *testing.T) {
 		assertShows(therapist, "status", "Verbunden mit Frau Beispiel")
 	})
 
+	t.Run("a dropped server connection comes back", func(t *testing.T) {
+		if _, err := eval[bool](client, "(window.sprechzimmer.dropConnection(), true)"); err != nil {
+			t.Fatal(err)
+		}
+		client.waitFor("the reconnect", `window.sprechzimmer.trace.includes("close:3001 out:hello")`)
+		client.waitState("connected")
+		therapist.waitState("connected")
+		assertVideoFlows(therapist)
+		assertVideoFlows(client)
+	})
+
 	t.Run("hang up and enter again", func(t *testing.T) {
 		client.click("hangup")
 		client.waitState("ended")

@@ -124,12 +124,13 @@ func TestLanguage(t *testing.T) {
 		room        string
 		wantLang    string
 		wantHeading string
+		wantHangup  string
 	}{
-		{"German browser", "de-DE,de", "en", "de", "Vorzimmer"},
-		{"English browser", "en-US,en", "de", "en", "Waiting room"},
-		{"English browser, Austrian German second", "en-GB,de-AT", "de", "en", "Waiting room"},
-		{"French browser, English room", "fr-FR,fr", "en", "en", "Waiting room"},
-		{"French browser, German room", "fr-FR,fr", "de", "de", "Vorzimmer"},
+		{"German browser", "de-DE,de", "en", "de", "Vorzimmer", "Auflegen"},
+		{"English browser", "en-US,en", "de", "en", "Waiting room", "Hang up"},
+		{"English browser, Austrian German second", "en-GB,de-AT", "de", "en", "Waiting room", "Hang up"},
+		{"French browser, English room", "fr-FR,fr", "en", "en", "Waiting room", "Hang up"},
+		{"French browser, German room", "fr-FR,fr", "de", "de", "Vorzimmer", "Auflegen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +143,10 @@ func TestLanguage(t *testing.T) {
 			lang, _ := eval[string](p, "document.documentElement.lang")
 			if lang != tt.wantLang {
 				t.Errorf("html lang %q, want %q", lang, tt.wantLang)
+			}
+			hangup, _ := eval[string](p, `document.getElementById("hangup").getAttribute("aria-label")`)
+			if hangup != tt.wantHangup {
+				t.Errorf("hang-up button named %q, want %q", hangup, tt.wantHangup)
 			}
 		})
 	}

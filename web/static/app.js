@@ -61,6 +61,8 @@ window.sprechzimmer = {
   get level() { return meter.level; },
   get testResult() { return app.testResult; },
   get trace() { return signaling?.trace.join(" ") ?? ""; },
+  /** dropConnection closes the WebSocket as a network failure would. */
+  dropConnection() { signaling?.drop(); },
 };
 
 const meter = new LevelMeter($("level"));
@@ -203,6 +205,7 @@ function showWelcome(w) {
   document.body.dataset.role = w.role;
   tr.lang = pickLanguage(navigator.languages, w.language);
   tr.apply(document);
+  labelControls();
   const isClient = w.role === "client";
   $("consent").hidden = !isClient;
   $("therapist-note").hidden = isClient;
@@ -384,9 +387,13 @@ for (const id of ["mute", "camera-toggle"]) {
     applyToggles();
   });
 }
-applyToggles();
-$("hangup").setAttribute("aria-label", tr.t("call.hangup"));
-$("hangup").title = tr.t("call.hangup");
+/** labelControls names the icon buttons in the current language. */
+function labelControls() {
+  applyToggles();
+  $("hangup").setAttribute("aria-label", tr.t("call.hangup"));
+  $("hangup").title = tr.t("call.hangup");
+}
+labelControls();
 
 $("hangup").addEventListener("click", () => {
   signaling?.send("hangup", {});
