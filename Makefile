@@ -4,7 +4,7 @@
 # (kube-apiserver, etcd) is built from the Go module proxy by hack/envtest-bins.sh.
 
 CONTROLLER_GEN ?= go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
-GOLANGCI_LINT  ?= go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+GOLANGCI_LINT  ?= bin/golangci-lint
 ENVTEST_BINS   := hack/envtest-bins.sh
 GO_TEST_FLAGS  ?= -count=1 -timeout=40m
 
@@ -34,8 +34,11 @@ fmt: ## gofmt the tree.
 vet: ## go vet.
 	go vet ./...
 
+bin/golangci-lint:
+	GOBIN=$(CURDIR)/bin go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+
 .PHONY: lint
-lint: ## golangci-lint with the linters in .golangci.yml.
+lint: bin/golangci-lint ## golangci-lint (pinned, built through the Go toolchain) with the linters in .golangci.yml.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: envtest
@@ -49,6 +52,14 @@ test: envtest ## Run all tests: unit, envtest, pion, TURN (coturn) and browser (
 .PHONY: bench
 bench: envtest ## Operator benchmark against envtest: provisioning and expiry at N=100 and N=1000.
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go run ./test/bench/operator
+
+.PHONY: bench-signaling
+bench-signaling: ## Signaling benchmark: join latency with pion peers, relay latency, RSS, exec to ready.
+	go run ./cmd/signaling-bench
+
+.PHONY: bench-turn
+bench-turn: ## TURN benchmark: own server against coturn, throughput, latency, allocations/s.
+	go run ./cmd/turn-bench
 
 ##@ Build
 
