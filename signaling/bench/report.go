@@ -82,7 +82,8 @@ func Machine(ctx context.Context) string {
 // WriteTable prints r as a Markdown table.
 func WriteTable(w io.Writer, r *Results) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	row := func(cells ...string) { fmt.Fprintln(tw, "| "+strings.Join(cells, "\t| ")+"\t|") }
+	// tabwriter buffers until Flush, which reports any write error.
+	row := func(cells ...string) { _, _ = fmt.Fprintln(tw, "| "+strings.Join(cells, "\t| ")+"\t|") }
 	row("measure", "runs", "p50", "p99", "max", "aim")
 	row("---", "---", "---", "---", "---", "---")
 	durations := func(name string, s Sample, aim string) {

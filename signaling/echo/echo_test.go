@@ -258,7 +258,7 @@ func TestEchoThroughSignalingServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if err := conn.Send(ctx, protocol.TypeHello, protocol.Hello{Version: protocol.Version, Token: therapist}); err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,8 @@ func DialConn(ctx context.Context, wsURL, origin string) (*Conn, error) {
 			return nil, err
 		}
 	}
-	ws, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
+	// coder/websocket closes the handshake response's body itself.
+	ws, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{ //nolint:bodyclose // see above
 		HTTPHeader: http.Header{"Origin": {origin}},
 	})
 	if err != nil {
@@ -53,7 +54,7 @@ func DialConn(ctx context.Context, wsURL, origin string) (*Conn, error) {
 		done:    make(chan struct{}),
 		closing: make(chan struct{}),
 	}
-	go c.read()
+	go c.read() //nolint:gosec // the reader lives as long as the socket, not as the dial's ctx
 	return c, nil
 }
 

@@ -204,7 +204,7 @@ func Dial(ctx context.Context, wsURL, token string, opts ...Option) (*Peer, erro
 		return nil, err
 	}
 	go p.sendSamples()
-	go p.loop()
+	go p.loop() //nolint:gosec // the loop lives as long as the socket, not as the dial's ctx
 	return p, nil
 }
 

@@ -225,7 +225,7 @@ func TestConnFirstMessageMustBeHello(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Send(ctx, protocol.TypeJoin, protocol.Join{}); err != nil {
 		t.Fatal(err)
 	}
