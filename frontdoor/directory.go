@@ -1,0 +1,169 @@
+package frontdoor
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/controllers"
+)
+
+// DefaultClusterDomain is the DNS domain of a cluster's Services unless the
+// cluster says otherwise.
+const DefaultClusterDomain = "cluster.local"
+
+// roomIndex indexes the cached Services by their room label.
+const roomIndex = "room"
+
+// DirectoryOptions configure a Directory.
+type DirectoryOptions struct {
+	// Namespaces limits the watch to these namespaces; empty means all.
+	Namespaces []string
+	// ClusterDomain is the DNS domain of the cluster's Services; empty
+	// means DefaultClusterDomain.
+	ClusterDomain string
+	// Clock decides whether a room has expired; nil means the real clock.
+	Clock clock.PassiveClock
+}
+
+// Directory finds a room's signaling Service in an informer cache of the
+// Services the operator made (label managed-by), indexed by room id. A
+// lookup is a map access; nothing is asked of the API server per request.
+type Directory struct {
+	cache  cache.Cache
+	domain string
+	clock  clock.PassiveClock
+	synced atomic.Bool
+}
+
+// NewDirectory builds a Directory; run it with Start.
+func NewDirectory(cfg *rest.Config, opts DirectoryOptions) (*Directory, error) {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	managed := labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagedByValue})
+	co := cache.Options{
+		Scheme: scheme,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Service{}: {Label: managed, Transform: cache.TransformStripManagedFields()},
+		},
+		// Only Services are cached; a lookup of anything else is a bug.
+		ReaderFailOnMissingInformer: true,
+	}
+	if len(opts.Namespaces) > 0 {
+		co.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range opts.Namespaces {
+			co.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	c, err := cache.New(cfg, co)
+	if err != nil {
+		return nil, fmt.Errorf("creating the service cache: %w", err)
+	}
+	err = c.IndexField(context.Background(), &corev1.Service{}, roomIndex, func(o client.Object) []string {
+		if id := o.GetLabels()[controllers.LabelRoom]; id != "" {
+			return []string{id}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("indexing services by room: %w", err)
+	}
+	d := &Directory{cache: c, domain: opts.ClusterDomain, clock: opts.Clock}
+	if d.domain == "" {
+		d.domain = DefaultClusterDomain
+	}
+	if d.clock == nil {
+		d.clock = clock.RealClock{}
+	}
+	return d, nil
+}
+
+// Start runs the cache until ctx ends; Synced turns true once it holds
+// every Service.
+func (d *Directory) Start(ctx context.Context) error {
+	go func() {
+		if d.cache.WaitForCacheSync(ctx) {
+			d.synced.Store(true)
+		}
+	}()
+	if err := d.cache.Start(ctx); err != nil {
+		return fmt.Errorf("running the service cache: %w", err)
+	}
+	return nil
+}
+
+// Synced reports whether the cache has listed the Services once.
+func (d *Directory) Synced() bool { return d.synced.Load() }
+
+// Lookup returns the base URL of the open room id: its Service carries the
+// room label, is controlled by the VideoSession whose UID is id, and has
+// not expired. Anything else, and more than one candidate, is no room.
+func (d *Directory) Lookup(ctx context.Context, id string) (*url.URL, bool) {
+	var list corev1.ServiceList
+	if err := d.cache.List(ctx, &list, client.MatchingFields{roomIndex: id}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, false
+	}
+	if len(list.Items) != 1 {
+		return nil, false
+	}
+	return upstreamOf(&list.Items[0], id, d.domain, d.clock.Now())
+}
+
+// upstreamOf returns http://<svc>.<ns>.svc.<domain>:<port> for svc if it is
+// the open room id at now. The Service must be controlled by a VideoSession
+// with UID id: a Service someone else labelled does not capture the room.
+// A missing or unreadable expiry counts as expired.
+func upstreamOf(svc *corev1.Service, id, domain string, now time.Time) (*url.URL, bool) {
+	if svc.Labels[controllers.LabelRoom] != id || svc.Labels[controllers.LabelComponent] != controllers.ComponentRoom {
+		return nil, false
+	}
+	owner := metav1.GetControllerOf(svc)
+	if owner == nil || string(owner.UID) != id || owner.Kind != "VideoSession" || owner.APIVersion != videov1alpha1.GroupVersion.String() {
+		return nil, false
+	}
+	expires, err := time.Parse(time.RFC3339, svc.Annotations[controllers.AnnotationExpiresAt])
+	if err != nil || !now.Before(expires) {
+		return nil, false
+	}
+	port, ok := httpPort(svc)
+	if !ok {
+		return nil, false
+	}
+	host := ServiceHost(svc.Name, svc.Namespace, domain)
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(int(port)))}, true
+}
+
+// httpPort is the Service port named http, else its only port.
+func httpPort(svc *corev1.Service) (int32, bool) {
+	for _, p := range svc.Spec.Ports {
+		if p.Name == "http" {
+			return p.Port, true
+		}
+	}
+	if len(svc.Spec.Ports) == 1 {
+		return svc.Spec.Ports[0].Port, true
+	}
+	return 0, false
+}
+
+// ServiceHost is the DNS name of Service name in namespace:
+// <name>.<namespace>.svc.<domain>.
+func ServiceHost(name, namespace, domain string) string {
+	return name + "." + namespace + ".svc." + domain
+}

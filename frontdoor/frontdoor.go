@@ -1,0 +1,270 @@
+// Package frontdoor is the public entrance to the rooms: it routes
+// /r/<room-id>/... to that room's signaling Service with the /r/<room-id>
+// prefix stripped, WebSocket upgrades included. Rooms are found in an
+// informer cache of the Services the operator makes (see Directory), so a
+// new room needs no Ingress object and no reload.
+//
+// Unknown, expired and malformed room ids get one and the same 404, so the
+// answers tell nobody which rooms exist. Only the path reaches a room
+// server: no query, no cookies, no client address. Logs and metrics name a
+// route and a status class, never a room, token or address.
+package frontdoor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+)
+
+// Options configure a Handler.
+type Options struct {
+	// Directory finds the rooms (required).
+	Directory *Directory
+	// Dial dials the room servers; nil means the system's resolver. The
+	// local setup passes a StaticResolver's DialContext.
+	Dial DialFunc
+	// Metrics counts requests; nil means unregistered metrics.
+	Metrics *Metrics
+	// Logger receives upstream errors and, with AccessLog, one line per
+	// request (route and status only); nil means JSON to stderr.
+	Logger *slog.Logger
+	// AccessLog logs every request.
+	AccessLog bool
+	// HSTS adds Strict-Transport-Security to every response; set it when
+	// the front door itself serves TLS.
+	HSTS bool
+}
+
+// Handler is the front door's http.Handler.
+type Handler struct {
+	opts  Options
+	proxy *httputil.ReverseProxy
+	log   *slog.Logger
+	wg    sync.WaitGroup
+}
+
+// New builds a Handler.
+func New(opts Options) (*Handler, error) {
+	if opts.Directory == nil {
+		return nil, errors.New("frontdoor: a Directory is required")
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	h := &Handler{opts: opts, log: opts.Logger}
+	if h.log == nil {
+		h.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	h.proxy = &httputil.ReverseProxy{
+		Rewrite:        rewrite,
+		Transport:      newTransport(opts.Dial),
+		ModifyResponse: h.modifyResponse,
+		ErrorHandler:   h.upstreamError,
+		// Its own messages carry addresses; errors go through ErrorHandler.
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	return h, nil
+}
+
+// Wait returns when every request the Handler is serving has ended,
+// proxied WebSockets included. After http.Server.Shutdown, cancel the
+// server's base context (which closes the WebSockets), then Wait.
+func (h *Handler) Wait() { h.wg.Wait() }
+
+// proxyKey keys the proxyRequest in a request's context.
+type proxyKey struct{}
+
+// proxyRequest is what ServeHTTP tells the proxy about one request.
+type proxyRequest struct {
+	target   *url.URL
+	path     string
+	upgraded bool
+}
+
+// ServeHTTP routes one request and counts it.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.wg.Add(1)
+	defer h.wg.Done()
+	sw := &statusWriter{ResponseWriter: w}
+	if h.opts.HSTS {
+		w.Header().Set("Strict-Transport-Security", "max-age=63072000")
+	}
+	route, pr := h.serve(sw, r)
+	status := sw.status
+	if pr != nil && pr.upgraded {
+		status = http.StatusSwitchingProtocols
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	h.opts.Metrics.request(route, status)
+	if h.opts.AccessLog {
+		h.log.Info("request", "route", route, "status", status)
+	}
+}
+
+// serve answers r and returns its route name and, when it was proxied,
+// what the proxy did.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, *proxyRequest) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		generated(w, http.StatusMethodNotAllowed, "method not allowed\n")
+		return RouteRefused, nil
+	}
+	if !h.opts.Directory.Synced() {
+		w.Header().Set("Retry-After", "5")
+		generated(w, http.StatusServiceUnavailable, "starting, try again shortly\n")
+		return RouteUnavailable, nil
+	}
+	rp, ok := parseRoomPath(r.URL.Path)
+	if !ok {
+		notFound(w)
+		return RouteNotFound, nil
+	}
+	if rp.rest == "" {
+		// The form of the id decides, not the room: the redirect says
+		// nothing about whether the room exists.
+		w.Header().Set("Location", prefix+rp.id+"/")
+		generated(w, http.StatusPermanentRedirect, "")
+		return RouteRedirect, nil
+	}
+	target, ok := h.opts.Directory.Lookup(r.Context(), rp.id)
+	if !ok {
+		notFound(w)
+		return RouteNotFound, nil
+	}
+	route := RouteRoom
+	if r.Header.Get("Upgrade") != "" {
+		route = RouteWebSocket
+	}
+	pr := &proxyRequest{target: target, path: rp.rest}
+	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), proxyKey{}, pr)))
+	if pr.upgraded {
+		h.opts.Metrics.websockets.Dec()
+	}
+	return route, pr
+}
+
+// forwardedHeaders are the only request headers a room server gets: what
+// serving a page and upgrading to a WebSocket need. Cookies, credentials,
+// client addresses (X-Forwarded-For, X-Real-IP, Forwarded) and anything
+// else the browser or an ingress adds stay at the door.
+var forwardedHeaders = map[string]bool{
+	"Accept":                   true,
+	"Accept-Encoding":          true,
+	"Accept-Language":          true,
+	"Cache-Control":            true,
+	"If-Modified-Since":        true,
+	"If-None-Match":            true,
+	"Origin":                   true,
+	"Connection":               true, // set by ReverseProxy for upgrades only
+	"Upgrade":                  true,
+	"Sec-Websocket-Key":        true,
+	"Sec-Websocket-Version":    true,
+	"Sec-Websocket-Extensions": true,
+	"Sec-Websocket-Protocol":   true,
+}
+
+// rewrite points the outbound request at the room server: its path is the
+// path below the room, without query; the Host is the Service's.
+func rewrite(pr *httputil.ProxyRequest) {
+	p := pr.In.Context().Value(proxyKey{}).(*proxyRequest)
+	pr.Out.URL = &url.URL{Scheme: p.target.Scheme, Host: p.target.Host, Path: p.path}
+	pr.Out.Host = ""
+	for k := range pr.Out.Header {
+		if !forwardedHeaders[k] {
+			delete(pr.Out.Header, k)
+		}
+	}
+}
+
+// modifyResponse notes a WebSocket that has been switched to.
+func (h *Handler) modifyResponse(res *http.Response) error {
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		if p, ok := res.Request.Context().Value(proxyKey{}).(*proxyRequest); ok {
+			p.upgraded = true
+			h.opts.Metrics.websockets.Inc()
+		}
+	}
+	return nil
+}
+
+// upstreamError answers a request the room server did not: 502, counted
+// by a reason that names no address. A browser that went away gets
+// nothing.
+func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) || r.Context().Err() != nil {
+		w.WriteHeader(499) // nginx' "client closed request"; nobody reads it
+		return
+	}
+	reason := "other"
+	var nerr net.Error
+	var oerr *net.OpError
+	switch {
+	case errors.As(err, &nerr) && nerr.Timeout():
+		reason = "timeout"
+	case errors.As(err, &oerr) && oerr.Op == "dial", errors.Is(err, errNoAddress):
+		reason = "dial"
+	}
+	h.opts.Metrics.upstreamErrors.WithLabelValues(reason).Inc()
+	h.log.Warn("room server did not answer", "reason", reason)
+	generated(w, http.StatusBadGateway, "the room cannot be reached right now, try again shortly\n")
+}
+
+// notFound is the one 404 for every room that is not open: same status,
+// headers and body whatever the reason.
+func notFound(w http.ResponseWriter) {
+	generated(w, http.StatusNotFound, "not found\n")
+}
+
+// generated writes a response of the front door's own with its security
+// headers: no caching, no referrer, no sniffing, no framing, no scripts.
+func generated(w http.ResponseWriter, status int, body string) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	if body != "" {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+// statusWriter remembers the status written; Unwrap lets the proxy reach
+// the connection for WebSocket upgrades.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader records the first final status.
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write records an implicit 200.
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap returns the underlying ResponseWriter for http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

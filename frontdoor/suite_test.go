@@ -1,0 +1,361 @@
+package frontdoor_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/rest"
+	testingclock "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/controllers"
+	"github.com/sprechzimmer/sprechzimmer/frontdoor"
+	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
+)
+
+// The suite runs the front door against a real kube-apiserver and etcd
+// (envtest). Each test has its own namespace, Directory, clock, metrics and
+// room servers; the room servers are httptest servers on loopback that a
+// StaticResolver stands in for the cluster's DNS with.
+var (
+	cfg       *rest.Config
+	k8sClient client.Client
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	if err := envtestbins.Require(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	env := &envtest.Environment{}
+	var err error
+	if cfg, err = env.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	if k8sClient, err = client.New(cfg, client.Options{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// door is one running front door with what a test needs to drive it.
+type door struct {
+	t        *testing.T
+	url      string
+	ns       string
+	clock    *testingclock.FakeClock
+	resolver *frontdoor.StaticResolver
+	registry *prometheus.Registry
+	logs     *syncBuffer
+}
+
+// startDoor runs a front door watching a namespace of the test's own and
+// returns once its cache has synced.
+func startDoor(t *testing.T) *door {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fd-"}}
+	if err := k8sClient.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	clk := testingclock.NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	dir, err := frontdoor.NewDirectory(cfg, frontdoor.DirectoryOptions{Namespaces: []string{ns.Name}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := dir.Start(ctx); err != nil {
+			t.Errorf("directory stopped: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	eventually(t, "cache synced", func() error {
+		if !dir.Synced() {
+			return fmt.Errorf("not synced")
+		}
+		return nil
+	})
+	d := &door{t: t, ns: ns.Name, clock: clk, resolver: frontdoor.NewStaticResolver(), registry: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h, err := frontdoor.New(frontdoor.Options{
+		Directory: dir,
+		Dial:      d.resolver.DialContext,
+		Metrics:   frontdoor.NewMetrics(d.registry),
+		Logger:    slog.New(slog.NewJSONHandler(d.logs, nil)),
+		AccessLog: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	d.url = srv.URL
+	return d
+}
+
+// roomSpec is a room Service to create; the zero value is an open room
+// like the operator makes.
+type roomSpec struct {
+	// expiresIn is the time to expiry from the clock's now; 0 means 1 h.
+	expiresIn time.Duration
+	// noExpiry leaves the expiry annotation out.
+	noExpiry bool
+	// ownerUID overrides the controlling owner's UID (a forged Service).
+	ownerUID string
+}
+
+// createRoom creates a room Service with the operator's labels, owned by a
+// VideoSession that is not there (envtest runs no garbage collector), and
+// returns its room id and Service.
+func (d *door) createRoom(name string, spec roomSpec) (string, *corev1.Service) {
+	d.t.Helper()
+	id := string(uuid.NewUUID())
+	owner := id
+	if spec.ownerUID != "" {
+		owner = spec.ownerUID
+	}
+	if spec.expiresIn == 0 {
+		spec.expiresIn = time.Hour
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name + "-room",
+			Namespace: d.ns,
+			Labels: map[string]string{
+				controllers.LabelManagedBy: controllers.ManagedByValue,
+				controllers.LabelComponent: controllers.ComponentRoom,
+				controllers.LabelSession:   name,
+				controllers.LabelRoom:      id,
+			},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: videov1alpha1.GroupVersion.String(),
+				Kind:       "VideoSession",
+				Name:       name,
+				UID:        types.UID(owner),
+				Controller: ptr.To(true),
+			}},
+		},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{controllers.LabelRoom: id},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+	if !spec.noExpiry {
+		svc.Annotations = map[string]string{controllers.AnnotationExpiresAt: d.clock.Now().Add(spec.expiresIn).UTC().Format(time.RFC3339)}
+	}
+	if err := k8sClient.Create(context.Background(), svc); err != nil {
+		d.t.Fatal(err)
+	}
+	return id, svc
+}
+
+// serveRoom points svc's DNS name at b.
+func (d *door) serveRoom(svc *corev1.Service, b *backend) {
+	d.resolver.Set(frontdoor.ServiceHost(svc.Name, svc.Namespace, frontdoor.DefaultClusterDomain), b.addr)
+}
+
+// get fetches path from the front door without following redirects.
+func (d *door) get(path string, header http.Header) *response {
+	d.t.Helper()
+	return fetch(d.t, http.MethodGet, d.url+path, header)
+}
+
+// awaitRouted waits until the cache knows room id: its page comes back.
+func (d *door) awaitRouted(id string) {
+	d.t.Helper()
+	eventually(d.t, "room routed", func() error {
+		if r := fetch(d.t, http.MethodGet, d.url+"/r/"+id+"/", nil); r.status != http.StatusOK {
+			return fmt.Errorf("status %d", r.status)
+		}
+		return nil
+	})
+}
+
+// response is a fully read response.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func fetch(t *testing.T, method, url string, header http.Header) *response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	if _, err := body.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: body.String()}
+}
+
+// backend is a stand-in room server: it answers every path with the
+// request URI it received and echoes WebSocket messages at /ws, and it
+// keeps every request it saw.
+type backend struct {
+	addr string
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func startBackend(t *testing.T) *backend {
+	t.Helper()
+	b := &backend{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		b.record(r)
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: []string{"video.example.test"}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, msg); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		b.record(r)
+		_, _ = w.Write([]byte(r.RequestURI))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	b.addr = srv.Listener.Addr().String()
+	return b
+}
+
+func (b *backend) record(r *http.Request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seen = append(b.seen, r.Clone(context.Background()))
+}
+
+// requests returns the requests seen so far.
+func (b *backend) requests() []*http.Request {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*http.Request(nil), b.seen...)
+}
+
+// metric returns the value of the series name with the given labels in
+// reg, 0 if there is none.
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue series
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// eventually polls cond until it returns nil or the time is up: the API
+// server and the cache are observed, not slept on.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// uuidLike returns a fresh id of a room that does not exist.
+func uuidLike() string { return string(uuid.NewUUID()) }
+
+// errorf is fmt.Errorf, for conditions of eventually.
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// withoutDate drops the Date header, the one header that may differ
+// between two responses a second apart.
+func withoutDate(h http.Header) http.Header {
+	c := h.Clone()
+	c.Del("Date")
+	return c
+}
