@@ -228,8 +228,8 @@ func (r *VideoSessionReconciler) ensureLinksSecret(ctx context.Context, s *video
 		if secret, err = r.Room.newLinksSecret(s, expiresAt); err != nil {
 			return nil, false, err
 		}
-		created, err := r.createOwned(ctx, s, secret)
-		if err != nil || created {
+		var created bool
+		if created, err = r.createOwned(ctx, s, secret); err != nil || created {
 			return secret, created, err
 		}
 		secret = &corev1.Secret{}

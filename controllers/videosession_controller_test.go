@@ -72,7 +72,7 @@ func waitGone(t *testing.T, key types.NamespacedName) {
 	t.Helper()
 	eventually(t, "session deleted", func() error {
 		if _, err := getSession(key); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("session still there (err=%v)", err)
+			return fmt.Errorf("session still there (err=%w)", err)
 		}
 		return nil
 	})
@@ -372,7 +372,7 @@ func TestDeletedSignalingPodIsRecreatedWhileOpenOnly(t *testing.T) {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("a pod exists after expiry (err=%v)", err)
+		return fmt.Errorf("a pod exists after expiry (err=%w)", err)
 	})
 }
 

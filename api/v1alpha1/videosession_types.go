@@ -224,10 +224,6 @@ type VideoSessionList struct {
 	Items []VideoSession `json:"items"`
 }
 
-func init() {
-	SchemeBuilder.Register(&VideoSession{}, &VideoSessionList{})
-}
-
 // Default fills what the portal left out with the defaults; the schema
 // applies the same defaults on the server.
 func (s *VideoSession) Default() {

@@ -64,15 +64,15 @@ type Links struct {
 
 // Run starts everything, prints the links, and serves until ctx ends.
 func Run(ctx context.Context, opts Options) error {
-	say := func(format string, args ...any) { fmt.Fprintf(opts.Out, format+"\n", args...) }
+	say := func(format string, args ...any) { _, _ = fmt.Fprintf(opts.Out, format+"\n", args...) }
 	work, err := os.MkdirTemp("", "sprechzimmer-dev-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 
 	say("· building the local control plane (kube-apiserver, etcd) if needed; the first run takes several minutes")
-	if _, err := envtestbins.Build(); err != nil {
+	if _, err := envtestbins.Build(ctx); err != nil {
 		return err
 	}
 	root, err := envtestbins.RepoRoot()
@@ -89,9 +89,9 @@ func Run(ctx context.Context, opts Options) error {
 
 	say("· starting kube-apiserver and etcd")
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook")}},
+		CRDDirectoryPaths:        []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing:    true,
+		WebhookInstallOptions:    envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook")}},
 		ControlPlaneStartTimeout: time.Minute,
 	}
 	// A machine without a default route (or a loopback-only network
@@ -110,7 +110,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	listener, err := net.Listen("tcp", opts.Listen)
+	listener, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Listen)
 	if err != nil {
 		return fmt.Errorf("front door: %w", err)
 	}

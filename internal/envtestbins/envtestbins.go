@@ -4,6 +4,7 @@
 package envtestbins
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -37,12 +38,12 @@ func Require() error {
 
 // Build runs hack/envtest-bins.sh, which builds the binaries once and then
 // only prints their directory; its progress goes to stderr.
-func Build() (string, error) {
+func Build(ctx context.Context) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(filepath.Join(root, "hack", "envtest-bins.sh"))
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "envtest-bins.sh"))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

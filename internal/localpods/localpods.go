@@ -107,7 +107,7 @@ func (r *Runner) start(ctx context.Context, pod *corev1.Pod) error {
 	if len(c.Command) == 0 || r.Binaries[c.Command[0]] == "" {
 		return fmt.Errorf("pod %s: no local binary for its command", pod.Name)
 	}
-	addr, err := freeLoopbackAddr()
+	addr, err := freeLoopbackAddr(ctx)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (r *Runner) start(ctx context.Context, pod *corev1.Pod) error {
 		signalingconfig.EnvAPIServer+"="+r.APIServer,
 		signalingconfig.EnvServiceAccountDir+"="+dir,
 		"PATH="+os.Getenv("PATH"))
-	cmd := exec.Command(r.Binaries[c.Command[0]], c.Args...)
+	cmd := exec.Command(r.Binaries[c.Command[0]], c.Args...) //nolint:noctx // the process outlives this reconcile; Stop and Pod deletion end it
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, r.Output, r.Output
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting pod %s: %w", pod.Name, err)
@@ -136,6 +136,9 @@ func (r *Runner) start(ctx context.Context, pod *corev1.Pod) error {
 	r.mu.Unlock()
 	log.Info("started room pod", "pod", pod.Name, "pid", cmd.Process.Pid)
 
+	// The Pod's status after the process ends is written after this
+	// reconcile has returned, so it must not share its cancellation.
+	exitCtx := context.WithoutCancel(ctx)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -146,7 +149,7 @@ func (r *Runner) start(ctx context.Context, pod *corev1.Pod) error {
 		if err != nil {
 			phase = corev1.PodFailed
 		}
-		r.writeStatus(context.Background(), pod, phase, false)
+		r.writeStatus(exitCtx, pod, phase, false)
 	}()
 	if err := waitReady(ctx, addr, p.done); err != nil {
 		return fmt.Errorf("pod %s: %w", pod.Name, err)
@@ -278,13 +281,13 @@ func stop(p *process) {
 	}
 }
 
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freeLoopbackAddr(ctx context.Context) (string, error) {
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	addr := l.Addr().String()
+	return addr, l.Close()
 }
 
 // waitReady polls the process's /readyz, as a readiness probe would.
@@ -294,7 +297,11 @@ func waitReady(ctx context.Context, addr string, exited <-chan struct{}) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

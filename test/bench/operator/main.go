@@ -89,7 +89,7 @@ func run(sizes string, workers int) error {
 		}
 		r, err := measure(c, n, workers)
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("with %d sessions: %w", n, err)
 		}
 		r.peakRSS = peakRSS(mgr.Process.Pid)
 		results = append(results, r)
