@@ -103,7 +103,7 @@ func TestProxiesPageAndWebSocketWithPrefixStripped(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
-		defer c.CloseNow()
+		defer func() { _ = c.CloseNow() }()
 		if resp.StatusCode != http.StatusSwitchingProtocols {
 			t.Fatalf("handshake status %d", resp.StatusCode)
 		}

@@ -65,7 +65,7 @@ func runSuite(m *testing.M) int {
 
 // door is one running front door with what a test needs to drive it.
 type door struct {
-	t        *testing.T
+	t        testing.TB
 	url      string
 	ns       string
 	clock    *testingclock.FakeClock
@@ -76,7 +76,7 @@ type door struct {
 
 // startDoor runs a front door watching a namespace of the test's own and
 // returns once its cache has synced.
-func startDoor(t *testing.T) *door {
+func startDoor(t testing.TB) *door {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fd-"}}
 	if err := k8sClient.Create(context.Background(), ns); err != nil {
@@ -204,7 +204,7 @@ type response struct {
 	body   string
 }
 
-func fetch(t *testing.T, method, url string, header http.Header) *response {
+func fetch(t testing.TB, method, url string, header http.Header) *response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -218,7 +218,7 @@ func fetch(t *testing.T, method, url string, header http.Header) *response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var body bytes.Buffer
 	if _, err := body.ReadFrom(resp.Body); err != nil {
 		t.Fatal(err)
@@ -235,7 +235,7 @@ type backend struct {
 	seen []*http.Request
 }
 
-func startBackend(t *testing.T) *backend {
+func startBackend(t testing.TB) *backend {
 	t.Helper()
 	b := &backend{}
 	mux := http.NewServeMux()
@@ -245,7 +245,7 @@ func startBackend(t *testing.T) *backend {
 		if err != nil {
 			return
 		}
-		defer c.CloseNow()
+		defer func() { _ = c.CloseNow() }()
 		for {
 			typ, msg, err := c.Read(r.Context())
 			if err != nil {
@@ -281,7 +281,7 @@ func (b *backend) requests() []*http.Request {
 
 // metric returns the value of the series name with the given labels in
 // reg, 0 if there is none.
-func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+func metric(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -315,7 +315,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[stri
 
 // eventually polls cond until it returns nil or the time is up: the API
 // server and the cache are observed, not slept on.
-func eventually(t *testing.T, what string, cond func() error) {
+func eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var err error

@@ -159,7 +159,7 @@ func run(ctx context.Context, cfg *rest.Config, o *options, logger *slog.Logger)
 		}
 	})
 	metricsSrv := &http.Server{Handler: probes, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog()}
-	metricsLn, err := net.Listen("tcp", o.metricsListen)
+	metricsLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.metricsListen)
 	if err != nil {
 		return fmt.Errorf("metrics listener: %w", err)
 	}
@@ -177,7 +177,7 @@ func run(ctx context.Context, cfg *rest.Config, o *options, logger *slog.Logger)
 		BaseContext:       func(net.Listener) context.Context { return connCtx },
 		ErrorLog:          quietLog(),
 	}
-	ln, err := net.Listen("tcp", o.listen)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listener: %w", err)
 	}

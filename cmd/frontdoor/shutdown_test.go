@@ -94,7 +94,7 @@ func TestShutdown(t *testing.T) {
 		if err != nil {
 			return
 		}
-		defer ws.CloseNow()
+		defer func() { _ = ws.CloseNow() }()
 		_, _, _ = ws.Read(r.Context()) // until either side closes
 	}))
 	defer room.Close()
@@ -133,7 +133,7 @@ func TestShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	defer func() { _ = ws.CloseNow() }()
 	wsEnded := make(chan error, 1)
 	go func() { _, _, err := ws.Read(wsCtx); wsEnded <- err }()
 
@@ -173,7 +173,7 @@ func wantStatus(url string, want int) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != want {
 		return fmt.Errorf("GET %s: %d, want %d", url, resp.StatusCode, want)
 	}
@@ -185,7 +185,7 @@ func wantBody(url, substr string) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err
