@@ -52,7 +52,7 @@ func chromiumPath() string {
 
 // needBrowser returns the shared browser's context. Without a browser the
 // test is skipped, or fails when CI=true.
-func needBrowser(t *testing.T) context.Context {
+func needBrowser(t testing.TB) context.Context {
 	t.Helper()
 	path := chromiumPath()
 	if _, err := os.Stat(path); err != nil {
@@ -123,7 +123,7 @@ func stopBrowser() {
 
 // page is one browser tab.
 type page struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -158,13 +158,13 @@ func withViewport(width, height int64, mobile bool) pageOption {
 
 // openPage opens url in a new tab of the shared browser; the tab closes
 // when the test ends.
-func openPage(t *testing.T, name, url string, opts ...pageOption) *page {
+func openPage(t testing.TB, name, url string, opts ...pageOption) *page {
 	t.Helper()
 	return openPageIn(t, needBrowser(t), name, url, opts...)
 }
 
 // openPageIn opens url in a new tab of the browser of browserCtx.
-func openPageIn(t *testing.T, browserCtx context.Context, name, url string, opts ...pageOption) *page {
+func openPageIn(t testing.TB, browserCtx context.Context, name, url string, opts ...pageOption) *page {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browserCtx)
 	p := &page{t: t, name: name, ctx: ctx, cancel: cancel}

@@ -47,7 +47,7 @@ type roomOptions struct {
 
 // startRoom runs the signaling server in-process on 127.0.0.1, with fresh
 // join tokens and an echo peer restricted to loopback.
-func startRoom(t *testing.T, opts roomOptions) *testRoom {
+func startRoom(t testing.TB, opts roomOptions) *testRoom {
 	t.Helper()
 	therapist, err := jointoken.New()
 	if err != nil {

@@ -1,0 +1,68 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+)
+
+// TestModules checks the page's pure functions in the browser that runs
+// them, by importing the modules the page is made of.
+func TestModules(t *testing.T) {
+	r := startRoom(t, roomOptions{})
+	p := openPage(t, "modules", r.URL+"index.html")
+
+	tests := []struct {
+		name string
+		// call is JavaScript with the modules m (i18n.js), s (signaling.js),
+		// pr (protocol.js), c (conntest.js), md (media.js) in scope.
+		call string
+		want any
+	}{
+		{"German browser", `m.pickLanguage(["de-DE", "en"], "en")`, "de"},
+		{"English browser", `m.pickLanguage(["en-US"], "de")`, "en"},
+		{"language tag in capitals", `m.pickLanguage(["EN-gb"], "de")`, "en"},
+		{"French browser, English room", `m.pickLanguage(["fr-FR", "it"], "en")`, "en"},
+		{"French browser, German room", `m.pickLanguage(["fr-FR"], "de")`, "de"},
+		{"no browser languages, no room yet", `m.pickLanguage([], undefined)`, "de"},
+		{"room language not known", `m.pickLanguage([], "xx")`, "de"},
+
+		{"socket beside the page under a prefix", `s.socketURL("http://h:8080/r/abc/")`, "ws://h:8080/r/abc/ws"},
+		{"socket over https", `s.socketURL("https://h/r/abc/#t=secret")`, "wss://h/r/abc/ws"},
+		{"socket from index.html", `s.socketURL("https://h/r/abc/index.html?x=1")`, "wss://h/r/abc/ws"},
+
+		{"first backoff", `s.backoff(0) >= 375 && s.backoff(0) <= 500`, true},
+		{"backoff doubles", `s.backoff(3) >= 3000 && s.backoff(3) <= 4000`, true},
+		{"backoff is capped", `s.backoff(20) <= 10000 && s.backoff(20) >= 7500`, true},
+
+		{"name trimmed", `pr.cleanName("  Frau Beispiel \n")`, "Frau Beispiel"},
+		{"control characters removed", `pr.cleanName("A\u0000B\u0007C")`, "ABC"},
+		{"every fatal close code has a text", `Object.values(pr.FATAL_CLOSE).every(code => m.TEXTS.de["error." + code] && m.TEXTS.en["error." + code])`, true},
+		{"English has every German text", `Object.keys(m.TEXTS.de).every(k => typeof m.TEXTS.en[k] === "string")`, true},
+
+		{"TURN among the servers", `c.hasTURN([{urls: "stun:x"}, {urls: ["turns:y:443"]}])`, true},
+		{"STUN only", `c.hasTURN([{urls: ["stun:x"]}])`, false},
+		{"no servers", `c.hasTURN([])`, false},
+
+		{"permission denied", `md.mediaErrorKey({name: "NotAllowedError"})`, "media.denied"},
+		{"no device", `md.mediaErrorKey({name: "NotFoundError"})`, "media.missing"},
+		{"device busy", `md.mediaErrorKey({name: "NotReadableError"})`, "media.busy"},
+		{"anything else", `md.mediaErrorKey(new Error("x"))`, "media.failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := eval[any](p, fmt.Sprintf(`(async () => {
+				const [m, s, pr, c, md] = await Promise.all(["./i18n.js", "./signaling.js", "./protocol.js", "./conntest.js", "./media.js"].map(f => import(f)));
+				return %s;
+			})()`, tt.call))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotJSON, _ := json.Marshal(got)
+			wantJSON, _ := json.Marshal(tt.want)
+			if string(gotJSON) != string(wantJSON) {
+				t.Errorf("%s = %s, want %s", tt.call, gotJSON, wantJSON)
+			}
+		})
+	}
+}
