@@ -97,6 +97,10 @@ func TestCall(t *testing.T) {
 	enterByKeyboard(therapist)
 	therapist.waitState("connected")
 	client.waitState("connected")
+	focused, _ := eval[string](therapist, "document.activeElement.id")
+	if focused != "mute" {
+		t.Errorf("after entering by keyboard the focus is on %q, want the microphone button", focused)
+	}
 	assertVideoFlows(therapist)
 	assertVideoFlows(client)
 	assertShows(therapist, "status", "Verbunden mit Frau Beispiel")

@@ -77,7 +77,10 @@ function setState(state) {
   document.body.dataset.state = state;
   const inCall = ["joining", "waiting", "calling", "connected", "reconnecting"].includes(state) && app.joined;
   $("waiting").hidden = !(state === "waiting-room" || (state === "joining" && !app.joined) || (state === "reconnecting" && !app.joined && app.welcome));
+  const callWasHidden = $("call").hidden;
   $("call").hidden = !(inCall || (state === "joining" && store.get("inCall")));
+  // Keyboard users land on the call's controls, not on a hidden button.
+  if (callWasHidden && !$("call").hidden) $("mute").focus();
   $("ended").hidden = state !== "ended";
   renderStatus();
 }
