@@ -21,6 +21,7 @@ const (
 	textLinkMissing = "Dieser Link ist unvollständig."
 	textConsent     = "Bitte bestätigen Sie zuerst die Nutzungsbedingungen und die Einwilligung."
 	textEnded       = "Sie haben das Gespräch beendet."
+	textReplaced    = "Das Gespräch wird in einem anderen Fenster fortgesetzt."
 	textTestOK      = "Kamera, Mikrofon und Verbindung funktionieren."
 )
 
@@ -182,6 +183,28 @@ func TestCall(t *testing.T) {
 		client.waitState("connected")
 		therapist.waitState("connected")
 		assertVideoFlows(therapist)
+	})
+
+	outer := t // the second window outlives its subtest
+	t.Run("the same tab's place taken by another window", func(t *testing.T) {
+		// A second window that carries this tab's session (token and resume)
+		// takes the therapist's place; the first window learns where the
+		// call went.
+		session, err := eval[string](therapist, "JSON.stringify(Object.fromEntries(Object.entries(sessionStorage)))")
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := openPage(outer, "second therapist window", r.URL)
+		if _, err := eval[bool](second, fmt.Sprintf("(Object.entries(%s).forEach(([k, v]) => sessionStorage.setItem(k, v)), true)", session)); err != nil {
+			t.Fatal(err)
+		}
+		second.must("reloading with the session", chromedp.Reload())
+		second.waitState("connected")
+		therapist.waitState("closed")
+		assertShows(therapist, "message", textReplaced)
+		client.waitState("connected")
+		assertVideoFlows(second)
+		therapist = second
 	})
 
 	t.Run("expiry closes the room", func(t *testing.T) {
