@@ -301,45 +301,26 @@ func (r *VideoSessionReconciler) createOwned(ctx context.Context, s *videov1alph
 }
 
 // expire deletes an expired session like Kubernetes' TTL-after-finished
-// controller: the decision is checked against the API server, not the
-// cache, and the deletion carries a UID precondition; the session's
-// children go by garbage collection. The duration goes into the metrics
-// exactly once: a status write with an optimistic lock marks it recorded
-// before the metric is observed, and that write doubles as the fresh read.
+// controller: the decision is checked against a fresh read from the API
+// server, not the cache, and the deletion carries a UID precondition; the
+// session's children go by garbage collection. Only one deletion of a UID
+// can succeed, so the metrics observed after it are observed exactly once
+// per session, by whichever operator replica deleted it.
 func (r *VideoSessionReconciler) expire(ctx context.Context, cached *videov1alpha1.VideoSession) error {
 	log := logf.FromContext(ctx)
 	key := client.ObjectKeyFromObject(cached)
-	session := cached
-	if cached.Status.DurationRecorded {
-		fresh := &videov1alpha1.VideoSession{}
-		if err := r.APIReader.Get(ctx, key, fresh); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		session = fresh
+	session := &videov1alpha1.VideoSession{}
+	if err := r.APIReader.Get(ctx, key, session); err != nil {
+		return client.IgnoreNotFound(err)
 	}
-	now := r.Clock.Now()
-	_, expiresAt := session.Schedule()
 	if session.UID != cached.UID || !session.DeletionTimestamp.IsZero() {
 		return nil
 	}
+	now := r.Clock.Now()
+	_, expiresAt := session.Schedule()
 	if now.Before(expiresAt) {
 		r.deadlines.At(key, expiresAt)
 		return nil
-	}
-	if !session.Status.DurationRecorded {
-		before := session.DeepCopy()
-		session.Status.Phase = videov1alpha1.PhaseExpired
-		session.Status.Participants = 0
-		session.Status.DurationRecorded = true
-		err := r.Status().Patch(ctx, session, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-		if apierrors.IsConflict(err) {
-			return nil // a newer version exists; its watch event brings us back
-		}
-		if err != nil {
-			return fmt.Errorf("marking the session expired: %w", err)
-		}
-		r.Metrics.SessionExpired(session, expiresAt)
-		r.logUsage(ctx, session, expiresAt)
 	}
 	uid := session.UID
 	err := r.Delete(ctx, session, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
@@ -347,10 +328,17 @@ func (r *VideoSessionReconciler) expire(ctx context.Context, cached *videov1alph
 		return nil // gone already, or a new session of the same name: not ours to delete
 	}
 	if err != nil {
+		// Show why a session past its deadline is still there; the
+		// deletion is retried.
+		before := session.DeepCopy()
+		session.Status.Phase = videov1alpha1.PhaseExpired
+		_ = r.Status().Patch(ctx, session, client.MergeFrom(before))
 		return fmt.Errorf("deleting the expired session: %w", err)
 	}
 	r.deadlines.Forget(key)
+	r.Metrics.SessionExpired(session, expiresAt)
 	r.Metrics.SessionDeleted(now.Sub(expiresAt))
+	r.logUsage(ctx, session, expiresAt)
 	log.V(1).Info("deleted expired session", "lag", now.Sub(expiresAt).String())
 	return nil
 }

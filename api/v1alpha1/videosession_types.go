@@ -99,7 +99,8 @@ const (
 	// PhaseEnded means the call has ended; the room stays open until it
 	// expires, so the two can still come back.
 	PhaseEnded Phase = "Ended"
-	// PhaseExpired means the validity has passed; the session is being deleted.
+	// PhaseExpired means the validity has passed and the deletion failed;
+	// the operator retries it.
 	PhaseExpired Phase = "Expired"
 )
 
@@ -161,11 +162,6 @@ type VideoSessionStatus struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	RefusedJoinsCounted int32 `json:"refusedJoinsCounted,omitempty"`
-
-	// durationRecorded is true once the session's duration has gone into
-	// the operator's metrics, so that it is recorded exactly once.
-	// +optional
-	DurationRecorded bool `json:"durationRecorded,omitempty"`
 
 	// url is the room's public address, without any secret. The personal
 	// links are in the Secret named by linksSecretName.
