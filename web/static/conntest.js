@@ -24,6 +24,33 @@ export function hasTURN(iceServers) {
 }
 
 /**
+ * probeTURN reports whether a TURN relay candidate can be gathered from
+ * iceServers: a relay-only peer connection that only gathers and never
+ * connects. It resolves false at the end of gathering or after timeoutMs.
+ * @param {RTCIceServer[]} iceServers
+ * @param {number} [timeoutMs]
+ * @returns {Promise<boolean>}
+ */
+export function probeTURN(iceServers, timeoutMs = 10000) {
+  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: "relay" });
+  return new Promise((resolve) => {
+    const finish = (/** @type {boolean} */ ok) => {
+      clearTimeout(timer);
+      pc.onicecandidate = null;
+      pc.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate?.type === "relay") finish(true);
+      else if (!candidate) finish(false);
+    };
+    pc.addTransceiver("audio");
+    pc.setLocalDescription().catch(() => finish(false));
+  });
+}
+
+/**
  * ConnectionTest runs one test over the signaling connection.
  */
 export class ConnectionTest {
@@ -62,6 +89,10 @@ export class ConnectionTest {
     for (const track of stream?.getTracks() ?? []) pc.addTrack(track, stream);
     if (!stream) pc.addTransceiver("video", { direction: "recvonly" });
 
+    // Whether TURN is reachable is asked apart from the echo test: the
+    // echo's own path may well be direct and finish before a relay is ready.
+    const turnProbe = turnConfigured ? probeTURN(this.iceServers) : Promise.resolve(false);
+
     return new Promise((resolve) => {
       let gathered = !turnConfigured;
       let connected = false;
@@ -72,7 +103,7 @@ export class ConnectionTest {
         clearTimeout(timer);
         clearInterval(poll);
         const got = await received(pc).catch(() => ({ audio: false, video: false, relay: false }));
-        if (got.relay) this.relay = true;
+        if (got.relay || (await turnProbe)) this.relay = true;
         const result = { connected, audio: got.audio, video: got.video, turnConfigured, relay: this.relay, candidates: this.seen.join(","), gathering: pc.iceGatheringState, ...extra };
         this.result = result;
         this.stop();
@@ -93,6 +124,9 @@ export class ConnectionTest {
         if (candidate?.type === "relay") this.relay = true;
         if (!candidate) gathered = true;
         this.signaling.send("test-candidate", candidate ? candidate.toJSON() : { candidate: null });
+      };
+      pc.onicecandidateerror = (ev) => {
+        this.seen.push(`error:${/** @type {RTCPeerConnectionIceErrorEvent} */ (ev).errorCode}`);
       };
       pc.onicegatheringstatechange = () => {
         if (pc.iceGatheringState === "complete") gathered = true;
