@@ -495,7 +495,11 @@ func TestTabThatStopsReadingIsDroppedNotWaitedFor(t *testing.T) {
 	}
 	h := newTunedHarness(t, tune, func(_ *config.Config, _ *room.Config, o *Options) {
 		o.Rate, o.Burst = 1e9, 1e9
-		o.SendQueue = 4
+		// Small enough that the stuck tab's queue fills soon, large enough
+		// for the no-peer replies the therapist gets for the offers it sends
+		// between the drop and reading peer-left (with 4 the therapist was
+		// dropped too, now and then).
+		o.SendQueue = 16
 	})
 	therapist, _ := h.enter(protocol.RoleTherapist)
 	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
