@@ -27,8 +27,8 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/sprechzimmer/sprechzimmer/controllers"
-	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 	"github.com/sprechzimmer/sprechzimmer/webhook"
 )
 
@@ -48,21 +48,18 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	if err := envtestbins.Require(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "config", "webhook")}},
 	}
+	var stop func()
 	var err error
-	if cfg, err = env.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+	if cfg, stop, err = testenv.Start(env); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() { _ = env.Stop() }()
+	defer stop()
 	cfg.QPS, cfg.Burst = -1, -1
 	if k8sClient, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -166,19 +163,4 @@ func newNamespace(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return ns.Name
-}
-
-// eventually polls cond until it returns nil or the time is up, like
-// Gomega's Eventually: the API server is observed, not slept on.
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
+
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -54,7 +56,7 @@ func getSession(key types.NamespacedName) (*videov1alpha1.VideoSession, error) {
 func waitPhase(t *testing.T, key types.NamespacedName, phase videov1alpha1.Phase) *videov1alpha1.VideoSession {
 	t.Helper()
 	var s *videov1alpha1.VideoSession
-	eventually(t, "phase "+string(phase), func() error {
+	testenv.Eventually(t, "phase "+string(phase), func() error {
 		var err error
 		if s, err = getSession(key); err != nil {
 			return err
@@ -70,7 +72,7 @@ func waitPhase(t *testing.T, key types.NamespacedName, phase videov1alpha1.Phase
 // waitGone waits until the session no longer exists.
 func waitGone(t *testing.T, key types.NamespacedName) {
 	t.Helper()
-	eventually(t, "session deleted", func() error {
+	testenv.Eventually(t, "session deleted", func() error {
 		if _, err := getSession(key); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("session still there (err=%w)", err)
 		}
@@ -92,7 +94,7 @@ func openRoom(t *testing.T, name string) (*testOperator, *videov1alpha1.VideoSes
 func getPod(t *testing.T, s *videov1alpha1.VideoSession) *corev1.Pod {
 	t.Helper()
 	pod := &corev1.Pod{}
-	eventually(t, "signaling pod", func() error {
+	testenv.Eventually(t, "signaling pod", func() error {
 		return k8sClient.Get(context.Background(), types.NamespacedName{Namespace: s.Namespace, Name: s.Name + "-room"}, pod)
 	})
 	return pod
@@ -336,7 +338,7 @@ func TestDeletedSignalingPodIsRecreatedWhileOpenOnly(t *testing.T) {
 	if err := k8sClient.Delete(context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a new signaling pod", func() error {
+	testenv.Eventually(t, "a new signaling pod", func() error {
 		pod := &corev1.Pod{}
 		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(first), pod); err != nil {
 			return err
@@ -353,7 +355,7 @@ func TestDeletedSignalingPodIsRecreatedWhileOpenOnly(t *testing.T) {
 	if len(pods.Items) != 1 {
 		t.Fatalf("%d signaling pods, want exactly one", len(pods.Items))
 	}
-	eventually(t, "the recreation counted once", func() error {
+	testenv.Eventually(t, "the recreation counted once", func() error {
 		if got := counter(t, op, "sprechzimmer_signaling_pod_recreations_total"); got != 1 {
 			return fmt.Errorf("signaling_pod_recreations_total = %v, want 1", got)
 		}

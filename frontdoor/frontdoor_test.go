@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
+
 	"github.com/coder/websocket"
 
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
@@ -131,7 +133,7 @@ func TestProxiesPageAndWebSocketWithPrefixStripped(t *testing.T) {
 		if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "websocket counted as closed", func() error {
+		testenv.Eventually(t, "websocket counted as closed", func() error {
 			if got := metric(t, d.registry, "sprechzimmer_frontdoor_websockets_active", nil); got != 0 {
 				return errorf("websockets_active = %v", got)
 			}
@@ -251,7 +253,7 @@ func TestDeletedRoomStopsRouting(t *testing.T) {
 	if err := k8sClient.Delete(context.Background(), svc); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "deleted room no longer routed", func() error {
+	testenv.Eventually(t, "deleted room no longer routed", func() error {
 		got := d.get("/r/"+id+"/", nil)
 		if got.status != reference.status || got.body != reference.body {
 			return errorf("status %d %q", got.status, got.body)
@@ -264,7 +266,7 @@ func TestUnreachableRoomServer(t *testing.T) {
 	d := startDoor(t)
 	id, _ := d.createRoom("nobody-home", roomSpec{})
 	// No resolver entry: the dial fails as it would without a Pod.
-	eventually(t, "room looked up", func() error {
+	testenv.Eventually(t, "room looked up", func() error {
 		if r := d.get("/r/"+id+"/", nil); r.status != http.StatusBadGateway {
 			return errorf("status %d", r.status)
 		}

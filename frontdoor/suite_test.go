@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
+
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -28,7 +30,6 @@ import (
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
-	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
 )
 
 // The suite runs the front door against a real kube-apiserver and etcd
@@ -45,17 +46,13 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	if err := envtestbins.Require(); err != nil {
+	var stop func()
+	var err error
+	if cfg, stop, err = testenv.Start(&envtest.Environment{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	env := &envtest.Environment{}
-	var err error
-	if cfg, err = env.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
-		return 1
-	}
-	defer func() { _ = env.Stop() }()
+	defer stop()
 	if k8sClient, err = client.New(cfg, client.Options{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -96,7 +93,7 @@ func startDoor(t testing.TB) *door {
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	eventually(t, "cache synced", func() error {
+	testenv.Eventually(t, "cache synced", func() error {
 		if !dir.Synced() {
 			return fmt.Errorf("not synced")
 		}
@@ -189,7 +186,7 @@ func (d *door) get(path string, header http.Header) *response {
 // awaitRouted waits until the cache knows room id: its page comes back.
 func (d *door) awaitRouted(id string) {
 	d.t.Helper()
-	eventually(d.t, "room routed", func() error {
+	testenv.Eventually(d.t, "room routed", func() error {
 		if r := fetch(d.t, http.MethodGet, d.url+"/r/"+id+"/", nil); r.status != http.StatusOK {
 			return fmt.Errorf("status %d", r.status)
 		}
@@ -311,21 +308,6 @@ func metric(t testing.TB, reg *prometheus.Registry, name string, labels map[stri
 		}
 	}
 	return 0
-}
-
-// eventually polls cond until it returns nil or the time is up: the API
-// server and the cache are observed, not slept on.
-func eventually(t testing.TB, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
+
 	"github.com/coder/websocket"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,7 +28,6 @@ import (
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
-	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
 )
 
 var cfg *rest.Config
@@ -38,17 +39,13 @@ func TestMain(m *testing.M) {
 // runSuite starts a real kube-apiserver and etcd (envtest) for the tests
 // that run the command.
 func runSuite(m *testing.M) int {
-	if err := envtestbins.Require(); err != nil {
+	var stop func()
+	var err error
+	if cfg, stop, err = testenv.Start(&envtest.Environment{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	env := &envtest.Environment{}
-	var err error
-	if cfg, err = env.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
-		return 1
-	}
-	defer func() { _ = env.Stop() }()
+	defer stop()
 	return m.Run()
 }
 
@@ -122,8 +119,8 @@ func TestShutdown(t *testing.T) {
 	}
 	door, probes := "http://"+a[0], "http://"+a[1]
 
-	eventually(t, "ready", func() error { return wantStatus(probes+"/readyz", http.StatusOK) })
-	eventually(t, "room routed", func() error { return wantStatus(door+"/r/"+id+"/", http.StatusOK) })
+	testenv.Eventually(t, "ready", func() error { return wantStatus(probes+"/readyz", http.StatusOK) })
+	testenv.Eventually(t, "room routed", func() error { return wantStatus(door+"/r/"+id+"/", http.StatusOK) })
 	if err := wantBody(probes+"/metrics", `sprechzimmer_frontdoor_requests_total{code="2xx",route="room"}`); err != nil {
 		t.Error(err)
 	}
@@ -138,7 +135,7 @@ func TestShutdown(t *testing.T) {
 	go func() { _, _, err := ws.Read(wsCtx); wsEnded <- err }()
 
 	stop()
-	eventually(t, "not ready after SIGTERM", func() error { return wantStatus(probes+"/readyz", http.StatusServiceUnavailable) })
+	testenv.Eventually(t, "not ready after SIGTERM", func() error { return wantStatus(probes+"/readyz", http.StatusServiceUnavailable) })
 	// Still serving during the shutdown delay, so load balancers can catch up.
 	if err := wantStatus(door+"/r/"+id+"/", http.StatusOK); err != nil {
 		t.Errorf("during the shutdown delay: %v", err)
@@ -194,18 +191,4 @@ func wantBody(url, substr string) error {
 		return fmt.Errorf("GET %s lacks %s", url, substr)
 	}
 	return nil
-}
-
-// eventually polls cond until it returns nil or the time is up.
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
 }
