@@ -220,22 +220,56 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	generated(w, http.StatusBadGateway, "the room cannot be reached right now, try again shortly\n")
 }
 
+// notFoundPage is what a person sees who opens a link to a room that is
+// not open: in plain words, in German and English, with what to do. It
+// cannot say whether the room never existed or has expired: nobody may
+// learn that from the front door.
+const notFoundPage = `<!doctype html>
+<html lang="de">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Sprechzimmer</title>
+<style>
+body { font: 1.1rem/1.5 system-ui, sans-serif; color: #1b1b1b; background: #f6f6f4; margin: 0; }
+main { max-width: 36rem; margin: 3rem auto; padding: 0 1.25rem; }
+h1 { font-size: 1.5rem; color: #1d5a4c; }
+hr { border: 0; border-top: 1px solid #ccc; margin: 2rem 0; }
+</style>
+</head>
+<body>
+<main>
+<h1>Dieser Link ist nicht oder nicht mehr gültig.</h1>
+<p>Ein Sprechzimmer ist nur kurz vor und bis einige Stunden nach dem Termin geöffnet.
+Bitte prüfen Sie, ob Sie den ganzen Link geöffnet haben, oder wenden Sie sich an Ihre Therapeutin oder Ihren Therapeuten.</p>
+<hr>
+<h1 lang="en">This link is not valid, or no longer valid.</h1>
+<p lang="en">A consultation room is open only shortly before and until a few hours after the appointment.
+Please check that you opened the whole link, or contact your therapist.</p>
+</main>
+</body>
+</html>
+`
+
 // notFound is the one 404 for every room that is not open: same status,
 // headers and body whatever the reason.
 func notFound(w http.ResponseWriter) {
-	generated(w, http.StatusNotFound, "not found\n")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	generated(w, http.StatusNotFound, notFoundPage)
 }
 
 // generated writes a response of the front door's own with its security
-// headers: no caching, no referrer, no sniffing, no framing, no scripts.
+// headers: no caching, no referrer, no sniffing, no framing, no scripts
+// (inline styles only, for the 404 page).
 func generated(w http.ResponseWriter, status int, body string) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	if body != "" {
+	if body != "" && h.Get("Content-Type") == "" {
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -179,6 +179,15 @@ func TestClosedRoomsGetOneAndTheSame404(t *testing.T) {
 	if reference.status != http.StatusNotFound {
 		t.Fatalf("unknown room: status %d, want 404", reference.status)
 	}
+	// A client who opens an old link reads what happened, in a page.
+	if ct := reference.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("the 404 is %q, want an HTML page", ct)
+	}
+	for _, words := range []string{"nicht mehr gültig", "no longer valid"} {
+		if !strings.Contains(reference.body, words) {
+			t.Errorf("the 404 page does not say %q:\n%s", words, reference.body)
+		}
+	}
 	tests := []struct{ name, path string }{
 		{"unknown room, asset", "/r/" + uuidLike() + "/app.js"},
 		{"unknown room, websocket path", "/r/" + uuidLike() + "/ws"},
