@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -212,7 +211,7 @@ func (o *RoomOptions) newPod(s *videov1alpha1.VideoSession, secret *corev1.Secre
 	return &corev1.Pod{
 		ObjectMeta: childMeta(s, roomName(s)),
 		Spec: corev1.PodSpec{
-			ServiceAccountName:            roomName(s),
+			ServiceAccountName:            RoomServiceAccount,
 			AutomountServiceAccountToken:  ptr.To(true),
 			EnableServiceLinks:            ptr.To(false),
 			RestartPolicy:                 corev1.RestartPolicyOnFailure,
@@ -271,26 +270,4 @@ func newService(s *videov1alpha1.VideoSession, expiresAt time.Time) *corev1.Serv
 			Ports:                    []corev1.ServicePort{{Name: "http", Port: signalingPort, TargetPort: intstr.FromInt32(signalingPort), Protocol: corev1.ProtocolTCP}},
 		},
 	}
-}
-
-// newStatusReporterRBAC gives the room's Pod exactly one right: to read and
-// patch the status of its own VideoSession.
-func newStatusReporterRBAC(s *videov1alpha1.VideoSession) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding) {
-	name := roomName(s)
-	sa := &corev1.ServiceAccount{ObjectMeta: childMeta(s, name), AutomountServiceAccountToken: ptr.To(false)}
-	role := &rbacv1.Role{
-		ObjectMeta: childMeta(s, name),
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups:     []string{videov1alpha1.GroupVersion.Group},
-			Resources:     []string{"videosessions/status"},
-			ResourceNames: []string{s.Name},
-			Verbs:         []string{"get", "patch"},
-		}},
-	}
-	binding := &rbacv1.RoleBinding{
-		ObjectMeta: childMeta(s, name),
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: s.Namespace}},
-	}
-	return sa, role, binding
 }

@@ -27,6 +27,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/sprechzimmer/sprechzimmer/controllers"
+	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 	"github.com/sprechzimmer/sprechzimmer/webhook"
@@ -62,6 +63,11 @@ func runSuite(m *testing.M) int {
 	defer stop()
 	cfg.QPS, cfg.Burst = -1, -1
 	if k8sClient, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// The room policy, as config/default installs it on a cluster.
+	if err := manifests.Create(context.Background(), k8sClient, filepath.Join("..", manifests.RoomPolicy)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -118,7 +124,7 @@ func startOperator(t *testing.T, ns string, clk *testingclock.FakeClock) *testOp
 	t.Helper()
 	base, _ := url.Parse("https://video.example.test")
 	reg := prometheus.NewRegistry()
-	mgr, err := operator.New(cfg, operator.Options{
+	mgr, err := operator.New(context.Background(), cfg, operator.Options{
 		Manager: ctrl.Options{
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",

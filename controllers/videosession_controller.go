@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -155,15 +154,16 @@ func (r *VideoSessionReconciler) runRoom(ctx context.Context, s *videov1alpha1.V
 	if err != nil {
 		return err
 	}
+	// The Pod's ServiceAccount first: the API server refuses a Pod whose
+	// ServiceAccount does not exist.
+	if err := r.ensureRoomAccount(ctx, s.Namespace); err != nil {
+		return err
+	}
 	var pod *corev1.Pod
-	sa, role, binding := newStatusReporterRBAC(s)
 	g, gctx := errgroup.WithContext(ctx)
-	for _, obj := range []client.Object{sa, role, binding, newService(s, expiresAt)} {
-		if r.exists(gctx, obj) {
-			continue
-		}
+	if service := newService(s, expiresAt); !r.exists(gctx, service) {
 		g.Go(func() error {
-			_, err := r.createOwned(gctx, s, obj)
+			_, err := r.createOwned(gctx, s, service)
 			return err
 		})
 	}
@@ -388,9 +388,6 @@ func (r *VideoSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Pod{}, builder.WithPredicates(predicate.Funcs{CreateFunc: ignoreCreate})).
 		Owns(&corev1.Secret{}, onlyDeletes).
 		Owns(&corev1.Service{}, onlyDeletes).
-		Owns(&corev1.ServiceAccount{}, onlyDeletes).
-		Owns(&rbacv1.Role{}, onlyDeletes).
-		Owns(&rbacv1.RoleBinding{}, onlyDeletes).
 		WatchesRawSource(source.Channel(r.deadlines.events, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("videosession").

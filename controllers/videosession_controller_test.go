@@ -12,6 +12,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 
 	dto "github.com/prometheus/client_model/go"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,9 +20,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	testingclock "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
@@ -143,14 +146,25 @@ func TestRoomOpensOnTimeAndNotBefore(t *testing.T) {
 		t.Errorf("status.linksSecretName = %q", s.Status.LinksSecretName)
 	}
 	getPod(t, s)
-	children := []client.Object{&corev1.Secret{}, &corev1.Pod{}, &corev1.Service{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}}
-	names := []string{"in-three-days-links", "in-three-days-room", "in-three-days-room", "in-three-days-room", "in-three-days-room", "in-three-days-room"}
-	for i, obj := range children {
-		if err := k8sClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: names[i]}, obj); err != nil {
-			t.Fatalf("%T %s: %v", obj, names[i], err)
+	children := []struct {
+		obj   client.Object
+		name  string
+		owned bool
+	}{
+		{&corev1.Secret{}, "in-three-days-links", true},
+		{&corev1.Pod{}, "in-three-days-room", true},
+		{&corev1.Service{}, "in-three-days-room", true},
+		// The namespace's room account serves every room in it.
+		{&corev1.ServiceAccount{}, controllers.RoomServiceAccount, false},
+		{&rbacv1.Role{}, controllers.RoomServiceAccount, false},
+		{&rbacv1.RoleBinding{}, controllers.RoomServiceAccount, false},
+	}
+	for _, c := range children {
+		if err := k8sClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: c.name}, c.obj); err != nil {
+			t.Fatalf("%T %s: %v", c.obj, c.name, err)
 		}
-		if !metav1.IsControlledBy(obj, s) {
-			t.Errorf("%T %s is not controlled by the session", obj, names[i])
+		if metav1.IsControlledBy(c.obj, s) != c.owned {
+			t.Errorf("%T %s: controlled by the session = %v, want %v", c.obj, c.name, !c.owned, c.owned)
 		}
 	}
 	secret := getLinks(t, s)
@@ -244,7 +258,7 @@ func TestPodCarriesOnlyTokenHashesAndRunsRestricted(t *testing.T) {
 		{"no privilege escalation", sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation},
 		{"read-only root filesystem", sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem},
 		{"all capabilities dropped", sc.Capabilities != nil && len(sc.Capabilities.Drop) == 1 && sc.Capabilities.Drop[0] == "ALL"},
-		{"own service account", pod.Spec.ServiceAccountName == s.Name+"-room"},
+		{"the room service account", pod.Spec.ServiceAccountName == controllers.RoomServiceAccount},
 		{"deadline at expiry", pod.Spec.ActiveDeadlineSeconds != nil && *pod.Spec.ActiveDeadlineSeconds > 0},
 	}
 	for _, c := range checks {
@@ -254,37 +268,54 @@ func TestPodCarriesOnlyTokenHashesAndRunsRestricted(t *testing.T) {
 	}
 }
 
-// TestRoomMayPatchOnlyItsOwnStatus checks the status-reporting design: the
-// room's service account may patch its own session's status and nothing else.
+// TestRoomMayPatchOnlyItsOwnStatus checks the status-reporting design with
+// the tokens a kubelet would mount: Pod-bound tokens of the shared room
+// ServiceAccount, minted by the real API server. RBAC allows status patches;
+// the room policy (config/policy) narrows them to the room's own session and
+// its own four fields.
 func TestRoomMayPatchOnlyItsOwnStatus(t *testing.T) {
-	_, s := openRoom(t, "reporter")
-	other := newSession(s.Namespace, "neighbour", time.Now().Add(48*time.Hour))
-	create(t, other)
+	op, s := openRoom(t, "reporter")
+	create(t, newSession(s.Namespace, "neighbour", op.clock.Now().Add(10*time.Minute)))
+	neighbour := waitPhase(t, types.NamespacedName{Namespace: s.Namespace, Name: "neighbour"}, videov1alpha1.PhaseOpen)
 
-	asRoom := rest.CopyConfig(cfg)
-	asRoom.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + s.Namespace + ":" + s.Name + "-room"}
-	roomClient, err := client.New(asRoom, client.Options{Scheme: k8sClient.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	report := client.RawPatch(types.MergePatchType, []byte(`{"status":{"participants":1}}`))
+	own := roomClient(t, s.Namespace, getPod(t, s))
+	neighbours := roomClient(t, s.Namespace, getPod(t, neighbour))
+	unbound := roomClient(t, s.Namespace, nil)
 	ctx := context.Background()
+	patchStatus := func(c client.Client, target *videov1alpha1.VideoSession, patch string) func() error {
+		return func() error {
+			return c.Status().Patch(ctx, target.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(patch)))
+		}
+	}
+	const report = `{"status":{"participants":1}}`
+	// Why each is refused: the room policy, or RBAC.
+	const notOwn, notItsField, rbac = "its own VideoSession", "a room may change only", "cannot"
 	tests := []struct {
 		name      string
 		do        func() error
 		wantAllow bool
+		refusedBy string
 	}{
-		{"patch own status", func() error { return roomClient.Status().Patch(ctx, s.DeepCopy(), report) }, true},
-		{"patch a neighbour's status", func() error { return roomClient.Status().Patch(ctx, other.DeepCopy(), report) }, false},
-		{"patch own spec", func() error {
-			return roomClient.Patch(ctx, s.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"note":"x"}}`)))
-		}, false},
+		{"report to its own session", patchStatus(own, s, report), true, ""},
+		{"report the call's start and end", patchStatus(own, s, `{"status":{"participants":0,"startedAt":"2026-11-23T10:00:00Z","endedAt":"2026-11-23T10:50:00Z","refusedJoins":2}}`), true, ""},
+		{"report to a neighbour's session", patchStatus(own, neighbour, report), false, notOwn},
+		{"a neighbour reports to this session", patchStatus(neighbours, s, report), false, notOwn},
+		{"a token bound to no Pod", patchStatus(unbound, s, report), false, notOwn},
+		{"change the room's URL", patchStatus(own, s, `{"status":{"url":"https://evil.example.test/"}}`), false, notItsField},
+		{"change the phase", patchStatus(own, s, `{"status":{"phase":"Scheduled"}}`), false, notItsField},
+		{"change the links Secret's name", patchStatus(own, s, `{"status":{"linksSecretName":"other-links"}}`), false, notItsField},
+		{"patch its own spec", func() error {
+			return own.Patch(ctx, s.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"note":"x"}}`)))
+		}, false, rbac},
+		{"read its own session", func() error {
+			return own.Get(ctx, client.ObjectKeyFromObject(s), &videov1alpha1.VideoSession{})
+		}, false, rbac},
 		{"read the links secret", func() error {
-			return roomClient.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Status.LinksSecretName}, &corev1.Secret{})
-		}, false},
+			return own.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Status.LinksSecretName}, &corev1.Secret{})
+		}, false, rbac},
 		{"list sessions", func() error {
-			return roomClient.List(ctx, &videov1alpha1.VideoSessionList{}, client.InNamespace(s.Namespace))
-		}, false},
+			return own.List(ctx, &videov1alpha1.VideoSessionList{}, client.InNamespace(s.Namespace))
+		}, false, rbac},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,11 +323,42 @@ func TestRoomMayPatchOnlyItsOwnStatus(t *testing.T) {
 			if tt.wantAllow && err != nil {
 				t.Fatalf("refused: %v", err)
 			}
-			if !tt.wantAllow && !apierrors.IsForbidden(err) {
-				t.Fatalf("err = %v, want forbidden", err)
+			if !tt.wantAllow && (!apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tt.refusedBy)) {
+				t.Fatalf("err = %v, want forbidden: %q", err, tt.refusedBy)
 			}
 		})
 	}
+	after, err := getSession(client.ObjectKeyFromObject(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Status.URL != s.Status.URL || after.Status.Phase == videov1alpha1.PhaseScheduled || after.Status.RefusedJoins != 2 {
+		t.Errorf("status after the room's attempts: url %q phase %s refusedJoins %d; want the operator's URL, not Scheduled, 2", after.Status.URL, after.Status.Phase, after.Status.RefusedJoins)
+	}
+}
+
+// roomClient is a client with a token of namespace's room ServiceAccount,
+// bound to pod as the kubelet's would be; a nil pod gives an unbound token.
+func roomClient(t *testing.T, namespace string, pod *corev1.Pod) client.Client {
+	t.Helper()
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}
+	if pod != nil {
+		if pod.Spec.ServiceAccountName != controllers.RoomServiceAccount {
+			t.Fatalf("the room's Pod runs as %q, want %q", pod.Spec.ServiceAccountName, controllers.RoomServiceAccount)
+		}
+		req.Spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: controllers.RoomServiceAccount}}
+	if err := k8sClient.SubResource("token").Create(context.Background(), sa, req); err != nil {
+		t.Fatalf("requesting a room token: %v", err)
+	}
+	asRoom := rest.AnonymousClientConfig(cfg)
+	asRoom.BearerToken = req.Status.Token
+	c, err := client.New(asRoom, client.Options{Scheme: k8sClient.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestExpiryDeletesAtTheDeadline(t *testing.T) {

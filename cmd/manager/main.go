@@ -95,7 +95,10 @@ func run() error {
 	}
 	cfg := ctrl.GetConfigOrDie()
 	cfg.QPS, cfg.Burst = float32(kubeQPS), kubeBurst
-	mgr, err := operator.New(cfg, operator.Options{
+	// SetupSignalHandler cancels on SIGTERM: the manager drains its
+	// workers, releases the leader lease and stops.
+	ctx := ctrl.SetupSignalHandler()
+	mgr, err := operator.New(ctx, cfg, operator.Options{
 		Manager: ctrl.Options{
 			Metrics:                       metricsOpts,
 			HealthProbeBindAddress:        probeAddr,
@@ -123,9 +126,7 @@ func run() error {
 		return err
 	}
 	ctrl.Log.Info("starting the operator")
-	// SetupSignalHandler cancels on SIGTERM: the manager drains its
-	// workers, releases the leader lease and stops.
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }
 
 func roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, memRequest, memLimit, termsVersion string, turnURLs, stunURLs []string) (*controllers.RoomOptions, error) {

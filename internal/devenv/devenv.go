@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -36,6 +37,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
 	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
 	"github.com/sprechzimmer/sprechzimmer/internal/localpods"
+	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
 	"github.com/sprechzimmer/sprechzimmer/turn"
@@ -109,6 +111,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if err := installRoomPolicy(ctx, cfg, root); err != nil {
+		return err
+	}
 
 	listener, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Listen)
 	if err != nil {
@@ -138,7 +143,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	say("· starting the operator, its webhook and the local pod runner")
 	wo := env.WebhookInstallOptions
-	mgr, err := operator.New(cfg, operator.Options{
+	mgr, err := operator.New(ctx, cfg, operator.Options{
 		Manager: ctrl.Options{
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",
@@ -273,6 +278,19 @@ func createDemo(ctx context.Context, c client.Client) (Links, error) {
 		Therapist: string(secret.Data[controllers.SecretKeyTherapistLink]),
 		Client:    string(secret.Data[controllers.SecretKeyClientLink]),
 	}, nil
+}
+
+// installRoomPolicy installs config/policy, as kubectl apply -k config/default
+// does on a cluster: the operator runs no room without it.
+func installRoomPolicy(ctx context.Context, cfg *rest.Config, root string) error {
+	c, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		return err
+	}
+	if err := manifests.Create(ctx, c, filepath.Join(root, manifests.RoomPolicy)); err != nil {
+		return fmt.Errorf("installing the room policy: %w", err)
+	}
+	return nil
 }
 
 func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {

@@ -5,6 +5,7 @@
 package operator
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,8 +57,10 @@ func NewScheme() *runtime.Scheme {
 	return s
 }
 
-// New builds a manager that runs the operator; start it with Start.
-func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
+// New builds a manager that runs the operator; start it with Start. It
+// fails when the cluster does not enforce the room policy (see
+// controllers.CheckRoomPolicy).
+func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagedByValue})
 	mo := opts.Manager
 	mo.Scheme = NewScheme()
@@ -78,6 +81,9 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := controllers.CheckRoomPolicy(ctx, mgr.GetAPIReader()); err != nil {
+		return nil, err
 	}
 	reg := opts.Metrics
 	if reg == nil {

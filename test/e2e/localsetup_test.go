@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -16,6 +17,14 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/internal/devenv"
+	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 )
 
 // withRelayOnly makes every RTCPeerConnection of the tab use TURN relays
@@ -107,6 +116,26 @@ func TestLocalSetup(t *testing.T) {
 			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.name, got)
 		}
 	}
+	// What kubectl shows: the room reported the call to its session, through
+	// the local pod runner's Pod-bound token and the room policy.
+	kubeconfig, err := clientcmd.BuildConfigFromFlags("", links["kubeconfig"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := ctrlclient.New(kubeconfig, ctrlclient.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the demo session shows the call", func() error {
+		s := &videov1alpha1.VideoSession{}
+		if err := api.Get(context.Background(), types.NamespacedName{Namespace: devenv.DemoNamespace, Name: devenv.DemoSession}, s); err != nil {
+			return err
+		}
+		if s.Status.Phase != videov1alpha1.PhaseInProgress || s.Status.Participants != 2 || s.Status.StartedAt == nil {
+			return fmt.Errorf("phase %s, %d participants, startedAt %v; want InProgress, 2, set", s.Status.Phase, s.Status.Participants, s.Status.StartedAt)
+		}
+		return nil
+	})
 
 	if err := dev.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -133,7 +162,8 @@ func TestLocalSetup(t *testing.T) {
 	}
 }
 
-// readLinks reads cmd/dev's output until it has printed both links.
+// readLinks reads cmd/dev's output until it has printed both links and the
+// KUBECONFIG of its API server (under the key "kubeconfig").
 func readLinks(t *testing.T, out io.Reader, exited <-chan error) map[string]string {
 	t.Helper()
 	links := map[string]string{}
@@ -142,11 +172,15 @@ func readLinks(t *testing.T, out io.Reader, exited <-chan error) map[string]stri
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			fields := strings.Fields(sc.Text())
-			if len(fields) == 2 && (fields[0] == "therapist:" || fields[0] == "client:") {
+			switch {
+			case len(fields) == 2 && fields[0] == "export" && strings.HasPrefix(fields[1], "KUBECONFIG="):
+				links["kubeconfig"] = strings.TrimPrefix(fields[1], "KUBECONFIG=")
+			case len(fields) == 2 && (fields[0] == "therapist:" || fields[0] == "client:"):
 				links[strings.TrimSuffix(fields[0], ":")] = fields[1]
-				if len(links) == 2 {
-					close(found)
-				}
+			}
+			if len(links) == 3 {
+				close(found)
+				break
 			}
 		}
 		_, _ = io.Copy(io.Discard, out)
@@ -155,7 +189,7 @@ func readLinks(t *testing.T, out io.Reader, exited <-chan error) map[string]stri
 	case <-found:
 		return links
 	case err := <-exited:
-		t.Fatalf("cmd/dev exited before printing the links: %v", err)
+		t.Fatalf("cmd/dev exited before printing the links and the KUBECONFIG: %v", err)
 	case <-time.After(5 * time.Minute):
 		t.Fatal("cmd/dev printed no links within 5 minutes")
 	}

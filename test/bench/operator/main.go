@@ -34,6 +34,7 @@ import (
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
+	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
 )
 
@@ -75,6 +76,9 @@ func run(sizes string, workers int) error {
 		return err
 	}
 
+	if err := manifests.Create(context.Background(), c, filepath.Join(root, manifests.RoomPolicy)); err != nil {
+		return err
+	}
 	mgr, err := startManager(root, env)
 	if err != nil {
 		return err
