@@ -20,7 +20,7 @@ const (
 	ReasonWrongRealm = "wrong_realm"
 	// ReasonBadCredential: the message integrity does not match the key
 	// derived from the shared secret, so the password was not minted with it.
-	ReasonBadCredential = "bad_credential"
+	ReasonBadCredential = "bad_credential" //nolint:gosec // G101: a metric label value, not a credential
 )
 
 // authReasons lists every reason, so the metric starts with all of them at 0.

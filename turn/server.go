@@ -163,7 +163,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	var lcs []pionturn.ListenerConfig
 	if cfg.TCPAddress != "" {
-		ln, err := net.Listen("tcp", cfg.TCPAddress)
+		var lc net.ListenConfig
+		ln, err := lc.Listen(context.Background(), "tcp", cfg.TCPAddress)
 		if err != nil {
 			closeAll(conns)
 			return nil, fmt.Errorf("listen turn tcp: %w", err)

@@ -559,7 +559,7 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("turn.New() = %v", err)
 	}
-	defer first.Close()
+	defer func() { _ = first.Close() }()
 	if second, err := turn.New(cfg); err == nil {
 		_ = second.Close()
 		t.Fatal("a second server registered the same metrics")
@@ -623,7 +623,7 @@ func TestNoTCPRelays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	cred := turncred.Mint([]byte(testSecret), "room-g", time.Now().Add(time.Hour))
 	client, err := pionturn.NewClient(&pionturn.ClientConfig{
 		TURNServerAddr: srv.TCPAddr().String(), Username: cred.Username, Password: cred.Password,

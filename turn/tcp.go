@@ -39,7 +39,7 @@ type idleConn struct{ net.Conn }
 
 // Read implements net.Conn.
 func (c *idleConn) Read(p []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(tcpIdleTimeout)); err != nil {
+	if err := c.SetReadDeadline(time.Now().Add(tcpIdleTimeout)); err != nil {
 		return 0, err
 	}
 	return c.Conn.Read(p)

@@ -78,7 +78,8 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(sig, "tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}

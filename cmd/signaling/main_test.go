@@ -47,7 +47,7 @@ func build(tb testing.TB) string {
 		binary = filepath.Join(dir, "signaling")
 		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -157,7 +157,7 @@ func TestServesAJoinThenExpiresAndExits(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz: %v %v\n%s", resp, err, p.logs())
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -165,7 +165,7 @@ func TestServesAJoinThenExpiresAndExits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	defer func() { _ = ws.CloseNow() }()
 	for _, msg := range []string{
 		`{"type":"hello","data":{"version":1,"token":"` + therapistToken + `"}}`,
 		`{"type":"join","data":{"name":"Dr. Geheim"}}`,
@@ -258,10 +258,10 @@ func BenchmarkStartToReady(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		rss = max(rss, rssMiB(b, p.cmd.Process.Pid))
 		_ = p.cmd.Process.Kill()
-		<-p.exited
+		<-p.exited //nolint:errcheck // waits for the exit; the error of a process killed on purpose says nothing (and `_ =` trips S1005)
 		b.StartTimer()
 	}
 	b.ReportMetric(rss, "MiB-rss")
@@ -276,7 +276,9 @@ func rssMiB(tb testing.TB, pid int) float64 {
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			var kb float64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb); err != nil {
+				tb.Fatalf("VmRSS %q: %v", rest, err)
+			}
 			return kb / 1024
 		}
 	}

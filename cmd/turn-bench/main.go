@@ -76,7 +76,7 @@ func main() {
 }
 
 // runServer is the child process: the project's TURN server on loopback.
-func runServer(udpSockets int) error {
+func runServer(udpSockets int) (retErr error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	srv, err := turn.New(turn.Config{
@@ -97,7 +97,12 @@ func runServer(udpSockets int) error {
 		if err != nil {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
-		defer f.Close()
+		defer func() {
+			// After StopCPUProfile (deferred later, run first) wrote the profile.
+			if err := f.Close(); err != nil && retErr == nil {
+				retErr = fmt.Errorf("cpu profile: %w", err)
+			}
+		}()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
@@ -174,7 +179,7 @@ func runBench(p params) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	coturnVersion, err := turntest.CoturnVersion()
+	coturnVersion, err := turntest.CoturnVersion(ctx)
 	if err != nil {
 		return err
 	}
@@ -189,7 +194,7 @@ func runBench(p params) error {
 	if err != nil {
 		return err
 	}
-	defer coturn.Close()
+	defer func() { _ = coturn.Close() }() // only removes its temporary files once it is killed
 
 	targets := []*target{{name: "sprechzimmer", addr: own, pid: ownPid}, {name: "coturn", addr: coturn.Addr(), pid: coturn.Pid()}}
 	for _, t := range targets {

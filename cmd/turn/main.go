@@ -99,7 +99,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 
 	var metricsLn net.Listener
 	if o.metricsAddr != "" {
-		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+		var lc net.ListenConfig
+		if metricsLn, err = lc.Listen(ctx, "tcp", o.metricsAddr); err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 	}

@@ -27,7 +27,7 @@ const (
 	// EnvTherapistTokenHash is the hex SHA-256 of the therapist's join token.
 	EnvTherapistTokenHash = "SPRECHZIMMER_THERAPIST_TOKEN_SHA256"
 	// EnvClientTokenHash is the hex SHA-256 of the client's join token.
-	EnvClientTokenHash = "SPRECHZIMMER_CLIENT_TOKEN_SHA256"
+	EnvClientTokenHash = "SPRECHZIMMER_CLIENT_TOKEN_SHA256" //nolint:gosec // G101: the name of an environment variable, not a credential
 	// EnvExpiresAt is the room's expiry time, RFC 3339.
 	EnvExpiresAt = "SPRECHZIMMER_EXPIRES_AT"
 	// EnvICEServers is the JSON list of ICE servers handed to the browsers,

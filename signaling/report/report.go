@@ -232,7 +232,7 @@ func (r *Reporter) send(ctx context.Context, s room.State) error {
 	if err != nil {
 		return fmt.Errorf("patching status: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // drained below; nothing to learn from closing
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("patching status: %s", resp.Status)

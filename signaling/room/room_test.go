@@ -232,7 +232,9 @@ func TestDeadHolderIsReplacedLiveHolderIsNot(t *testing.T) {
 
 	second := newConn()
 	m := r.Connect(second)
-	m.Receive(hello(therapistToken))
+	if err := m.Receive(hello(therapistToken)); err != nil {
+		t.Fatalf("hello: %v", err)
+	}
 	expect[protocol.Welcome](t, second, protocol.TypeWelcome)
 	err := m.Receive(msg(protocol.TypeJoin, `{}`))
 	if e := expect[protocol.ErrorData](t, second, protocol.TypeError); e.Code != protocol.CodeRoomFull || err == nil {
@@ -267,8 +269,12 @@ func TestConcurrentJoinsSeatOnePerRole(t *testing.T) {
 			if i%2 == 1 {
 				token, data = clientToken, `{`+consent+`}`
 			}
-			m.Receive(hello(token))
-			m.Receive(msg(protocol.TypeJoin, data))
+			if err := m.Receive(hello(token)); err != nil {
+				t.Errorf("hello: %v", err)
+				return
+			}
+			// All but one per role are refused: the frames sent tell who joined.
+			_ = m.Receive(msg(protocol.TypeJoin, data))
 		}()
 	}
 	wg.Wait()

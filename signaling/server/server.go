@@ -257,8 +257,8 @@ func (s *Server) Wait() { s.wg.Wait() }
 
 // answered records an error the room answered.
 func (s *Server) answered(c *wsConn, err error) {
-	perr, ok := err.(*protocol.Error)
-	if !ok || perr == nil {
+	var perr *protocol.Error
+	if !errors.As(err, &perr) || perr == nil {
 		return
 	}
 	if s.opts.Metrics != nil {

@@ -105,7 +105,7 @@ func launchBrowser(fakeUI bool) (context.Context, context.CancelFunc, error) {
 	cancel := func() {
 		cancelCtx()
 		cancelAlloc()
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 	}
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()

@@ -59,7 +59,7 @@ func closedTURN(t *testing.T) []config.ICEServer {
 		t.Fatal(err)
 	}
 	addr := conn.LocalAddr().String()
-	conn.Close()
+	_ = conn.Close()
 	return []config.ICEServer{{URLs: []string{"turn:" + addr + "?transport=udp"}, Username: "1:x", Credential: "x"}}
 }
 

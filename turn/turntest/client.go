@@ -66,7 +66,8 @@ func clientConn(ctx context.Context, server net.Addr) (net.PacketConn, error) {
 		}
 		return pionturn.NewSTUNConn(c), nil
 	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	var lc net.ListenConfig
+	conn, err := lc.ListenPacket(ctx, "udp4", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("turn client socket: %w", err)
 	}

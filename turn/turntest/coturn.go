@@ -80,7 +80,8 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 		"--db=" + filepath.Join(dir, "turndb"),
 	}
 	args = append(args, cfg.Args...)
-	cmd := exec.Command(bin, args...) //nolint:gosec // the binary and flags are ours.
+	// coturn lives until Close, not until ctx ends: ctx bounds the start-up only.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin, args...) //nolint:gosec // the binary and flags are ours.
 	cmd.Dir = dir
 	if err := cmd.Start(); err != nil {
 		_ = os.RemoveAll(dir)
@@ -130,12 +131,16 @@ func (c *Coturn) awaitSTUN(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stun probe socket: %w", err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	buf := make([]byte, 1500)
 	for {
 		select {
 		case <-c.exited:
-			return fmt.Errorf("coturn exited before answering STUN (%v): %s", c.err, c.logTail())
+			exitErr := c.err
+			if exitErr == nil {
+				exitErr = errors.New("exit status 0")
+			}
+			return fmt.Errorf("coturn exited before answering STUN (%w): %s", exitErr, c.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("coturn did not answer STUN: %w; its log ends:\n%s", ctx.Err(), c.logTail())
 		default:
@@ -171,12 +176,12 @@ func (c *Coturn) logTail() string {
 }
 
 // CoturnVersion returns the version coturn reports, e.g. "4.6.1".
-func CoturnVersion() (string, error) {
+func CoturnVersion(ctx context.Context) (string, error) {
 	bin, err := exec.LookPath(CoturnBinary)
 	if err != nil {
 		return "", ErrNoCoturn
 	}
-	out, err := exec.Command(bin, "--version").CombinedOutput() //nolint:gosec // our binary.
+	out, err := exec.CommandContext(ctx, bin, "--version").CombinedOutput() //nolint:gosec // our binary.
 	if err != nil {
 		return "", fmt.Errorf("coturn --version: %w", err)
 	}
@@ -189,6 +194,6 @@ func freeUDPPort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find free udp port: %w", err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	return conn.LocalAddr().(*net.UDPAddr).Port, nil
 }
