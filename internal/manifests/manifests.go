@@ -1,6 +1,7 @@
-// Package manifests applies YAML manifests from config/ to an API server
-// where no kubectl runs: the tests' envtest and the local setup install the
-// room policy (config/policy) this way, from the same files a cluster gets.
+// Package manifests creates the objects of YAML manifests from config/ on an
+// API server where no kubectl runs: the tests' envtest and the local setup
+// install the room policy (config/policy) this way, from the same file a
+// cluster gets through kustomize.
 package manifests
 
 import (
