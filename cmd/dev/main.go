@@ -10,12 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/devenv"
 )
@@ -29,7 +30,7 @@ func main() {
 	if *verbose {
 		logs = os.Stderr
 	}
-	ctrl.SetLogger(zap.New(zap.WriteTo(logs)))
+	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(logs, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := devenv.Run(ctx, devenv.Options{Listen: *listen, Out: os.Stdout, Logs: logs}); err != nil {

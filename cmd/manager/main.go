@@ -7,15 +7,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -53,7 +54,7 @@ func run() error {
 		webhookPort, concurrency                   int
 		publicBaseURL, turnSecretFile, image       string
 		cpuRequest, memRequest, memLimit           string
-		termsVersion                               string
+		termsVersion, logLevel                     string
 		turnURLs, stunURLs, namespaces             listFlag
 		kubeQPS                                    float64
 		kubeBurst                                  int
@@ -78,10 +79,15 @@ func run() error {
 	flag.Var(&stunURLs, "stun-url", "STUN server URI handed to browsers (repeatable).")
 	flag.StringVar(&termsVersion, "terms-version", signalingconfig.DefaultTermsVersion, "Version of the terms text clients consent to.")
 	flag.Var(&namespaces, "namespace", "Watch only these namespaces (repeatable; default all).")
-	opts := zap.Options{}
-	opts.BindFlags(flag.CommandLine)
+	flag.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error; debug shows the controller's verbose lines.")
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	// One log stack across the commands: slog, as JSON; controller-runtime
+	// and client-go log through it.
+	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 
 	room, err := roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, memRequest, memLimit, termsVersion, turnURLs, stunURLs)
 	if err != nil {

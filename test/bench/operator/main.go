@@ -133,7 +133,7 @@ func startManager(root string, env *envtest.Environment) (*exec.Cmd, error) {
 	}
 	cmd := exec.Command(bin, "--kubeconfig="+kcPath, "--enable-webhooks=false", "--metrics-bind-address=0",
 		"--health-probe-bind-address=0", "--public-base-url=https://video.example.test",
-		"--max-concurrent-reconciles=16", "--kube-api-qps=5000", "--kube-api-burst=10000", "--zap-log-level=error")
+		"--max-concurrent-reconciles=16", "--kube-api-qps=5000", "--kube-api-burst=10000", "--log-level=error")
 	cmd.Stderr = os.Stderr
 	return cmd, cmd.Start()
 }
