@@ -53,7 +53,7 @@ type Config struct {
 	// Language is the room's default UI language.
 	Language string
 	// ICEServers are handed to the browsers in welcome.
-	ICEServers []config.ICEServer
+	ICEServers []protocol.ICEServer
 	// ProbeTimeout is the liveness probe's deadline; DefaultProbeTimeout if zero.
 	ProbeTimeout time.Duration
 	// Now is the clock; time.Now if nil.
@@ -347,7 +347,7 @@ func (m *Member) helloLocked(env *protocol.Envelope) *protocol.Error {
 	}
 	servers := r.cfg.ICEServers
 	if servers == nil {
-		servers = []config.ICEServer{}
+		servers = []protocol.ICEServer{}
 	}
 	r.sendLocked(m, protocol.TypeWelcome, protocol.Welcome{
 		Role:         m.role,
