@@ -41,6 +41,11 @@ bin/golangci-lint:
 lint: bin/golangci-lint ## golangci-lint (pinned, built through the Go toolchain) with the linters in .golangci.yml.
 	$(GOLANGCI_LINT) run ./...
 
+.PHONY: typecheck
+typecheck: ## Type-check the browser modules (// @ts-check, JSDoc) with the pinned TypeScript in web/: tsc --noEmit.
+	npm --prefix web ci --no-audit --no-fund
+	web/node_modules/.bin/tsc -p web
+
 .PHONY: envtest
 envtest: ## Build kube-apiserver and etcd for envtest into bin/envtest (once).
 	$(ENVTEST_BINS)

@@ -18,6 +18,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
 
 // Labels on everything the operator creates for a room. The operator's cache
@@ -118,14 +119,14 @@ func childMeta(s *videov1alpha1.VideoSession, name string) metav1.ObjectMeta {
 
 // iceServers returns the STUN servers and one TURN entry whose credentials
 // are valid until the room expires.
-func (o *RoomOptions) iceServers(s *videov1alpha1.VideoSession, expiresAt time.Time) []signalingconfig.ICEServer {
-	var servers []signalingconfig.ICEServer
+func (o *RoomOptions) iceServers(s *videov1alpha1.VideoSession, expiresAt time.Time) []protocol.ICEServer {
+	var servers []protocol.ICEServer
 	if len(o.STUNURLs) > 0 {
-		servers = append(servers, signalingconfig.ICEServer{URLs: o.STUNURLs})
+		servers = append(servers, protocol.ICEServer{URLs: o.STUNURLs})
 	}
 	if len(o.TURNURLs) > 0 {
 		cred := turncred.Mint(o.TURNSecret, RoomID(s), expiresAt)
-		servers = append(servers, signalingconfig.ICEServer{URLs: o.TURNURLs, Username: cred.Username, Credential: cred.Password})
+		servers = append(servers, protocol.ICEServer{URLs: o.TURNURLs, Username: cred.Username, Credential: cred.Password})
 	}
 	return servers
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
 
 // newSession makes a session that starts at start, with the defaults
@@ -181,11 +182,11 @@ func TestRoomOpensOnTimeAndNotBefore(t *testing.T) {
 
 func TestTURNCredentialsVerifyAndExpireWithTheSession(t *testing.T) {
 	op, s := openRoom(t, "turn-creds")
-	var servers []signalingconfig.ICEServer
+	var servers []protocol.ICEServer
 	if err := json.Unmarshal(getLinks(t, s).Data["ice-servers"], &servers); err != nil {
 		t.Fatal(err)
 	}
-	var turn *signalingconfig.ICEServer
+	var turn *protocol.ICEServer
 	for i := range servers {
 		if strings.HasPrefix(servers[i].URLs[0], "turn:") {
 			turn = &servers[i]

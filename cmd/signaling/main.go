@@ -24,6 +24,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/signaling/config"
 	"github.com/sprechzimmer/sprechzimmer/signaling/echo"
 	"github.com/sprechzimmer/sprechzimmer/signaling/metrics"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 	"github.com/sprechzimmer/sprechzimmer/signaling/report"
 	"github.com/sprechzimmer/sprechzimmer/signaling/room"
 	"github.com/sprechzimmer/sprechzimmer/signaling/server"
@@ -130,7 +131,7 @@ func run(log *slog.Logger) error {
 }
 
 // newEcho makes the connection test's echo peer.
-func newEcho(ice []config.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
+func newEcho(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
 	p, err := echo.New(ice, onCandidate)
 	if err != nil {
 		return nil, err

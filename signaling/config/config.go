@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
 
 // Environment variable names. None of them carries a join token: the server
@@ -59,13 +60,6 @@ const DefaultServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 // DefaultTermsVersion is used when EnvTermsVersion is not set.
 const DefaultTermsVersion = "2026-11"
 
-// ICEServer is one STUN or TURN server in the form RTCPeerConnection takes.
-type ICEServer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
-}
-
 // Config is everything a room's signaling server needs to know.
 type Config struct {
 	Listen            string
@@ -74,7 +68,7 @@ type Config struct {
 	TherapistToken    jointoken.Hash
 	ClientToken       jointoken.Hash
 	ExpiresAt         time.Time
-	ICEServers        []ICEServer
+	ICEServers        []protocol.ICEServer
 	PublicURL         *url.URL
 	AllowedOrigins    []string
 	Language          string

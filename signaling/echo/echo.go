@@ -19,7 +19,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
 
 // DefaultMaxLifetime is how long a test peer lives at most.
@@ -75,7 +75,7 @@ var defaultEngine = sync.OnceValues(func() (*Engine, error) { return NewEngine(O
 // New returns an echo peer of the default Engine. ice are the STUN and TURN
 // servers it may use; onCandidate receives the local ICE candidates that were
 // not yet in the answer, and is called only after Answer has built it.
-func New(ice []config.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (*Peer, error) {
+func New(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (*Peer, error) {
 	e, err := defaultEngine()
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ type echoSender struct {
 
 // New returns an echo peer that uses ice and reports late local candidates
 // to onCandidate. It closes itself after the Engine's MaxLifetime.
-func (e *Engine) New(ice []config.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (*Peer, error) {
+func (e *Engine) New(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (*Peer, error) {
 	pc, err := e.api.NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(ice)})
 	if err != nil {
 		return nil, fmt.Errorf("creating peer connection: %w", err)
@@ -123,7 +123,7 @@ func (e *Engine) New(ice []config.ICEServer, onCandidate func(webrtc.ICECandidat
 	return p, nil
 }
 
-func iceServers(servers []config.ICEServer) []webrtc.ICEServer {
+func iceServers(servers []protocol.ICEServer) []webrtc.ICEServer {
 	out := make([]webrtc.ICEServer, 0, len(servers))
 	for _, s := range servers {
 		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})

@@ -245,7 +245,7 @@ func TestEchoThroughSignalingServer(t *testing.T) {
 	srv, err := server.New(server.Options{
 		Config: cfg,
 		Room:   room.New(room.FromConfig(cfg)),
-		Echo: func(ice []config.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
+		Echo: func(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
 			return engine.New(ice, onCandidate)
 		},
 	})

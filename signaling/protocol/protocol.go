@@ -7,8 +7,6 @@ package protocol
 import (
 	"encoding/json"
 	"time"
-
-	"github.com/sprechzimmer/sprechzimmer/signaling/config"
 )
 
 // Version is the protocol version a browser announces in hello.
@@ -161,7 +159,19 @@ type Welcome struct {
 	// ExpiresAt is the end of the room, RFC 3339.
 	ExpiresAt time.Time `json:"expiresAt"`
 	// ICEServers are handed to RTCPeerConnection.
-	ICEServers []config.ICEServer `json:"iceServers"`
+	ICEServers []ICEServer `json:"iceServers"`
+}
+
+// ICEServer is one STUN or TURN server in the form RTCPeerConnection takes
+// (an RTCIceServer). The operator hands the list to the signaling server,
+// which passes it on in welcome.
+type ICEServer struct {
+	// URLs are the server's stun:, turn: or turns: URLs.
+	URLs []string `json:"urls"`
+	// Username is the TURN user name, empty for STUN.
+	Username string `json:"username,omitempty"`
+	// Credential is the TURN password, empty for STUN.
+	Credential string `json:"credential,omitempty"`
 }
 
 // Peer describes a person in the room.

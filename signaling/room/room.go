@@ -15,11 +15,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
 	"github.com/sprechzimmer/sprechzimmer/signaling/config"
@@ -53,7 +50,7 @@ type Config struct {
 	// Language is the room's default UI language.
 	Language string
 	// ICEServers are handed to the browsers in welcome.
-	ICEServers []config.ICEServer
+	ICEServers []protocol.ICEServer
 	// ProbeTimeout is the liveness probe's deadline; DefaultProbeTimeout if zero.
 	ProbeTimeout time.Duration
 	// Now is the clock; time.Now if nil.
@@ -347,7 +344,7 @@ func (m *Member) helloLocked(env *protocol.Envelope) *protocol.Error {
 	}
 	servers := r.cfg.ICEServers
 	if servers == nil {
-		servers = []config.ICEServer{}
+		servers = []protocol.ICEServer{}
 	}
 	r.sendLocked(m, protocol.TypeWelcome, protocol.Welcome{
 		Role:         m.role,
@@ -426,7 +423,7 @@ func (m *Member) checkJoinLocked(env *protocol.Envelope) (string, *Member, *prot
 			return "", nil, protocol.NewError(protocol.CodeConsentRequired, "join needs consent to the current terms")
 		}
 	}
-	name, ok := CleanName(j.Name)
+	name, ok := protocol.CleanName(j.Name)
 	if !ok {
 		return "", nil, protocol.NewError(protocol.CodeBadName, "name longer than 64 characters")
 	}
@@ -439,27 +436,6 @@ func (m *Member) checkJoinLocked(env *protocol.Envelope) (string, *Member, *prot
 		return name, nil, nil
 	}
 	return name, holder, nil
-}
-
-// CleanName strips control and bidirectional formatting characters from a
-// display name and trims white space. It reports false when the result is
-// longer than protocol.MaxNameRunes.
-func CleanName(s string) (string, bool) {
-	s = strings.Map(func(c rune) rune {
-		if unicode.IsControl(c) || isBidiControl(c) {
-			return -1
-		}
-		return c
-	}, s)
-	s = strings.TrimSpace(s)
-	return s, utf8.RuneCountInString(s) <= protocol.MaxNameRunes
-}
-
-// isBidiControl reports the invisible characters that reorder text and could
-// make one name look like another.
-func isBidiControl(c rune) bool {
-	return c == '\u200e' || c == '\u200f' || c == '\u061c' ||
-		(c >= '\u202a' && c <= '\u202e') || (c >= '\u2066' && c <= '\u2069')
 }
 
 // relayLocked passes offer, answer or candidate to the other person.

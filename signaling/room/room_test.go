@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -296,27 +295,5 @@ func TestConcurrentJoinsSeatOnePerRole(t *testing.T) {
 	}
 	if s := r.State(); s.Participants != 2 || s.RefusedJoins != n-2 {
 		t.Fatalf("state %+v", s)
-	}
-}
-
-func TestCleanName(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"Anna", "Anna", true},
-		{"  Anna  ", "Anna", true},
-		{"An\x00na\n", "Anna", true},
-		{"\u202eanna", "anna", true},
-		{"", "", true},
-		{strings.Repeat("ä", 64), strings.Repeat("ä", 64), true},
-		{strings.Repeat("ä", 65), strings.Repeat("ä", 65), false},
-		{" " + strings.Repeat("x", 64) + "\t", strings.Repeat("x", 64), true},
-	}
-	for _, tt := range tests {
-		got, ok := CleanName(tt.in)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("CleanName(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sprechzimmer/sprechzimmer/signaling/config"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 	"github.com/sprechzimmer/sprechzimmer/signaling/room"
 )
@@ -23,7 +22,7 @@ type EchoPeer interface {
 
 // EchoFactory makes an echo peer using ice. onCandidate gets the peer's own
 // ICE candidates as they are gathered (an empty Candidate ends them).
-type EchoFactory func(ice []config.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (EchoPeer, error)
+type EchoFactory func(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (EchoPeer, error)
 
 // echoTest is one connection's connection test. Only the connection's reader
 // goroutine calls handle and stop; the echo peer's candidate callback runs

@@ -33,7 +33,7 @@ type recordedPeer struct {
 	closeOnce   sync.Once
 }
 
-func (r *recordingEcho) factory(_ []config.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (EchoPeer, error) {
+func (r *recordingEcho) factory(_ []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (EchoPeer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failed {
@@ -163,7 +163,7 @@ func pionBrowser(t *testing.T) *webrtc.PeerConnection {
 func TestConnectionTestWithTheEchoPeerConnects(t *testing.T) {
 	h := newHarness(t, func(cfg *config.Config, _ *room.Config, o *Options) {
 		cfg.ICEServers = nil
-		o.Echo = func(ice []config.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (EchoPeer, error) {
+		o.Echo = func(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (EchoPeer, error) {
 			p, err := echo.New(ice, onCandidate)
 			if err != nil {
 				return nil, err

@@ -104,7 +104,7 @@ func newTunedHarness(t testing.TB, tune func(*http.Server), setups ...setup) *ha
 		TherapistToken: jointoken.Of(therapistToken),
 		ClientToken:    jointoken.Of(clientToken),
 		ExpiresAt:      clk.Now().Add(time.Hour),
-		ICEServers:     []config.ICEServer{{URLs: []string{"turn:turn.example:3478"}, Username: "u", Credential: "c"}},
+		ICEServers:     []protocol.ICEServer{{URLs: []string{"turn:turn.example:3478"}, Username: "u", Credential: "c"}},
 		Language:       "de",
 		TermsVersion:   terms,
 	}

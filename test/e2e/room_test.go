@@ -13,6 +13,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
 	"github.com/sprechzimmer/sprechzimmer/signaling/config"
 	"github.com/sprechzimmer/sprechzimmer/signaling/echo"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 	"github.com/sprechzimmer/sprechzimmer/signaling/room"
 	"github.com/sprechzimmer/sprechzimmer/signaling/server"
 )
@@ -42,7 +43,7 @@ type roomOptions struct {
 	// closed by Expire).
 	expired bool
 	// iceServers are handed to the browsers.
-	iceServers []config.ICEServer
+	iceServers []protocol.ICEServer
 }
 
 // startRoom runs the signaling server in-process on 127.0.0.1, with fresh
@@ -79,7 +80,7 @@ func startRoom(t testing.TB, opts roomOptions) *testRoom {
 	srv, err := server.New(server.Options{
 		Config: cfg,
 		Room:   rm,
-		Echo: func(ice []config.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
+		Echo: func(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
 			p, err := engine.New(ice, onCandidate)
 			if err != nil {
 				return nil, err

@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
-	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 	"github.com/sprechzimmer/sprechzimmer/turn/turntest"
 )
 
@@ -27,7 +27,7 @@ const (
 
 // coturnICE starts coturn on loopback and returns its ICE server entry
 // with fresh TURN REST credentials.
-func coturnICE(t *testing.T) []config.ICEServer {
+func coturnICE(t *testing.T) []protocol.ICEServer {
 	t.Helper()
 	secret := "e2e-secret"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -44,7 +44,7 @@ func coturnICE(t *testing.T) []config.ICEServer {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	cred := turncred.Mint([]byte(secret), "e2e", time.Now().Add(time.Hour))
-	return []config.ICEServer{{
+	return []protocol.ICEServer{{
 		URLs:       []string{fmt.Sprintf("turn:%s?transport=udp", c.Addr())},
 		Username:   cred.Username,
 		Credential: cred.Password,
@@ -52,7 +52,7 @@ func coturnICE(t *testing.T) []config.ICEServer {
 }
 
 // closedTURN returns an ICE server entry for a loopback port nobody serves.
-func closedTURN(t *testing.T) []config.ICEServer {
+func closedTURN(t *testing.T) []protocol.ICEServer {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -60,19 +60,19 @@ func closedTURN(t *testing.T) []config.ICEServer {
 	}
 	addr := conn.LocalAddr().String()
 	_ = conn.Close()
-	return []config.ICEServer{{URLs: []string{"turn:" + addr + "?transport=udp"}, Username: "1:x", Credential: "x"}}
+	return []protocol.ICEServer{{URLs: []string{"turn:" + addr + "?transport=udp"}, Username: "1:x", Credential: "x"}}
 }
 
 func TestConnectionTest(t *testing.T) {
 	tests := []struct {
 		name     string
-		ice      func(t *testing.T) []config.ICEServer
+		ice      func(t *testing.T) []protocol.ICEServer
 		want     []string
 		dontWant []string
 	}{
 		{
 			name:     "no TURN server given",
-			ice:      func(*testing.T) []config.ICEServer { return nil },
+			ice:      func(*testing.T) []protocol.ICEServer { return nil },
 			want:     []string{textTestOK},
 			dontWant: []string{"TURN"},
 		},

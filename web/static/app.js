@@ -1,3 +1,4 @@
+// @ts-check
 // The room page: waiting room, call, and the messages in between.
 // States (also in <body data-state> and window.sprechzimmer.state):
 //   loading       connecting to the server the first time
@@ -10,7 +11,7 @@
 //   ended         this person hung up
 //   closed        refused or closed for good; see data-error
 
-import { MAX_NAME, cleanName } from "./protocol.js";
+import { cleanName, nameFits } from "./protocol.js";
 import { Translator, pickLanguage } from "./i18n.js";
 import { Signaling, socketURL } from "./signaling.js";
 import { openMedia, mediaErrorKey, listDevices, LevelMeter } from "./media.js";
@@ -52,7 +53,7 @@ const app = {
 };
 
 /** The page's test hook: read-only views for the end-to-end tests. */
-window.sprechzimmer = {
+/** @type {Window & {sprechzimmer?: object}} */ (window).sprechzimmer = {
   get state() { return app.state; },
   get pc() { return app.call?.pc ?? null; },
   get role() { return app.role; },
@@ -183,7 +184,9 @@ function startMedia(choice) {
 async function fillDevices(stream) {
   const { cameras, microphones } = await listDevices();
   const inUse = stream.getTracks().map((t) => t.getSettings().deviceId);
-  for (const [select, devices] of [[$("camera"), cameras], [$("microphone"), microphones]]) {
+  /** @type {[HTMLSelectElement, MediaDeviceInfo[]][]} */
+  const lists = [[$("camera"), cameras], [$("microphone"), microphones]];
+  for (const [select, devices] of lists) {
     select.replaceChildren();
     devices.forEach((d, i) => {
       const opt = new Option(d.label || `${select.id} ${i + 1}`, d.deviceId);
@@ -285,7 +288,7 @@ $("enter-form").addEventListener("submit", (/** @type {SubmitEvent} */ ev) => {
   if (!app.welcome) return;
   const name = cleanName($("name").value);
   $("form-error").hidden = true;
-  if ([...name].length > MAX_NAME) {
+  if (!nameFits(name)) {
     showFormError("name.tooLong");
     return;
   }

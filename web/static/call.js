@@ -1,3 +1,4 @@
+// @ts-check
 // The call with the other person: one RTCPeerConnection negotiated with the
 // perfect negotiation pattern (polite flag from joined), ICE restarts when
 // the path breaks.
@@ -9,7 +10,7 @@
  */
 export class Call extends EventTarget {
   /**
-   * @param {{send: (type: string, data: object) => boolean}} signaling
+   * @param {{send: (type: import("./protocol.js").BrowserType, data: object) => boolean}} signaling
    * @param {boolean} polite
    * @param {RTCIceServer[]} iceServers
    * @param {MediaStream|null} local
@@ -43,7 +44,7 @@ export class Call extends EventTarget {
         await pc.setLocalDescription();
         this.sendDescription();
       } catch (err) {
-        console.warn("sprechzimmer: offer failed", err?.name);
+        console.warn("sprechzimmer: offer failed", /** @type {{name?: string}|undefined} */ (err)?.name);
       } finally {
         this.makingOffer = false;
       }
@@ -72,7 +73,7 @@ export class Call extends EventTarget {
   attachLocal() {
     this.attached = true;
     const local = this.local;
-    for (const track of local?.getTracks() ?? []) this.pc.addTrack(track, local);
+    if (local) for (const track of local.getTracks()) this.pc.addTrack(track, local);
     if (!local?.getVideoTracks().length) this.pc.addTransceiver("video", { direction: "recvonly" });
     if (!local?.getAudioTracks().length) this.pc.addTransceiver("audio", { direction: "recvonly" });
   }
@@ -122,7 +123,7 @@ export class Call extends EventTarget {
       try {
         await pc.addIceCandidate(data?.candidate == null ? null : data);
       } catch (err) {
-        if (!this.ignoreOffer) console.warn("sprechzimmer: candidate refused", err?.name);
+        if (!this.ignoreOffer) console.warn("sprechzimmer: candidate refused", /** @type {{name?: string}|undefined} */ (err)?.name);
       }
       return;
     }

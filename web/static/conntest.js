@@ -1,3 +1,4 @@
+// @ts-check
 // The connection test: a peer connection to the server's echo peer that
 // sends back what it receives. It shows whether camera, microphone and the
 // network path work, and whether a TURN relay candidate could be gathered.
@@ -63,7 +64,7 @@ export class ConnectionTest {
     this.iceServers = iceServers;
     /** @type {RTCPeerConnection|null} */
     this.pc = null;
-    /** @type {((r: TestResult) => void)|null} */
+    /** @type {((r: Partial<TestResult>) => void)|null} */
     this.finish = null;
     this.relay = false;
     /** @type {TestResult|null} */
@@ -83,10 +84,11 @@ export class ConnectionTest {
     this.pc = pc;
     this.relay = false;
     /** The types of the gathered candidates, for tests and debugging. */
-    this.seen = /** @type {string[]} */ ([]);
+    const seen = /** @type {string[]} */ ([]);
+    this.seen = seen;
     const wantAudio = !!stream?.getAudioTracks().length;
     const wantVideo = !!stream?.getVideoTracks().length;
-    for (const track of stream?.getTracks() ?? []) pc.addTrack(track, stream);
+    if (stream) for (const track of stream.getTracks()) pc.addTrack(track, stream);
     if (!stream) pc.addTransceiver("video", { direction: "recvonly" });
 
     // Whether TURN is reachable is asked apart from the echo test: the
@@ -104,7 +106,7 @@ export class ConnectionTest {
         clearInterval(poll);
         const got = await received(pc).catch(() => ({ audio: false, video: false, relay: false }));
         if (got.relay || (await turnProbe)) this.relay = true;
-        const result = { connected, audio: got.audio, video: got.video, turnConfigured, relay: this.relay, candidates: this.seen.join(","), gathering: pc.iceGatheringState, ...extra };
+        const result = { connected, audio: got.audio, video: got.video, turnConfigured, relay: this.relay, candidates: seen.join(","), gathering: pc.iceGatheringState, ...extra };
         this.result = result;
         this.stop();
         resolve(result);
@@ -120,13 +122,13 @@ export class ConnectionTest {
       }, 250);
 
       pc.onicecandidate = ({ candidate }) => {
-        this.seen.push(candidate ? `${candidate.type}/${candidate.protocol}` : "end");
+        seen.push(candidate ? `${candidate.type}/${candidate.protocol}` : "end");
         if (candidate?.type === "relay") this.relay = true;
         if (!candidate) gathered = true;
         this.signaling.send("test-candidate", candidate ? candidate.toJSON() : { candidate: null });
       };
       pc.onicecandidateerror = (ev) => {
-        this.seen.push(`error:${/** @type {RTCPeerConnectionIceErrorEvent} */ (ev).errorCode}`);
+        seen.push(`error:${/** @type {RTCPeerConnectionIceErrorEvent} */ (ev).errorCode}`);
       };
       pc.onicegatheringstatechange = () => {
         if (pc.iceGatheringState === "complete") gathered = true;

@@ -1,3 +1,4 @@
+// @ts-check
 // Texts of the page in German and English, and the choice between them.
 
 /** @typedef {"de"|"en"} Lang */

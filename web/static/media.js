@@ -1,3 +1,4 @@
+// @ts-check
 // Camera and microphone: opening them, listing devices, and the level meter.
 
 /**
@@ -14,7 +15,8 @@ export async function openMedia(choice = {}) {
     return await navigator.mediaDevices.getUserMedia({ video, audio });
   } catch (err) {
     // Without a camera, still try the microphone alone (and the reverse).
-    if (err?.name === "NotFoundError" || err?.name === "OverconstrainedError") {
+    const name = /** @type {{name?: string}|undefined} */ (err)?.name;
+    if (name === "NotFoundError" || name === "OverconstrainedError") {
       for (const only of [{ audio }, { video }]) {
         try {
           return await navigator.mediaDevices.getUserMedia(only);

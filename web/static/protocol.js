@@ -1,3 +1,4 @@
+// @ts-check
 // The signaling wire protocol v1 (signaling/PROTOCOL.md) as JSDoc typedefs
 // and constants. Keep this file in step with PROTOCOL.md and the Go package
 // signaling/protocol.
@@ -8,10 +9,25 @@ export const VERSION = 1;
 /** The longest display name, in characters, after cleaning. */
 export const MAX_NAME = 64;
 
+/** The message types a browser sends. */
+export const FROM_BROWSER = Object.freeze(/** @type {const} */ ([
+  "hello", "test-offer", "test-candidate", "test-stop", "join",
+  "offer", "answer", "candidate", "hangup",
+]));
+
+/** The message types the server sends. */
+export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
+  "welcome", "test-answer", "test-candidate", "joined", "peer-joined", "peer-left",
+  "offer", "answer", "candidate", "room-closed", "error",
+]));
+
+/** @typedef {typeof FROM_BROWSER[number]} BrowserType a type the browser sends */
+/** @typedef {typeof FROM_SERVER[number]} ServerType a type the server sends */
+
 /**
  * One frame on the wire.
  * @typedef {object} Envelope
- * @property {string} type one of the message types below
+ * @property {BrowserType|ServerType} type the message type
  * @property {object} [data] the payload of that type
  */
 
@@ -107,11 +123,22 @@ export const MAX_NAME = 64;
  * @property {"expired"} reason
  */
 
+/** Every error code in error messages, the fatal ones included. */
+export const ERROR_CODES = Object.freeze(/** @type {const} */ ([
+  "bad-message", "unknown-type", "too-large", "rate-limited", "already-welcomed",
+  "consent-required", "bad-name", "not-joined", "no-peer", "unexpected-answer",
+  "already-joined", "test-unavailable",
+  "hello-required", "version-unsupported", "link-invalid", "link-expired",
+  "room-full", "replaced", "room-closed",
+]));
+
+/** @typedef {typeof ERROR_CODES[number]} ErrorCode */
+
 /**
  * error: code is machine-readable; message is English for developers and
  * never shown to people.
  * @typedef {object} ErrorData
- * @property {string} code
+ * @property {ErrorCode} code
  * @property {string} message
  */
 
@@ -128,7 +155,7 @@ export const Close = Object.freeze({
 /**
  * The error code for each fatal close code; the page shows the text of that
  * code and does not reconnect.
- * @type {Readonly<Record<number, string>>}
+ * @type {Readonly<Record<number, ErrorCode>>}
  */
 export const FATAL_CLOSE = Object.freeze({
   [Close.PROTOCOL]: "hello-required",
@@ -139,18 +166,47 @@ export const FATAL_CLOSE = Object.freeze({
   [Close.ROOM_CLOSED]: "room-closed",
 });
 
-/** Error codes after which the server closes the connection. */
+/**
+ * Error codes after which the server closes the connection.
+ * @type {ReadonlySet<string>}
+ */
 export const FATAL_CODES = Object.freeze(new Set([
   "hello-required", "version-unsupported", "link-invalid", "link-expired",
   "room-full", "replaced", "room-closed",
 ]));
 
 /**
- * cleanName strips control characters and surrounding whitespace, as the
- * server does before it checks the length.
+ * The characters cleanName removes: control characters (Unicode category Cc)
+ * and the invisible bidirectional controls that reorder text and could make
+ * one name look like another (U+200E, U+200F, U+061C, U+202A-U+202E,
+ * U+2066-U+2069).
+ */
+const NAME_STRIP = /[\p{Cc}\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/gu;
+
+/**
+ * Whitespace at either end, as Go's strings.TrimSpace sees it: the Unicode
+ * White_Space property. (String.prototype.trim also trims U+FEFF, Go does not.)
+ */
+const NAME_TRIM = /^\p{White_Space}+|\p{White_Space}+$/gu;
+
+/**
+ * cleanName strips control and bidirectional formatting characters and then
+ * surrounding whitespace, exactly as the server does before it checks the
+ * length (signaling/protocol CleanName; both run
+ * signaling/protocol/testdata/clean_name_cases.json).
  * @param {string} name
  * @returns {string}
  */
 export function cleanName(name) {
-  return name.replace(/\p{Cc}/gu, "").trim();
+  return name.replace(NAME_STRIP, "").replace(NAME_TRIM, "");
+}
+
+/**
+ * nameFits reports whether a cleaned name is short enough: at most MAX_NAME
+ * characters (code points, as the server counts runes).
+ * @param {string} name
+ * @returns {boolean}
+ */
+export function nameFits(name) {
+  return [...name].length <= MAX_NAME;
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The WebSocket to the room's signaling server: hello on every (re)connect,
 // JSON envelopes, and reconnects with backoff after a drop.
 
@@ -108,7 +109,7 @@ export class Signaling extends EventTarget {
 
   /**
    * send sends one envelope if the socket is open; it reports whether it did.
-   * @param {string} type
+   * @param {import("./protocol.js").BrowserType} type
    * @param {object} [data]
    * @returns {boolean}
    */
@@ -118,7 +119,7 @@ export class Signaling extends EventTarget {
 
   /**
    * @param {WebSocket} ws
-   * @param {string} type
+   * @param {import("./protocol.js").BrowserType} type
    * @param {object} data
    * @returns {boolean}
    */
