@@ -18,6 +18,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 	"github.com/sprechzimmer/sprechzimmer/internal/sessionmetrics"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
 )
@@ -77,7 +78,7 @@ func TestLaggingCacheKeepsTheStoredTokens(t *testing.T) {
 	if err := direct.Get(ctx, podKey, pod); err != nil {
 		t.Fatal(err)
 	}
-	want := jointoken.Of(string(secret.Data[controllers.SecretKeyTherapistToken])).String()
+	want := jointoken.Of(string(secret.Data[roomcontract.SecretKeyTherapistToken])).String()
 	for _, e := range pod.Spec.Containers[0].Env {
 		if e.Name == signalingconfig.EnvTherapistTokenHash && e.Value != want {
 			t.Fatal("the new Pod carries the hash of a token that is not in the Secret: the links would not work")

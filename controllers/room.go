@@ -16,38 +16,19 @@ import (
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
 
-// Labels on everything the operator creates for a room. The operator's cache
-// watches only objects that carry LabelManagedBy, so it never holds other
-// Secrets or Pods of the cluster.
+// The signaling Pod's settings that no one outside the operator reads; the
+// shared names, labels and port are in package roomcontract.
 const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedByValue = "sprechzimmer-operator"
-	LabelComponent = "app.kubernetes.io/component"
-	ComponentRoom  = "room"
-	LabelSession   = "video.sprechzimmer.dev/session"
-	LabelRoom      = "video.sprechzimmer.dev/room"
-	// AnnotationExpiresAt on a room's Service is the room's expiry (RFC
-	// 3339), so the front door refuses an expired room before it is gone.
-	AnnotationExpiresAt = "video.sprechzimmer.dev/expires-at"
 	signalingContainer  = "signaling"
-	signalingPort       = 8080
 	podDeadlineGrace    = time.Minute
 	signalingRunAsUser  = 65532
 	iceServersSecretKey = "ice-servers"
-)
-
-// Keys of the links Secret. The portal reads the two links; the tokens are
-// kept so that a restarted operator re-derives the same hashes.
-const (
-	SecretKeyTherapistLink  = "therapist-link"
-	SecretKeyClientLink     = "client-link"
-	SecretKeyTherapistToken = "therapist-token"
-	SecretKeyClientToken    = "client-token"
 )
 
 // RoomOptions is how the platform team configures the rooms.
@@ -83,19 +64,9 @@ func DefaultSignalingResources() corev1.ResourceRequirements {
 	}
 }
 
-// roomName names every child of a session but the links Secret.
-func roomName(s *videov1alpha1.VideoSession) string { return s.Name + "-room" }
-
-// LinksSecretName names the Secret with the two personal links.
-func LinksSecretName(s *videov1alpha1.VideoSession) string { return s.Name + "-links" }
-
-// RoomID is the room's public identifier: the session's UID, which says
-// nothing about the session's name or namespace.
-func RoomID(s *videov1alpha1.VideoSession) string { return string(s.UID) }
-
 // RoomURL is the room's public URL, without secrets.
 func (o *RoomOptions) RoomURL(s *videov1alpha1.VideoSession) string {
-	return strings.TrimSuffix(o.PublicBaseURL.String(), "/") + "/r/" + RoomID(s) + "/"
+	return roomcontract.RoomURL(o.PublicBaseURL, s)
 }
 
 // link is a personal link: the token rides in the fragment, which browsers
@@ -104,17 +75,8 @@ func (o *RoomOptions) link(s *videov1alpha1.VideoSession, token string) string {
 	return o.RoomURL(s) + "#t=" + token
 }
 
-func roomLabels(s *videov1alpha1.VideoSession) map[string]string {
-	return map[string]string{
-		LabelManagedBy: ManagedByValue,
-		LabelComponent: ComponentRoom,
-		LabelSession:   s.Name,
-		LabelRoom:      RoomID(s),
-	}
-}
-
 func childMeta(s *videov1alpha1.VideoSession, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: name, Namespace: s.Namespace, Labels: roomLabels(s)}
+	return metav1.ObjectMeta{Name: name, Namespace: s.Namespace, Labels: roomcontract.Labels(s)}
 }
 
 // iceServers returns the STUN servers and one TURN entry whose credentials
@@ -125,7 +87,7 @@ func (o *RoomOptions) iceServers(s *videov1alpha1.VideoSession, expiresAt time.T
 		servers = append(servers, protocol.ICEServer{URLs: o.STUNURLs})
 	}
 	if len(o.TURNURLs) > 0 {
-		cred := turncred.Mint(o.TURNSecret, RoomID(s), expiresAt)
+		cred := turncred.Mint(o.TURNSecret, roomcontract.RoomID(s), expiresAt)
 		servers = append(servers, protocol.ICEServer{URLs: o.TURNURLs, Username: cred.Username, Credential: cred.Password})
 	}
 	return servers
@@ -148,15 +110,15 @@ func (o *RoomOptions) newLinksSecret(s *videov1alpha1.VideoSession, expiresAt ti
 		return nil, fmt.Errorf("encoding ICE servers: %w", err)
 	}
 	return &corev1.Secret{
-		ObjectMeta: childMeta(s, LinksSecretName(s)),
+		ObjectMeta: childMeta(s, roomcontract.LinksSecretName(s)),
 		Immutable:  ptr.To(true),
 		Type:       corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
-			SecretKeyTherapistToken: []byte(therapist),
-			SecretKeyClientToken:    []byte(client),
-			SecretKeyTherapistLink:  []byte(o.link(s, therapist)),
-			SecretKeyClientLink:     []byte(o.link(s, client)),
-			iceServersSecretKey:     ice,
+			roomcontract.SecretKeyTherapistToken: []byte(therapist),
+			roomcontract.SecretKeyClientToken:    []byte(client),
+			roomcontract.SecretKeyTherapistLink:  []byte(o.link(s, therapist)),
+			roomcontract.SecretKeyClientLink:     []byte(o.link(s, client)),
+			iceServersSecretKey:                  ice,
 		},
 	}, nil
 }
@@ -164,7 +126,7 @@ func (o *RoomOptions) newLinksSecret(s *videov1alpha1.VideoSession, expiresAt ti
 // signalingConfig is what the signaling server is told: hashes of the
 // tokens, never the tokens.
 func (o *RoomOptions) signalingConfig(s *videov1alpha1.VideoSession, secret *corev1.Secret, expiresAt time.Time) (*signalingconfig.Config, error) {
-	therapist, client := secret.Data[SecretKeyTherapistToken], secret.Data[SecretKeyClientToken]
+	therapist, client := secret.Data[roomcontract.SecretKeyTherapistToken], secret.Data[roomcontract.SecretKeyClientToken]
 	if len(therapist) == 0 || len(client) == 0 {
 		return nil, fmt.Errorf("secret %s lacks the join tokens", secret.Name)
 	}
@@ -173,7 +135,7 @@ func (o *RoomOptions) signalingConfig(s *videov1alpha1.VideoSession, secret *cor
 		return nil, fmt.Errorf("room URL: %w", err)
 	}
 	return &signalingconfig.Config{
-		Listen:           fmt.Sprintf(":%d", signalingPort),
+		Listen:           fmt.Sprintf(":%d", roomcontract.Port),
 		SessionNamespace: s.Namespace,
 		SessionName:      s.Name,
 		TherapistToken:   jointoken.Of(string(therapist)),
@@ -205,12 +167,12 @@ func (o *RoomOptions) newPod(s *videov1alpha1.VideoSession, secret *corev1.Secre
 	env = append(env, o.ExtraEnv...)
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(roomcontract.PortName)}},
 			PeriodSeconds: 5,
 		}
 	}
 	return &corev1.Pod{
-		ObjectMeta: childMeta(s, roomName(s)),
+		ObjectMeta: childMeta(s, roomcontract.RoomName(s)),
 		Spec: corev1.PodSpec{
 			ServiceAccountName:            RoomServiceAccount,
 			AutomountServiceAccountToken:  ptr.To(true),
@@ -229,7 +191,7 @@ func (o *RoomOptions) newPod(s *videov1alpha1.VideoSession, secret *corev1.Secre
 				Image:     o.SignalingImage,
 				Command:   o.SignalingCommand,
 				Env:       env,
-				Ports:     []corev1.ContainerPort{{Name: "http", ContainerPort: signalingPort, Protocol: corev1.ProtocolTCP}},
+				Ports:     []corev1.ContainerPort{{Name: roomcontract.PortName, ContainerPort: roomcontract.Port, Protocol: corev1.ProtocolTCP}},
 				Resources: o.SignalingResources,
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: ptr.To(false),
@@ -253,22 +215,4 @@ func sortedEnv(m map[string]string) []corev1.EnvVar {
 	}
 	slices.SortFunc(env, func(a, b corev1.EnvVar) int { return strings.Compare(a.Name, b.Name) })
 	return env
-}
-
-// newService makes the Service the front door sends the room's traffic to.
-// It is headless: a room needs no virtual IP (thousands of rooms would
-// exhaust the service range and fill kube-proxy's rules); its DNS name
-// resolves to the Pod, on the signaling port.
-func newService(s *videov1alpha1.VideoSession, expiresAt time.Time) *corev1.Service {
-	meta := childMeta(s, roomName(s))
-	meta.Annotations = map[string]string{AnnotationExpiresAt: expiresAt.UTC().Format(time.RFC3339)}
-	return &corev1.Service{
-		ObjectMeta: meta,
-		Spec: corev1.ServiceSpec{
-			ClusterIP:                corev1.ClusterIPNone,
-			PublishNotReadyAddresses: false,
-			Selector:                 map[string]string{LabelRoom: RoomID(s), LabelComponent: ComponentRoom},
-			Ports:                    []corev1.ServicePort{{Name: "http", Port: signalingPort, TargetPort: intstr.FromInt32(signalingPort), Protocol: corev1.ProtocolTCP}},
-		},
-	}
 }

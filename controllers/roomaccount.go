@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 )
 
 // How rooms report their state (docs/status-reporting.md): every room's Pod
@@ -38,8 +39,8 @@ const (
 func newRoomAccount(namespace string) []client.Object {
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: RoomServiceAccount, Namespace: namespace, Labels: map[string]string{
-			LabelManagedBy: ManagedByValue,
-			LabelComponent: ComponentReporter,
+			roomcontract.LabelManagedBy: roomcontract.ManagedByValue,
+			roomcontract.LabelComponent: ComponentReporter,
 		}}
 	}
 	return []client.Object{

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 	"github.com/sprechzimmer/sprechzimmer/internal/sessionmetrics"
 )
 
@@ -161,7 +162,7 @@ func (r *VideoSessionReconciler) runRoom(ctx context.Context, s *videov1alpha1.V
 	}
 	var pod *corev1.Pod
 	g, gctx := errgroup.WithContext(ctx)
-	if service := newService(s, expiresAt); !r.exists(gctx, service) {
+	if service := roomcontract.NewService(s, expiresAt); !r.exists(gctx, service) {
 		g.Go(func() error {
 			_, err := r.createOwned(gctx, s, service)
 			return err
@@ -221,7 +222,7 @@ func (r *VideoSessionReconciler) recordPhaseChange(before, after *videov1alpha1.
 // after that: when the cache has not seen the Secret yet but the API server
 // has it, the stored one is read, never a second set of tokens used.
 func (r *VideoSessionReconciler) ensureLinksSecret(ctx context.Context, s *videov1alpha1.VideoSession, expiresAt time.Time) (*corev1.Secret, bool, error) {
-	key := types.NamespacedName{Namespace: s.Namespace, Name: LinksSecretName(s)}
+	key := types.NamespacedName{Namespace: s.Namespace, Name: roomcontract.LinksSecretName(s)}
 	secret := &corev1.Secret{}
 	err := r.Get(ctx, key, secret)
 	if apierrors.IsNotFound(err) {
@@ -250,7 +251,7 @@ func (r *VideoSessionReconciler) ensureLinksSecret(ctx context.Context, s *video
 // this pass, so a Pod made now replaces a lost one.
 func (r *VideoSessionReconciler) ensurePod(ctx context.Context, s *videov1alpha1.VideoSession, secret *corev1.Secret, wasOpen bool, now, expiresAt time.Time) (*corev1.Pod, error) {
 	pod := &corev1.Pod{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: roomName(s)}, pod)
+	err := r.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: roomcontract.RoomName(s)}, pod)
 	switch {
 	case err == nil && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded):
 		uid := pod.UID

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -20,8 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
-	"github.com/sprechzimmer/sprechzimmer/controllers"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 )
 
 // DefaultClusterDomain is the DNS domain of a cluster's Services unless the
@@ -56,7 +54,7 @@ type Directory struct {
 func NewDirectory(cfg *rest.Config, opts DirectoryOptions) (*Directory, error) {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	managed := labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagedByValue})
+	managed := labels.SelectorFromSet(labels.Set{roomcontract.LabelManagedBy: roomcontract.ManagedByValue})
 	co := cache.Options{
 		Scheme: scheme,
 		ByObject: map[client.Object]cache.ByObject{
@@ -76,7 +74,7 @@ func NewDirectory(cfg *rest.Config, opts DirectoryOptions) (*Directory, error) {
 		return nil, fmt.Errorf("creating the service cache: %w", err)
 	}
 	err = c.IndexField(context.Background(), &corev1.Service{}, roomIndex, func(o client.Object) []string {
-		if id := o.GetLabels()[controllers.LabelRoom]; id != "" {
+		if id := o.GetLabels()[roomcontract.LabelRoom]; id != "" {
 			return []string{id}
 		}
 		return nil
@@ -126,40 +124,14 @@ func (d *Directory) Lookup(ctx context.Context, id string) (*url.URL, bool) {
 }
 
 // upstreamOf returns http://<svc>.<ns>.svc.<domain>:<port> for svc if it is
-// the open room id at now. The Service must be controlled by a VideoSession
-// with UID id: a Service someone else labelled does not capture the room.
-// A missing or unreadable expiry counts as expired.
+// the open room id at now (roomcontract.OpenRoomPort says what that takes).
 func upstreamOf(svc *corev1.Service, id, domain string, now time.Time) (*url.URL, bool) {
-	if svc.Labels[controllers.LabelRoom] != id || svc.Labels[controllers.LabelComponent] != controllers.ComponentRoom {
-		return nil, false
-	}
-	owner := metav1.GetControllerOf(svc)
-	if owner == nil || string(owner.UID) != id || owner.Kind != "VideoSession" || owner.APIVersion != videov1alpha1.GroupVersion.String() {
-		return nil, false
-	}
-	expires, err := time.Parse(time.RFC3339, svc.Annotations[controllers.AnnotationExpiresAt])
-	if err != nil || !now.Before(expires) {
-		return nil, false
-	}
-	port, ok := httpPort(svc)
+	port, ok := roomcontract.OpenRoomPort(svc, id, now)
 	if !ok {
 		return nil, false
 	}
 	host := ServiceHost(svc.Name, svc.Namespace, domain)
 	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(int(port)))}, true
-}
-
-// httpPort is the Service port named http, else its only port.
-func httpPort(svc *corev1.Service) (int32, bool) {
-	for _, p := range svc.Spec.Ports {
-		if p.Name == "http" {
-			return p.Port, true
-		}
-	}
-	if len(svc.Spec.Ports) == 1 {
-		return svc.Spec.Ports[0].Port, true
-	}
-	return 0, false
 }
 
 // ServiceHost is the DNS name of Service name in namespace:

@@ -1,8 +1,9 @@
 // Package frontdoor is the public entrance to the rooms: it routes
 // /r/<room-id>/... to that room's signaling Service with the /r/<room-id>
 // prefix stripped, WebSocket upgrades included. Rooms are found in an
-// informer cache of the Services the operator makes (see Directory), so a
-// new room needs no Ingress object and no reload.
+// informer cache of the Services the operator makes (see Directory; what
+// makes a Service a room is package roomcontract), so a new room needs no
+// Ingress object and no reload.
 //
 // Unknown, expired and malformed room ids get one and the same 404, so the
 // answers tell nobody which rooms exist. Only the path reaches a room
@@ -23,6 +24,8 @@ import (
 	"os"
 	"strconv"
 	"sync"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 )
 
 // Options configure a Handler.
@@ -133,7 +136,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, *proxyR
 	if rp.rest == "" {
 		// The form of the id decides, not the room: the redirect says
 		// nothing about whether the room exists.
-		w.Header().Set("Location", prefix+rp.id+"/")
+		w.Header().Set("Location", roomcontract.PathPrefix+rp.id+"/")
 		generated(w, http.StatusPermanentRedirect, "")
 		return RouteRedirect, nil
 	}

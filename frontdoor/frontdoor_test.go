@@ -71,7 +71,8 @@ func TestProxiesPageAndWebSocketWithPrefixStripped(t *testing.T) {
 	id, svc := d.createRoom("anna", roomSpec{})
 	d.serveRoom(svc, b)
 	d.awaitRouted(id)
-	upstreamHost := frontdoor.ServiceHost(svc.Name, svc.Namespace, frontdoor.DefaultClusterDomain) + ":80"
+	// The operator's Service port (roomcontract.Port).
+	upstreamHost := frontdoor.ServiceHost(svc.Name, svc.Namespace, frontdoor.DefaultClusterDomain) + ":8080"
 
 	tests := []struct {
 		name, path, wantURI string

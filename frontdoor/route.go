@@ -3,10 +3,9 @@ package frontdoor
 import (
 	"path"
 	"strings"
-)
 
-// prefix is where room URLs start: /r/<room-id>/...
-const prefix = "/r/"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
+)
 
 // hiddenPaths are the room server's own endpoints, which belong to the
 // cluster (probes, metrics), not to browsers: the front door answers them
@@ -28,12 +27,12 @@ type roomPath struct {
 // that are not in clean form (dot segments, empty segments) and the room
 // server's hidden paths.
 func parseRoomPath(p string) (rp roomPath, ok bool) {
-	tail, found := strings.CutPrefix(p, prefix)
+	tail, found := strings.CutPrefix(p, roomcontract.PathPrefix)
 	if !found {
 		return roomPath{}, false
 	}
 	id, rest, hasRest := strings.Cut(tail, "/")
-	if !validRoomID(id) {
+	if !roomcontract.ValidRoomID(id) {
 		return roomPath{}, false
 	}
 	if !hasRest {
@@ -54,27 +53,4 @@ func isClean(p string) bool {
 		c += "/"
 	}
 	return c == p
-}
-
-// validRoomID reports whether id has the form of a room id: a Kubernetes
-// UID as the API server makes them, a lower-case UUID
-// (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).
-func validRoomID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -7,10 +7,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
-	"github.com/sprechzimmer/sprechzimmer/controllers"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 )
 
 const testID = "0f6b1a52-3c1d-4e5f-9a8b-7c6d5e4f3a2b"
@@ -49,25 +48,14 @@ func TestParseRoomPath(t *testing.T) {
 	}
 }
 
+// TestUpstreamOf checks the URL made of an open room's Service; which
+// Services are open rooms is roomcontract's TestOpenRoomPort.
 func TestUpstreamOf(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	room := func(mutate func(*corev1.Service)) *corev1.Service {
-		s := &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: "appt-42-room", Namespace: "praxis-a",
-				Labels: map[string]string{
-					controllers.LabelManagedBy: controllers.ManagedByValue,
-					controllers.LabelComponent: controllers.ComponentRoom,
-					controllers.LabelRoom:      testID,
-				},
-				Annotations: map[string]string{controllers.AnnotationExpiresAt: now.Add(time.Hour).Format(time.RFC3339)},
-				OwnerReferences: []metav1.OwnerReference{{
-					APIVersion: videov1alpha1.GroupVersion.String(), Kind: "VideoSession", Name: "appt-42",
-					UID: types.UID(testID), Controller: ptr.To(true),
-				}},
-			},
-			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
-		}
+		s := roomcontract.NewService(&videov1alpha1.VideoSession{
+			ObjectMeta: metav1.ObjectMeta{Name: "appt-42", Namespace: "praxis-a", UID: types.UID(testID)},
+		}, now.Add(time.Hour))
 		if mutate != nil {
 			mutate(s)
 		}
@@ -79,25 +67,18 @@ func TestUpstreamOf(t *testing.T) {
 		domain string
 		want   string
 	}{
-		{"open room", room(nil), "cluster.local", "http://appt-42-room.praxis-a.svc.cluster.local:80"},
-		{"other cluster domain", room(nil), "k8s.example.org", "http://appt-42-room.praxis-a.svc.k8s.example.org:80"},
+		{"open room", room(nil), "cluster.local", "http://appt-42-room.praxis-a.svc.cluster.local:8080"},
+		{"other cluster domain", room(nil), "k8s.example.org", "http://appt-42-room.praxis-a.svc.k8s.example.org:8080"},
 		{"port named http among several", room(func(s *corev1.Service) {
-			s.Spec.Ports = []corev1.ServicePort{{Name: "metrics", Port: 9090}, {Name: "http", Port: 8080}}
-		}), "cluster.local", "http://appt-42-room.praxis-a.svc.cluster.local:8080"},
+			s.Spec.Ports = []corev1.ServicePort{{Name: "metrics", Port: 9090}, {Name: "http", Port: 8081}}
+		}), "cluster.local", "http://appt-42-room.praxis-a.svc.cluster.local:8081"},
 		{"single unnamed port", room(func(s *corev1.Service) { s.Spec.Ports = []corev1.ServicePort{{Port: 81}} }), "cluster.local", "http://appt-42-room.praxis-a.svc.cluster.local:81"},
 		{"several ports, none named http", room(func(s *corev1.Service) {
 			s.Spec.Ports = []corev1.ServicePort{{Name: "a", Port: 1}, {Name: "b", Port: 2}}
 		}), "cluster.local", ""},
-		{"expires now", room(func(s *corev1.Service) { s.Annotations[controllers.AnnotationExpiresAt] = now.Format(time.RFC3339) }), "cluster.local", ""},
-		{"expired", room(func(s *corev1.Service) {
-			s.Annotations[controllers.AnnotationExpiresAt] = now.Add(-time.Second).Format(time.RFC3339)
-		}), "cluster.local", ""},
-		{"no expiry", room(func(s *corev1.Service) { s.Annotations = nil }), "cluster.local", ""},
-		{"unreadable expiry", room(func(s *corev1.Service) { s.Annotations[controllers.AnnotationExpiresAt] = "tomorrow" }), "cluster.local", ""},
+		{"expires now", room(func(s *corev1.Service) { s.Annotations[roomcontract.AnnotationExpiresAt] = now.Format(time.RFC3339) }), "cluster.local", ""},
 		{"owner with another UID", room(func(s *corev1.Service) { s.OwnerReferences[0].UID = "other" }), "cluster.local", ""},
-		{"owner of another kind", room(func(s *corev1.Service) { s.OwnerReferences[0].Kind = "Deployment" }), "cluster.local", ""},
-		{"owner not controller", room(func(s *corev1.Service) { s.OwnerReferences[0].Controller = nil }), "cluster.local", ""},
-		{"not a room component", room(func(s *corev1.Service) { s.Labels[controllers.LabelComponent] = "other" }), "cluster.local", ""},
+		{"not a room component", room(func(s *corev1.Service) { s.Labels[roomcontract.LabelComponent] = "other" }), "cluster.local", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

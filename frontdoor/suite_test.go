@@ -19,17 +19,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/rest"
 	testingclock "k8s.io/utils/clock/testing"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
-	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 )
 
 // The suite runs the front door against a real kube-apiserver and etcd
@@ -127,44 +125,22 @@ type roomSpec struct {
 	ownerUID string
 }
 
-// createRoom creates a room Service with the operator's labels, owned by a
-// VideoSession that is not there (envtest runs no garbage collector), and
-// returns its room id and Service.
+// createRoom creates a room Service as the operator makes it
+// (roomcontract.NewService), owned by a VideoSession that is not there
+// (envtest runs no garbage collector), and returns its room id and Service.
 func (d *door) createRoom(name string, spec roomSpec) (string, *corev1.Service) {
 	d.t.Helper()
-	id := string(uuid.NewUUID())
-	owner := id
-	if spec.ownerUID != "" {
-		owner = spec.ownerUID
-	}
 	if spec.expiresIn == 0 {
 		spec.expiresIn = time.Hour
 	}
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      name + "-room",
-			Namespace: d.ns,
-			Labels: map[string]string{
-				controllers.LabelManagedBy: controllers.ManagedByValue,
-				controllers.LabelComponent: controllers.ComponentRoom,
-				controllers.LabelSession:   name,
-				controllers.LabelRoom:      id,
-			},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: videov1alpha1.GroupVersion.String(),
-				Kind:       "VideoSession",
-				Name:       name,
-				UID:        types.UID(owner),
-				Controller: ptr.To(true),
-			}},
-		},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{controllers.LabelRoom: id},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
-		},
+	session := &videov1alpha1.VideoSession{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.ns, UID: uuid.NewUUID()}}
+	id := roomcontract.RoomID(session)
+	svc := roomcontract.NewService(session, d.clock.Now().Add(spec.expiresIn))
+	if spec.ownerUID != "" {
+		svc.OwnerReferences[0].UID = types.UID(spec.ownerUID)
 	}
-	if !spec.noExpiry {
-		svc.Annotations = map[string]string{controllers.AnnotationExpiresAt: d.clock.Now().Add(spec.expiresIn).UTC().Format(time.RFC3339)}
+	if spec.noExpiry {
+		delete(svc.Annotations, roomcontract.AnnotationExpiresAt)
 	}
 	if err := k8sClient.Create(context.Background(), svc); err != nil {
 		d.t.Fatal(err)

@@ -30,15 +30,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
 )
 
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
+	// pkg/log rather than the controller-runtime root package, which would
+	// link the manager, webhook server and pprof into the front door.
+	logf.SetLogger(logr.FromSlogHandler(logger.Handler()))
 	opts, err := parseFlags(flag.CommandLine, os.Args[1:])
 	if err != nil {
 		logger.Error("bad flags", "error", err.Error())

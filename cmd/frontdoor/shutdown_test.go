@@ -18,16 +18,14 @@ import (
 	"github.com/coder/websocket"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
-	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 )
 
 var cfg *rest.Config
@@ -62,23 +60,9 @@ func TestShutdown(t *testing.T) {
 	if err := c.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	id := string(uuid.NewUUID())
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: "anna-room", Namespace: ns.Name,
-			Labels: map[string]string{
-				controllers.LabelManagedBy: controllers.ManagedByValue,
-				controllers.LabelComponent: controllers.ComponentRoom,
-				controllers.LabelRoom:      id,
-			},
-			Annotations: map[string]string{controllers.AnnotationExpiresAt: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: videov1alpha1.GroupVersion.String(), Kind: "VideoSession", Name: "anna",
-				UID: types.UID(id), Controller: ptr.To(true),
-			}},
-		},
-		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
-	}
+	session := &videov1alpha1.VideoSession{ObjectMeta: metav1.ObjectMeta{Name: "anna", Namespace: ns.Name, UID: uuid.NewUUID()}}
+	id := roomcontract.RoomID(session)
+	svc := roomcontract.NewService(session, time.Now().Add(time.Hour))
 	if err := c.Create(ctx, svc); err != nil {
 		t.Fatal(err)
 	}

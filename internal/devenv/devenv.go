@@ -39,6 +39,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/localpods"
 	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
 	"github.com/sprechzimmer/sprechzimmer/turn"
 )
@@ -275,8 +276,8 @@ func createDemo(ctx context.Context, c client.Client) (Links, error) {
 		return Links{}, err
 	}
 	return Links{
-		Therapist: string(secret.Data[controllers.SecretKeyTherapistLink]),
-		Client:    string(secret.Data[controllers.SecretKeyClientLink]),
+		Therapist: string(secret.Data[roomcontract.SecretKeyTherapistLink]),
+		Client:    string(secret.Data[roomcontract.SecretKeyClientLink]),
 	}, nil
 }
 

@@ -33,7 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/sprechzimmer/sprechzimmer/controllers"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
 )
 
@@ -95,7 +95,7 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	if apierrors.IsNotFound(err) || !pod.DeletionTimestamp.IsZero() || p != nil {
 		return ctrl.Result{}, nil
 	}
-	if pod.Labels[controllers.LabelComponent] != controllers.ComponentRoom || pod.Status.Phase != "" && pod.Status.Phase != corev1.PodPending {
+	if pod.Labels[roomcontract.LabelComponent] != roomcontract.ComponentRoom || pod.Status.Phase != "" && pod.Status.Phase != corev1.PodPending {
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{}, r.start(ctx, pod)

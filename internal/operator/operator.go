@@ -25,6 +25,7 @@ import (
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/controllers"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 	"github.com/sprechzimmer/sprechzimmer/internal/sessionmetrics"
 	"github.com/sprechzimmer/sprechzimmer/webhook"
 )
@@ -61,7 +62,7 @@ func NewScheme() *runtime.Scheme {
 // fails when the cluster does not enforce the room policy (see
 // controllers.CheckRoomPolicy).
 func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, error) {
-	managed := labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagedByValue})
+	managed := labels.SelectorFromSet(labels.Set{roomcontract.LabelManagedBy: roomcontract.ManagedByValue})
 	mo := opts.Manager
 	mo.Scheme = NewScheme()
 	mo.Cache = cache.Options{ByObject: map[client.Object]cache.ByObject{
