@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
+	"github.com/sprechzimmer/sprechzimmer/internal/cliflag"
 )
 
 func main() {
@@ -62,7 +63,7 @@ type options struct {
 	listen, metricsListen    string
 	clusterDomain            string
 	tlsCert, tlsKey          string
-	namespaces               listFlag
+	namespaces               cliflag.List
 	accessLog                bool
 	shutdownDelay, drainTime time.Duration
 	kubeQPS                  float64
@@ -72,20 +73,6 @@ type options struct {
 	dial frontdoor.DialFunc
 	// listening is told the bound addresses (tests).
 	listening func(addr, metricsAddr string)
-}
-
-// listFlag is a repeatable, comma-separated string flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
 }
 
 // parseFlags reads the flags of fs from args (fs also carries
