@@ -54,17 +54,19 @@ envtest: ## Build kube-apiserver and etcd for envtest into bin/envtest (once).
 test: envtest ## Run all tests: unit, envtest, pion, TURN (coturn) and browser (Chromium).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test $(GO_TEST_FLAGS) ./...
 
+##@ Benchmarks (programs in test/bench/<name>; what each measures and the figures: docs/benchmarks.md)
+
 .PHONY: bench
 bench: envtest ## Operator benchmark against envtest: provisioning and expiry at N=100 and N=1000.
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go run ./test/bench/operator
 
 .PHONY: bench-signaling
 bench-signaling: ## Signaling benchmark: join latency with pion peers, relay latency, RSS, exec to ready.
-	go run ./cmd/signaling-bench
+	go run ./test/bench/signaling
 
 .PHONY: bench-turn
 bench-turn: ## TURN benchmark: own server against coturn, throughput, latency, allocations/s.
-	go run ./cmd/turn-bench
+	go run ./test/bench/turn
 
 ##@ Build
 

@@ -45,57 +45,40 @@ var turnSecret = []byte("turn-shared-secret-for-tests")
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
-	os.Exit(runSuite(m))
-}
-
-func runSuite(m *testing.M) int {
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "config", "webhook")}},
 	}
-	var stop func()
-	var err error
-	if cfg, stop, err = testenv.Start(env); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	cfg.QPS, cfg.Burst = -1, -1
-	if k8sClient, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// The room policy, as config/default installs it on a cluster.
-	if err := manifests.Create(context.Background(), k8sClient, filepath.Join("..", manifests.RoomPolicy)); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// The webhook runs on the real clock in a manager of its own, so that
-	// every test's API calls go through it.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	wo := env.WebhookInstallOptions
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 operator.NewScheme(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		WebhookServer:          ctrlwebhook.NewServer(ctrlwebhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir}),
+	testenv.Main(m, env, func(ctx context.Context, c *rest.Config) error {
+		cfg = c
+		cfg.QPS, cfg.Burst = -1, -1
+		var err error
+		if k8sClient, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()}); err != nil {
+			return err
+		}
+		// The room policy, as config/default installs it on a cluster.
+		if err := manifests.Create(ctx, k8sClient, filepath.Join("..", manifests.RoomPolicy)); err != nil {
+			return err
+		}
+		// The webhook runs on the real clock in a manager of its own, so that
+		// every test's API calls go through it.
+		wo := env.WebhookInstallOptions
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+			Scheme:                 operator.NewScheme(),
+			Metrics:                metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress: "0",
+			WebhookServer:          ctrlwebhook.NewServer(ctrlwebhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir}),
+		})
+		if err != nil {
+			return err
+		}
+		if err := (&webhook.VideoSessionWebhook{}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		go func() { _ = mgr.Start(ctx) }()
+		return waitForWebhook(wo.LocalServingHost, wo.LocalServingPort)
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := (&webhook.VideoSessionWebhook{}).SetupWithManager(mgr); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	go func() { _ = mgr.Start(ctx) }()
-	if err := waitForWebhook(wo.LocalServingHost, wo.LocalServingPort); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
 }
 
 func waitForWebhook(host string, port int) error {
@@ -148,16 +131,7 @@ func startOperator(t *testing.T, ns string, clk *testingclock.FakeClock) *testOp
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("operator stopped: %v", err)
-		}
-	}()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(stop)
+	stop := testenv.Go(t, "operator", mgr.Start)
 	return &testOperator{clock: clk, registry: reg, stop: stop}
 }
 

@@ -14,10 +14,7 @@ import (
 // against the same request straight to the room server.
 func BenchmarkRoomPage(b *testing.B) {
 	d := startDoor(b)
-	room := startBackend(b)
-	id, svc := d.createRoom("anna", roomSpec{})
-	d.serveRoom(svc, room)
-	d.awaitRouted(id)
+	id, _, room := d.openRoom("anna")
 	for _, bm := range []struct{ name, url string }{
 		{"direct", "http://" + room.addr + "/"},
 		{"through-front-door", d.url + "/r/" + id + "/"},
@@ -42,10 +39,7 @@ func BenchmarkRoomPage(b *testing.B) {
 // the room server directly.
 func BenchmarkWebSocketEcho(b *testing.B) {
 	d := startDoor(b)
-	room := startBackend(b)
-	id, svc := d.createRoom("anna", roomSpec{})
-	d.serveRoom(svc, room)
-	d.awaitRouted(id)
+	id, _, room := d.openRoom("anna")
 	msg := []byte(`{"type":"candidate","candidate":"candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host"}`)
 	for _, bm := range []struct{ name, url string }{
 		{"direct", "ws://" + room.addr + "/ws"},

@@ -33,7 +33,7 @@ type Options struct {
 	// Directory finds the rooms (required).
 	Directory *Directory
 	// Dial dials the room servers; nil means the system's resolver. The
-	// local setup passes a StaticResolver's DialContext.
+	// local setup passes a table of its own (internal/devenv/resolver).
 	Dial DialFunc
 	// Metrics counts requests; nil means unregistered metrics.
 	Metrics *Metrics
@@ -215,7 +215,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	switch {
 	case errors.As(err, &nerr) && nerr.Timeout():
 		reason = "timeout"
-	case errors.As(err, &oerr) && oerr.Op == "dial", errors.Is(err, errNoAddress):
+	case errors.As(err, &oerr) && oerr.Op == "dial":
 		reason = "dial"
 	}
 	h.opts.Metrics.upstreamErrors.WithLabelValues(reason).Inc()

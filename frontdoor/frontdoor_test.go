@@ -67,10 +67,7 @@ func checkUpstream(t *testing.T, r *http.Request, wantURI, wantHost string) {
 
 func TestProxiesPageAndWebSocketWithPrefixStripped(t *testing.T) {
 	d := startDoor(t)
-	b := startBackend(t)
-	id, svc := d.createRoom("anna", roomSpec{})
-	d.serveRoom(svc, b)
-	d.awaitRouted(id)
+	id, svc, b := d.openRoom("anna")
 	// The operator's Service port (roomcontract.Port).
 	upstreamHost := frontdoor.ServiceHost(svc.Name, svc.Namespace, frontdoor.DefaultClusterDomain) + ":8080"
 
@@ -232,10 +229,7 @@ func TestClosedRoomsGetOneAndTheSame404(t *testing.T) {
 
 func TestBareRoomURLRedirectsToTheRoomPage(t *testing.T) {
 	d := startDoor(t)
-	b := startBackend(t)
-	id, svc := d.createRoom("anna", roomSpec{})
-	d.serveRoom(svc, b)
-	d.awaitRouted(id)
+	id, _, _ := d.openRoom("anna")
 	unknown := uuidLike()
 	tests := []struct{ name, path, want string }{
 		{"open room", "/r/" + id, "/r/" + id + "/"},
@@ -254,10 +248,7 @@ func TestBareRoomURLRedirectsToTheRoomPage(t *testing.T) {
 
 func TestDeletedRoomStopsRouting(t *testing.T) {
 	d := startDoor(t)
-	b := startBackend(t)
-	id, svc := d.createRoom("anna", roomSpec{})
-	d.serveRoom(svc, b)
-	d.awaitRouted(id)
+	id, svc, _ := d.openRoom("anna")
 	reference := d.get("/r/"+uuidLike()+"/", nil)
 
 	if err := k8sClient.Delete(context.Background(), svc); err != nil {
@@ -292,10 +283,7 @@ func TestUnreachableRoomServer(t *testing.T) {
 
 func TestOnlyGetAndHead(t *testing.T) {
 	d := startDoor(t)
-	b := startBackend(t)
-	id, svc := d.createRoom("anna", roomSpec{})
-	d.serveRoom(svc, b)
-	d.awaitRouted(id)
+	id, _, _ := d.openRoom("anna")
 	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions} {
 		for _, path := range []string{"/r/" + id + "/", "/r/" + uuidLike() + "/"} {
 			r := fetch(t, method, d.url+path, nil)

@@ -7,12 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/devenv/resolver"
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
+	"github.com/sprechzimmer/sprechzimmer/internal/testlog"
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,30 +33,19 @@ import (
 
 // The suite runs the front door against a real kube-apiserver and etcd
 // (envtest). Each test has its own namespace, Directory, clock, metrics and
-// room servers; the room servers are httptest servers on loopback that a
-// StaticResolver stands in for the cluster's DNS with.
+// room servers; the room servers are httptest servers on loopback that the
+// local setup's resolver.Static stands in for the cluster's DNS with.
 var (
 	cfg       *rest.Config
 	k8sClient client.Client
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
-}
-
-func runSuite(m *testing.M) int {
-	var stop func()
-	var err error
-	if cfg, stop, err = testenv.Start(&envtest.Environment{}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	if k8sClient, err = client.New(cfg, client.Options{}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+	testenv.Main(m, &envtest.Environment{}, func(_ context.Context, c *rest.Config) (err error) {
+		cfg = c
+		k8sClient, err = client.New(cfg, client.Options{})
+		return err
+	})
 }
 
 // door is one running front door with what a test needs to drive it.
@@ -64,9 +54,9 @@ type door struct {
 	url      string
 	ns       string
 	clock    *testingclock.FakeClock
-	resolver *frontdoor.StaticResolver
+	resolver *resolver.Static
 	registry *prometheus.Registry
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 }
 
 // startDoor runs a front door watching a namespace of the test's own and
@@ -82,22 +72,14 @@ func startDoor(t testing.TB) *door {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := dir.Start(ctx); err != nil {
-			t.Errorf("directory stopped: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	testenv.Go(t, "directory", dir.Start)
 	testenv.Eventually(t, "cache synced", func() error {
 		if !dir.Synced() {
 			return fmt.Errorf("not synced")
 		}
 		return nil
 	})
-	d := &door{t: t, ns: ns.Name, clock: clk, resolver: frontdoor.NewStaticResolver(), registry: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	d := &door{t: t, ns: ns.Name, clock: clk, resolver: resolver.NewStatic(), registry: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
 	h, err := frontdoor.New(frontdoor.Options{
 		Directory: dir,
 		Dial:      d.resolver.DialContext,
@@ -168,6 +150,17 @@ func (d *door) awaitRouted(id string) {
 		}
 		return nil
 	})
+}
+
+// openRoom creates an open room named name, served by a backend of its
+// own, and returns once the front door routes it.
+func (d *door) openRoom(name string) (id string, svc *corev1.Service, b *backend) {
+	d.t.Helper()
+	b = startBackend(d.t)
+	id, svc = d.createRoom(name, roomSpec{})
+	d.serveRoom(svc, b)
+	d.awaitRouted(id)
+	return id, svc, b
 }
 
 // response is a fully read response.
@@ -284,24 +277,6 @@ func metric(t testing.TB, reg *prometheus.Registry, name string, labels map[stri
 		}
 	}
 	return 0
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // uuidLike returns a fresh id of a room that does not exist.

@@ -1,7 +1,6 @@
 package turn_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,9 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/testlog"
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
+	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 	"github.com/sprechzimmer/sprechzimmer/turn"
-	"github.com/sprechzimmer/sprechzimmer/turn/turntest"
 )
 
 const (
@@ -34,14 +34,14 @@ var loopback = netip.MustParsePrefix("127.0.0.0/8")
 type ownServer struct {
 	*turn.Server
 	reg *prometheus.Registry
-	log *bytes.Buffer
+	log *testlog.Buffer
 }
 
 // startOwn starts the project's TURN server on a free loopback port.
 func startOwn(t *testing.T, peers *turn.PeerPolicy) *ownServer {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	var log bytes.Buffer
+	var log testlog.Buffer
 	srv, err := turn.New(turn.Config{
 		Realm:       testRealm,
 		Secret:      []byte(testSecret),

@@ -34,6 +34,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
+	"github.com/sprechzimmer/sprechzimmer/internal/cliflag"
 )
 
 func main() {
@@ -64,7 +65,7 @@ type options struct {
 	listen, metricsListen    string
 	clusterDomain            string
 	tlsCert, tlsKey          string
-	namespaces               listFlag
+	namespaces               cliflag.List
 	accessLog                bool
 	shutdownDelay, drainTime time.Duration
 	kubeQPS                  float64
@@ -74,20 +75,6 @@ type options struct {
 	dial frontdoor.DialFunc
 	// listening is told the bound addresses (tests).
 	listening func(addr, metricsAddr string)
-}
-
-// listFlag is a repeatable, comma-separated string flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
 }
 
 // parseFlags reads the flags of fs from args (fs also carries

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/devenv/resolver"
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 
 	"github.com/coder/websocket"
@@ -30,21 +30,13 @@ import (
 
 var cfg *rest.Config
 
-func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
-}
-
-// runSuite starts a real kube-apiserver and etcd (envtest) for the tests
+// TestMain starts a real kube-apiserver and etcd (envtest) for the tests
 // that run the command.
-func runSuite(m *testing.M) int {
-	var stop func()
-	var err error
-	if cfg, stop, err = testenv.Start(&envtest.Environment{}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	return m.Run()
+func TestMain(m *testing.M) {
+	testenv.Main(m, &envtest.Environment{}, func(_ context.Context, c *rest.Config) error {
+		cfg = c
+		return nil
+	})
 }
 
 // TestShutdown runs the command with an open WebSocket and stops it: the
@@ -79,14 +71,14 @@ func TestShutdown(t *testing.T) {
 		_, _, _ = ws.Read(r.Context()) // until either side closes
 	}))
 	defer room.Close()
-	resolver := frontdoor.NewStaticResolver()
-	resolver.Set(frontdoor.ServiceHost(svc.Name, svc.Namespace, frontdoor.DefaultClusterDomain), room.Listener.Addr().String())
+	hosts := resolver.NewStatic()
+	hosts.Set(frontdoor.ServiceHost(svc.Name, svc.Namespace, frontdoor.DefaultClusterDomain), room.Listener.Addr().String())
 
 	o, err := parseFlags(newFlagSet(), []string{"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--namespace=" + ns.Name, "--shutdown-delay=500ms", "--drain-timeout=2s"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.dial = resolver.DialContext
+	o.dial = hosts.DialContext
 	addrs := make(chan [2]string, 1)
 	o.listening = func(addr, metricsAddr string) { addrs <- [2]string{addr, metricsAddr} }
 	runCtx, stop := context.WithCancel(ctx)

@@ -22,23 +22,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/sprechzimmer/sprechzimmer/controllers"
+	"github.com/sprechzimmer/sprechzimmer/internal/cliflag"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
 )
-
-// listFlag is a repeatable, comma-separated string flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
-}
 
 func main() {
 	if err := run(); err != nil {
@@ -55,7 +42,7 @@ func run() error {
 		publicBaseURL, turnSecretFile, image       string
 		cpuRequest, memRequest, memLimit           string
 		termsVersion, logLevel                     string
-		turnURLs, stunURLs, namespaces             listFlag
+		turnURLs, stunURLs, namespaces             cliflag.List
 		kubeQPS                                    float64
 		kubeBurst                                  int
 	)

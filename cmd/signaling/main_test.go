@@ -19,7 +19,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/internal/testlog"
+	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
 	"github.com/sprechzimmer/sprechzimmer/signaling/config"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
@@ -60,8 +61,7 @@ func build(tb testing.TB) string {
 type proc struct {
 	cmd    *exec.Cmd
 	addr   string
-	mu     sync.Mutex
-	stderr strings.Builder
+	stderr testlog.Buffer
 	exited chan error
 }
 
@@ -86,9 +86,7 @@ func start(tb testing.TB, env map[string]string) (*proc, time.Duration) {
 		sc := bufio.NewScanner(pipe)
 		for sc.Scan() {
 			line := sc.Text()
-			p.mu.Lock()
-			p.stderr.WriteString(line + "\n")
-			p.mu.Unlock()
+			_, _ = p.stderr.Write([]byte(line + "\n"))
 			var rec struct{ Msg, Listen string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "serving" {
 				serving <- rec.Listen
@@ -107,15 +105,12 @@ func start(tb testing.TB, env map[string]string) (*proc, time.Duration) {
 	return p, time.Since(began)
 }
 
-func (p *proc) logs() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stderr.String() }
+func (p *proc) logs() string { return p.stderr.String() }
 
 func baseEnv(expires time.Time) map[string]string {
-	return map[string]string{
-		config.EnvListen:             "127.0.0.1:0",
-		config.EnvTherapistTokenHash: jointoken.Of(therapistToken).String(),
-		config.EnvClientTokenHash:    jointoken.Of(clientToken).String(),
-		config.EnvExpiresAt:          expires.UTC().Format(time.RFC3339Nano),
-	}
+	env := testroom.Tokens{Therapist: therapistToken, Client: clientToken}.Env(expires)
+	env[config.EnvListen] = "127.0.0.1:0"
+	return env
 }
 
 // statusServer is a fake Kubernetes API server that keeps the status patches.

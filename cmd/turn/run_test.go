@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
-	"github.com/sprechzimmer/sprechzimmer/turn/turntest"
+	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 )
 
 // TestRun runs the server as main does, on loopback: it relays for a

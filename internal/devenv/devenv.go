@@ -35,11 +35,12 @@ import (
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
-	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
+	"github.com/sprechzimmer/sprechzimmer/internal/devenv/resolver"
 	"github.com/sprechzimmer/sprechzimmer/internal/localpods"
 	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
 	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
+	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
 	"github.com/sprechzimmer/sprechzimmer/turn"
 )
@@ -75,10 +76,10 @@ func Run(ctx context.Context, opts Options) error {
 	defer func() { _ = os.RemoveAll(work) }()
 
 	say("· building the local control plane (kube-apiserver, etcd) if needed; the first run takes several minutes")
-	if _, err := envtestbins.Build(ctx); err != nil {
+	if _, err := testenv.Build(ctx); err != nil {
 		return err
 	}
-	root, err := envtestbins.RepoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -164,7 +165,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	resolver := frontdoor.NewStaticResolver()
+	hosts := resolver.NewStatic()
 	runner := &localpods.Runner{
 		Client:      mgr.GetClient(),
 		Binaries:    map[string]string{"/signaling": signalingBin},
@@ -175,10 +176,10 @@ func Run(ctx context.Context, opts Options) error {
 		ServiceHost: func(name, ns string) string { return frontdoor.ServiceHost(name, ns, frontdoor.DefaultClusterDomain) },
 		Resolve: func(host, addr string) {
 			if addr == "" {
-				resolver.Delete(host)
+				hosts.Delete(host)
 				return
 			}
-			resolver.Set(host, addr)
+			hosts.Set(host, addr)
 		},
 	}
 	if err := runner.SetupWithManager(mgr); err != nil {
@@ -193,7 +194,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	go func() { errs <- directory.Start(ctx) }()
-	door, err := frontdoor.New(frontdoor.Options{Directory: directory, Dial: resolver.DialContext})
+	door, err := frontdoor.New(frontdoor.Options{Directory: directory, Dial: hosts.DialContext})
 	if err != nil {
 		return err
 	}

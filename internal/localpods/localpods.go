@@ -52,7 +52,7 @@ type Runner struct {
 	// Output receives the processes' logs.
 	Output io.Writer
 	// Resolve maps a Service host name to a local address, or forgets it
-	// when addr is empty (the front door's StaticResolver).
+	// when addr is empty (internal/devenv/resolver).
 	Resolve func(host, addr string)
 	// ServiceHost names a Service like the cluster's DNS.
 	ServiceHost func(name, namespace string) string

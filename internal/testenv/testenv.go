@@ -1,28 +1,75 @@
-// Package testenv is what the envtest suites share: starting a real
-// kube-apiserver and etcd from the binaries hack/envtest-bins.sh builds, and
-// waiting for what the API server (or a cache) should come to show.
+// Package testenv is the envtest harness: it finds (or builds) the
+// kube-apiserver and etcd that hack/envtest-bins.sh makes, starts them for a
+// test suite (Main), runs a suite's controllers in the background (Go) and
+// waits for what the API server (or a cache) should come to show
+// (Eventually). The tests, the operator benchmark and the local setup use
+// the same binaries through it.
 package testenv
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
 )
 
 // Start finds the envtest binaries and starts env; call stop when done.
 func Start(env *envtest.Environment) (cfg *rest.Config, stop func(), err error) {
-	if err := envtestbins.Require(); err != nil {
+	if err := Require(); err != nil {
 		return nil, nil, err
 	}
 	if cfg, err = env.Start(); err != nil {
 		return nil, nil, fmt.Errorf("starting envtest: %w", err)
 	}
 	return cfg, func() { _ = env.Stop() }, nil
+}
+
+// Main is the TestMain of an envtest suite: it starts env, hands the API
+// server's config to setup, runs the tests, stops env and exits with the
+// tests' code. setup may start goroutines on ctx, which ends when the tests
+// are done; nil setup does nothing. A failed start or setup exits with 1.
+func Main(m *testing.M, env *envtest.Environment, setup func(ctx context.Context, cfg *rest.Config) error) {
+	os.Exit(run(m, env, setup))
+}
+
+func run(m *testing.M, env *envtest.Environment, setup func(context.Context, *rest.Config) error) int {
+	cfg, stop, err := Start(env)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if setup != nil {
+		if err := setup(ctx, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// Go runs start (a manager's or a cache's Start) in the background until
+// the test ends or stop is called, whichever comes first; stop returns once
+// start has returned. An error from start fails the test, named by what.
+func Go(t testing.TB, what string, start func(context.Context) error) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := start(ctx); err != nil {
+			t.Errorf("%s stopped: %v", what, err)
+		}
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }
 
 // Eventually polls cond until it returns nil or 20 seconds have passed,

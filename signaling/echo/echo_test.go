@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +13,9 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
-	"github.com/sprechzimmer/sprechzimmer/signaling/config"
-	"github.com/sprechzimmer/sprechzimmer/signaling/peer"
+	"github.com/sprechzimmer/sprechzimmer/internal/testpeer"
+	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
-	"github.com/sprechzimmer/sprechzimmer/signaling/room"
 	"github.com/sprechzimmer/sprechzimmer/signaling/server"
 )
 
@@ -229,37 +226,17 @@ func TestEchoThroughSignalingServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	therapist, err := jointoken.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		config.EnvTherapistTokenHash: jointoken.Of(therapist).String(),
-		config.EnvClientTokenHash:    jointoken.Of("someone else").String(),
-		config.EnvExpiresAt:          time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Options{
-		Config: cfg,
-		Room:   room.New(room.FromConfig(cfg)),
+	r := testroom.Start(t, testroom.Options{
 		Echo: func(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
 			return engine.New(ice, onCandidate)
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	conn, err := peer.DialConn(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/ws", "")
+	conn, err := testpeer.DialConn(ctx, r.WSURL, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = conn.Close() }()
-	if err := conn.Send(ctx, protocol.TypeHello, protocol.Hello{Version: protocol.Version, Token: therapist}); err != nil {
+	if err := conn.Send(ctx, protocol.TypeHello, protocol.Hello{Version: protocol.Version, Token: r.Therapist}); err != nil {
 		t.Fatal(err)
 	}
 	if env, err := conn.Receive(ctx); err != nil || env.Type != protocol.TypeWelcome {

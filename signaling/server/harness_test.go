@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/internal/testlog"
 	"github.com/sprechzimmer/sprechzimmer/signaling/config"
 	"github.com/sprechzimmer/sprechzimmer/signaling/metrics"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
@@ -44,20 +45,6 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now
 
 func (c *clock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes, to capture logs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
-
 // harness is a signaling server for one room on an httptest server.
 type harness struct {
 	t       testing.TB
@@ -65,7 +52,7 @@ type harness struct {
 	server  *Server
 	room    *room.Room
 	clock   *clock
-	logs    *syncBuffer
+	logs    *testlog.Buffer
 	metrics *metrics.Metrics
 	cfg     *config.Config
 	states  chan room.State
@@ -108,7 +95,7 @@ func newTunedHarness(t testing.TB, tune func(*http.Server), setups ...setup) *ha
 		Language:       "de",
 		TermsVersion:   terms,
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	m := metrics.New()
 	rc := room.FromConfig(cfg)
 	rc.Now = clk.Now

@@ -26,8 +26,8 @@ const untilVideo = `new Promise((resolve) => {
 // client's page says "connected" (ms-connected/op).
 func BenchmarkEnterToVideo(b *testing.B) {
 	r := startRoom(b, roomOptions{})
-	therapist := openPage(b, "therapist", r.link(r.Therapist))
-	client := openPage(b, "client", r.link(r.Client))
+	therapist := openPage(b, "therapist", r.Link(r.Therapist))
+	client := openPage(b, "client", r.Link(r.Client))
 	enterAsClient(client, "")
 	enterByKeyboard(therapist)
 	client.waitState("connected")

@@ -7,6 +7,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
 )
 
 // Texts a German-speaking person reads; the tests look for them, not for
@@ -61,8 +63,8 @@ func assertShows(p *page, id, want string) {
 
 func TestCall(t *testing.T) {
 	r := startRoom(t, roomOptions{})
-	therapist := openPage(t, "therapist", r.link(r.Therapist))
-	client := openPage(t, "client", r.link(r.Client))
+	therapist := openPage(t, "therapist", r.Link(r.Therapist))
+	client := openPage(t, "client", r.Link(r.Client))
 
 	for _, p := range []*page{therapist, client} {
 		p.waitState("waiting-room")
@@ -119,7 +121,7 @@ func TestCall(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				third := openPage(t, "third ("+tt.name+")", r.link(tt.token))
+				third := openPage(t, "third ("+tt.name+")", r.Link(tt.token))
 				tt.enter(third)
 				third.waitState("closed")
 				assertShows(third, "message", textRoomFull)
@@ -213,7 +215,7 @@ func TestCall(t *testing.T) {
 			p.waitState("closed")
 			assertShows(p, "message", textRoomClosed)
 		}
-		late := openPage(t, "late", r.link(r.Client))
+		late := openPage(t, "late", r.Link(r.Client))
 		late.waitState("closed")
 		assertShows(late, "message", textRoomClosed)
 	})
@@ -221,7 +223,7 @@ func TestCall(t *testing.T) {
 
 func TestClientMustConsent(t *testing.T) {
 	r := startRoom(t, roomOptions{})
-	client := openPage(t, "client", r.link(r.Client))
+	client := openPage(t, "client", r.Link(r.Client))
 	client.waitState("waiting-room")
 
 	tests := []struct {
@@ -284,34 +286,34 @@ func TestClientMustConsent(t *testing.T) {
 func TestRefusedLinks(t *testing.T) {
 	tests := []struct {
 		name     string
-		link     func(r *testRoom) string
-		prepare  func(r *testRoom)
+		link     func(r *testroom.Room) string
+		prepare  func(r *testroom.Room)
 		expired  bool
 		wantCode string
 		wantText string
 	}{
 		{
 			name:     "unknown token",
-			link:     func(r *testRoom) string { return r.link("not-a-token-of-this-room") },
+			link:     func(r *testroom.Room) string { return r.Link("not-a-token-of-this-room") },
 			wantCode: "link-invalid",
 			wantText: textLinkInvalid,
 		},
 		{
 			name:     "no token in the link",
-			link:     func(r *testRoom) string { return r.URL },
+			link:     func(r *testroom.Room) string { return r.URL },
 			wantCode: "link-missing",
 			wantText: textLinkMissing,
 		},
 		{
 			name:     "after the room was closed at expiry",
-			link:     func(r *testRoom) string { return r.link(r.Therapist) },
-			prepare:  func(r *testRoom) { r.Room.Expire() },
+			link:     func(r *testroom.Room) string { return r.Link(r.Therapist) },
+			prepare:  func(r *testroom.Room) { r.Room.Expire() },
 			wantCode: "room-closed",
 			wantText: textRoomClosed,
 		},
 		{
 			name:     "past the expiry time",
-			link:     func(r *testRoom) string { return r.link(r.Client) },
+			link:     func(r *testroom.Room) string { return r.Link(r.Client) },
 			expired:  true,
 			wantCode: "link-expired",
 			wantText: textLinkExpired,

@@ -15,8 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
+	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
-	"github.com/sprechzimmer/sprechzimmer/turn/turntest"
 )
 
 const (
@@ -90,7 +90,7 @@ func TestConnectionTest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := startRoom(t, roomOptions{iceServers: tt.ice(t)})
-			p := openPage(t, "therapist", r.link(r.Therapist))
+			p := openPage(t, "therapist", r.Link(r.Therapist))
 			p.waitState("waiting-room")
 			p.waitFor("the camera preview", `document.body.dataset.media === "ok"`)
 			p.click("test")
@@ -135,7 +135,7 @@ func TestLanguage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := startRoom(t, roomOptions{language: tt.room})
-			p := openPage(t, tt.name, r.link(r.Client), withLanguages(tt.browser))
+			p := openPage(t, tt.name, r.Link(r.Client), withLanguages(tt.browser))
 			p.waitState("waiting-room")
 			if got := p.text("waiting-heading"); got != tt.wantHeading {
 				t.Errorf("heading %q, want %q", got, tt.wantHeading)
@@ -172,7 +172,7 @@ func TestCameraDenied(t *testing.T) {
 			t.Fatalf("denying %s: %v", name, err)
 		}
 	}
-	p := openPageIn(t, ctx, "therapist", r.link(r.Therapist))
+	p := openPageIn(t, ctx, "therapist", r.Link(r.Therapist))
 	p.waitState("waiting-room")
 	p.waitFor("the media error", `document.body.dataset.media === "denied"`)
 	assertShows(p, "media-error", textCameraDenied)
@@ -184,7 +184,7 @@ func TestCameraDenied(t *testing.T) {
 
 func TestPhoneScreen(t *testing.T) {
 	r := startRoom(t, roomOptions{})
-	client := openPage(t, "client on a phone", r.link(r.Client), withViewport(360, 740, true))
+	client := openPage(t, "client on a phone", r.Link(r.Client), withViewport(360, 740, true))
 	client.waitState("waiting-room")
 	fits := `document.documentElement.scrollWidth <= window.innerWidth`
 	client.waitFor("the waiting room to fit the width", fits)
@@ -202,7 +202,7 @@ func TestPhoneScreen(t *testing.T) {
 		t.Errorf("controls without a name: %s", unnamed)
 	}
 
-	therapist := openPage(t, "therapist", r.link(r.Therapist))
+	therapist := openPage(t, "therapist", r.Link(r.Therapist))
 	enterAsClient(client, "")
 	enterByKeyboard(therapist)
 	client.waitState("connected")

@@ -33,9 +33,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
-	"github.com/sprechzimmer/sprechzimmer/internal/envtestbins"
 	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 )
 
 func main() {
@@ -57,10 +57,10 @@ type result struct {
 }
 
 func run(sizes string, workers int) error {
-	if err := envtestbins.Require(); err != nil {
+	if err := testenv.Require(); err != nil {
 		return err
 	}
-	root, err := envtestbins.RepoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/turn-bench [-packets 20000] [-size 1200] [-window 64] [-runs 10] [-rtts 2000] [-allocs 300]
+//	go run ./test/bench/turn [-packets 20000] [-size 1200] [-window 64] [-runs 10] [-rtts 2000] [-allocs 300]
 package main
 
 import (
@@ -33,8 +33,8 @@ import (
 	"time"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
+	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 	"github.com/sprechzimmer/sprechzimmer/turn"
-	"github.com/sprechzimmer/sprechzimmer/turn/turntest"
 )
 
 const (

@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sprechzimmer/sprechzimmer/signaling/peer"
+	"github.com/sprechzimmer/sprechzimmer/internal/testpeer"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
 
@@ -95,30 +95,30 @@ func Join(ctx context.Context, s *Server, runs int) (JoinResult, error) {
 func joinOnce(ctx context.Context, s *Server, inCall func() error) (ice, connected time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
-	therapist, err := peer.Dial(ctx, s.WSURL, s.Therapist, peer.WithLoopbackOnly())
+	therapist, err := testpeer.Dial(ctx, s.WSURL, s.Therapist, testpeer.WithLoopbackOnly())
 	if err != nil {
 		return 0, 0, fmt.Errorf("therapist: %w", err)
 	}
 	defer func() { _ = therapist.Close() }()
 	start := time.Now()
-	client, err := peer.Dial(ctx, s.WSURL, s.Client, peer.WithLoopbackOnly())
+	client, err := testpeer.Dial(ctx, s.WSURL, s.Client, testpeer.WithLoopbackOnly())
 	if err != nil {
 		return 0, 0, fmt.Errorf("client: %w", err)
 	}
 	defer func() { _ = client.Close() }()
 	var iceAt, connectedAt time.Time
-	for _, p := range []*peer.Peer{therapist, client} {
-		got, err := awaitEvents(ctx, p, peer.EventICEConnected, peer.EventConnected)
+	for _, p := range []*testpeer.Peer{therapist, client} {
+		got, err := awaitEvents(ctx, p, testpeer.EventICEConnected, testpeer.EventConnected)
 		if err != nil {
 			return 0, 0, err
 		}
-		iceAt = latest(iceAt, got[peer.EventICEConnected].At)
-		connectedAt = latest(connectedAt, got[peer.EventConnected].At)
+		iceAt = latest(iceAt, got[testpeer.EventICEConnected].At)
+		connectedAt = latest(connectedAt, got[testpeer.EventConnected].At)
 	}
 	if err := inCall(); err != nil {
 		return 0, 0, err
 	}
-	for _, p := range []*peer.Peer{client, therapist} {
+	for _, p := range []*testpeer.Peer{client, therapist} {
 		if err := p.Hangup(ctx); err != nil {
 			return 0, 0, err
 		}
@@ -135,12 +135,12 @@ func latest(a, b time.Time) time.Time {
 
 // awaitEvents returns the first of p's events of each wanted type, in
 // whatever order pion reports them; other events are dropped.
-func awaitEvents(ctx context.Context, p *peer.Peer, want ...peer.EventType) (map[peer.EventType]peer.Event, error) {
-	got := map[peer.EventType]peer.Event{}
+func awaitEvents(ctx context.Context, p *testpeer.Peer, want ...testpeer.EventType) (map[testpeer.EventType]testpeer.Event, error) {
+	got := map[testpeer.EventType]testpeer.Event{}
 	for len(got) < len(want) {
 		select {
 		case e := <-p.Events():
-			if e.Type == peer.EventFailed || e.Type == peer.EventClosed {
+			if e.Type == testpeer.EventFailed || e.Type == testpeer.EventClosed {
 				return nil, fmt.Errorf("%s: %s while waiting for %v", p.Role(), e.Type, want)
 			}
 			if _, seen := got[e.Type]; !seen && slices.Contains(want, e.Type) {
@@ -159,7 +159,7 @@ func awaitEvents(ctx context.Context, p *peer.Peer, want ...peer.EventType) (map
 func Relay(ctx context.Context, s *Server, runs int) (Sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, runTimeout+time.Duration(runs)*relayInterval)
 	defer cancel()
-	var conns [2]*peer.Conn
+	var conns [2]*testpeer.Conn
 	for i, token := range []string{s.Therapist, s.Client} {
 		c, err := enterRaw(ctx, s.WSURL, token)
 		if err != nil {
@@ -196,8 +196,8 @@ func Relay(ctx context.Context, s *Server, runs int) (Sample, error) {
 }
 
 // enterRaw says hello and joins over a bare Conn, with full consent.
-func enterRaw(ctx context.Context, wsURL, token string) (*peer.Conn, error) {
-	c, err := peer.DialConn(ctx, wsURL, "")
+func enterRaw(ctx context.Context, wsURL, token string) (*testpeer.Conn, error) {
+	c, err := testpeer.DialConn(ctx, wsURL, "")
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +208,7 @@ func enterRaw(ctx context.Context, wsURL, token string) (*peer.Conn, error) {
 	return c, nil
 }
 
-func helloJoin(ctx context.Context, c *peer.Conn, token string) error {
+func helloJoin(ctx context.Context, c *testpeer.Conn, token string) error {
 	if err := c.Send(ctx, protocol.TypeHello, protocol.Hello{Version: protocol.Version, Token: token}); err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func helloJoin(ctx context.Context, c *peer.Conn, token string) error {
 }
 
 // receiveType returns the next message, which must be of type want.
-func receiveType(ctx context.Context, c *peer.Conn, want protocol.Type) (*protocol.Envelope, error) {
+func receiveType(ctx context.Context, c *testpeer.Conn, want protocol.Type) (*protocol.Envelope, error) {
 	env, err := c.Receive(ctx)
 	if err != nil {
 		return nil, err

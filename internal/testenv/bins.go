@@ -1,7 +1,8 @@
-// Package envtestbins finds the kube-apiserver and etcd that
-// hack/envtest-bins.sh builds, so that tests and the local setup use the
-// same binaries.
-package envtestbins
+package testenv
+
+// This file finds the kube-apiserver and etcd that hack/envtest-bins.sh
+// builds, so that the tests, the benchmarks and the local setup use the same
+// binaries.
 
 import (
 	"context"

@@ -1,11 +1,7 @@
-// Package bench measures the signaling server the way it runs in a room's
-// Pod: the real cmd/signaling binary as a subprocess on loopback, with real
-// pion peers from signaling/peer joining it.
-package bench
+package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,11 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/internal/testlog"
+	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
 	"github.com/sprechzimmer/sprechzimmer/signaling/config"
 )
 
@@ -53,33 +49,15 @@ type Server struct {
 	URL string
 	// WSURL is the room's WebSocket.
 	WSURL string
-	// Therapist and Client are the room's join tokens.
-	Therapist, Client string
+	// Tokens are the room's join tokens.
+	testroom.Tokens
 	// Ready is the time from exec to the first 200 from /readyz.
 	Ready time.Duration
 
 	cmd    *exec.Cmd
 	pid    int
-	stderr *lockedBuffer
+	stderr *testlog.Buffer // the server's output, for error messages
 	exited chan struct{}
-}
-
-// lockedBuffer collects the server's stderr for error messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Start runs bin with a fresh room (new tokens, expiry in an hour, no ICE
@@ -89,31 +67,22 @@ func Start(ctx context.Context, bin string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	therapist, err := jointoken.New()
-	if err != nil {
-		return nil, err
-	}
-	client, err := jointoken.New()
+	tokens, err := testroom.NewTokens()
 	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s := &Server{
-		URL:       "http://" + addr + "/",
-		WSURL:     "ws://" + addr + "/ws",
-		Therapist: therapist,
-		Client:    client,
-		stderr:    &lockedBuffer{},
-		exited:    make(chan struct{}),
+		URL:    "http://" + addr + "/",
+		WSURL:  "ws://" + addr + "/ws",
+		Tokens: tokens,
+		stderr: &testlog.Buffer{},
+		exited: make(chan struct{}),
 	}
-	env := map[string]string{
-		config.EnvListen:             addr,
-		config.EnvTherapistTokenHash: jointoken.Of(therapist).String(),
-		config.EnvClientTokenHash:    jointoken.Of(client).String(),
-		config.EnvExpiresAt:          time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-		config.EnvPublicURL:          s.URL,
-		config.EnvICEServers:         "[]",
-	}
+	env := tokens.Env(time.Now().Add(time.Hour))
+	env[config.EnvListen] = addr
+	env[config.EnvPublicURL] = s.URL
+	env[config.EnvICEServers] = "[]"
 	s.cmd = exec.Command(bin)
 	for k, v := range env {
 		s.cmd.Env = append(s.cmd.Env, k+"="+v)

@@ -1,11 +1,11 @@
-// Package peer is a Go participant of a Sprechzimmer room for tests and
+// Package testpeer is a Go participant of a Sprechzimmer room for tests and
 // benchmarks: it joins over the signaling protocol (signaling/PROTOCOL.md)
 // like a browser tab, opens a real WebRTC connection to the other person with
 // pion, sends one synthetic audio or video track and counts the RTP it gets.
 //
 // The therapist is the impolite side and offers whenever the other person is
 // present; the client is polite and answers. ICE candidates trickle both ways.
-package peer
+package testpeer
 
 import (
 	"context"

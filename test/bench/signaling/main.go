@@ -3,7 +3,7 @@
 // of two pion peers and the relay time of one message, all on loopback.
 // It prints a Markdown table for docs/benchmarks.md.
 //
-//	go run ./cmd/signaling-bench [-bin path/to/signaling] [-joins 100]
+//	go run ./test/bench/signaling [-bin path/to/signaling] [-joins 100]
 package main
 
 import (
@@ -13,8 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/sprechzimmer/sprechzimmer/signaling/bench"
 )
 
 func main() {
@@ -38,14 +36,14 @@ func run(ctx context.Context, bin string, startups, joins, relays int) error {
 			return err
 		}
 		defer func() { _ = os.RemoveAll(dir) }()
-		if bin, err = bench.Build(ctx, dir); err != nil {
+		if bin, err = Build(ctx, dir); err != nil {
 			return err
 		}
 	}
-	r, err := bench.Run(ctx, bin, startups, joins, relays)
+	r, err := Run(ctx, bin, startups, joins, relays)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("cmd/signaling on loopback; machine: %s\n\n", bench.Machine(ctx))
-	return bench.WriteTable(os.Stdout, r)
+	fmt.Printf("cmd/signaling on loopback; machine: %s\n\n", Machine(ctx))
+	return WriteTable(os.Stdout, r)
 }

@@ -1,4 +1,4 @@
-package peer
+package testpeer
 
 import (
 	"context"

@@ -1,54 +1,20 @@
-package peer
+package testpeer
 
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
-	"github.com/sprechzimmer/sprechzimmer/signaling/config"
+	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
-	"github.com/sprechzimmer/sprechzimmer/signaling/room"
-	"github.com/sprechzimmer/sprechzimmer/signaling/server"
 )
 
-// testRoom is a real signaling server for one room on loopback.
-type testRoom struct {
-	room              *room.Room
-	wsURL             string
-	therapist, client string
-}
-
-func startRoom(t *testing.T) testRoom {
+// startRoom runs a real signaling server for one room on loopback.
+func startRoom(t *testing.T) *testroom.Room {
 	t.Helper()
-	therapist, err := jointoken.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := jointoken.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		config.EnvTherapistTokenHash: jointoken.Of(therapist).String(),
-		config.EnvClientTokenHash:    jointoken.Of(client).String(),
-		config.EnvExpiresAt:          time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm := room.New(room.FromConfig(cfg))
-	srv, err := server.New(server.Options{Config: cfg, Room: rm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return testRoom{room: rm, wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", therapist: therapist, client: client}
+	return testroom.Start(t, testroom.Options{})
 }
 
 func dial(t *testing.T, ctx context.Context, wsURL, token string, opts ...Option) *Peer {
@@ -110,17 +76,17 @@ func TestTwoPeersExchangeMedia(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			r := startRoom(t)
-			first, second := r.therapist, r.client
+			first, second := r.Therapist, r.Client
 			firstKind, secondKind := tt.therapistKind, tt.clientK
 			if tt.clientFirst {
 				first, second = second, first
 				firstKind, secondKind = secondKind, firstKind
 			}
-			a := dial(t, ctx, r.wsURL, first, WithKind(firstKind))
+			a := dial(t, ctx, r.WSURL, first, WithKind(firstKind))
 			if a.Joined().Peer != nil {
 				t.Fatalf("first in the room sees a peer: %+v", a.Joined().Peer)
 			}
-			b := dial(t, ctx, r.wsURL, second, WithKind(secondKind), WithName("Zweite Person"))
+			b := dial(t, ctx, r.WSURL, second, WithKind(secondKind), WithName("Zweite Person"))
 			if got := b.Joined().Peer; got == nil || got.Role != a.Role() {
 				t.Fatalf("second sees peer %+v, want role %s", got, a.Role())
 			}
@@ -153,8 +119,8 @@ func TestCallResumesAfterTheOtherLeaves(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			r := startRoom(t)
-			therapist := dial(t, ctx, r.wsURL, r.therapist)
-			client := dial(t, ctx, r.wsURL, r.client)
+			therapist := dial(t, ctx, r.WSURL, r.Therapist)
+			client := dial(t, ctx, r.WSURL, r.Client)
 			awaitMedia(t, ctx, therapist, 1)
 			awaitMedia(t, ctx, client, 1)
 
@@ -168,7 +134,7 @@ func TestCallResumesAfterTheOtherLeaves(t *testing.T) {
 			_ = client.Close()
 
 			before := therapist.Packets()
-			again := dial(t, ctx, r.wsURL, r.client)
+			again := dial(t, ctx, r.WSURL, r.Client)
 			await(t, ctx, therapist, EventConnected)
 			awaitMedia(t, ctx, again, 5)
 			if err := therapist.AwaitPackets(ctx, before+5); err != nil {
@@ -186,8 +152,8 @@ func TestDialRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dial(t, ctx, r.wsURL, r.therapist)
-	dial(t, ctx, r.wsURL, r.client)
+	dial(t, ctx, r.WSURL, r.Therapist)
+	dial(t, ctx, r.WSURL, r.Client)
 	tests := []struct {
 		name      string
 		token     string
@@ -196,15 +162,15 @@ func TestDialRefused(t *testing.T) {
 		closeCode int
 	}{
 		{"unknown token", stranger, nil, protocol.CodeLinkInvalid, protocol.CloseLinkInvalid},
-		{"third person", r.client, nil, protocol.CodeRoomFull, protocol.CloseRoomFull},
-		{"client without consent", r.client, []Option{WithConsent(nil)}, protocol.CodeConsentRequired, 0},
-		{"client with old terms", r.client, []Option{WithConsent(&protocol.Consent{
+		{"third person", r.Client, nil, protocol.CodeRoomFull, protocol.CloseRoomFull},
+		{"client without consent", r.Client, []Option{WithConsent(nil)}, protocol.CodeConsentRequired, 0},
+		{"client with old terms", r.Client, []Option{WithConsent(&protocol.Consent{
 			TermsAccepted: true, ProcessingAccepted: true, TermsVersion: "2020-01",
 		})}, protocol.CodeConsentRequired, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := Dial(ctx, r.wsURL, tt.token, append([]Option{WithLoopbackOnly()}, tt.opts...)...)
+			p, err := Dial(ctx, r.WSURL, tt.token, append([]Option{WithLoopbackOnly()}, tt.opts...)...)
 			if err == nil {
 				_ = p.Close()
 				t.Fatal("Dial succeeded")
@@ -221,7 +187,7 @@ func TestConnFirstMessageMustBeHello(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r := startRoom(t)
-	c, err := DialConn(ctx, r.wsURL, "")
+	c, err := DialConn(ctx, r.WSURL, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,14 +213,14 @@ func TestConnFirstMessageMustBeHello(t *testing.T) {
 func TestServerClosesThePeer(t *testing.T) {
 	tests := []struct {
 		name      string
-		act       func(t *testing.T, ctx context.Context, r testRoom, therapist *Peer)
+		act       func(t *testing.T, ctx context.Context, r *testroom.Room, therapist *Peer)
 		code      protocol.Code
 		closeCode int
 	}{
-		{"appointment over", func(_ *testing.T, _ context.Context, r testRoom, _ *Peer) { r.room.Expire() },
+		{"appointment over", func(_ *testing.T, _ context.Context, r *testroom.Room, _ *Peer) { r.Room.Expire() },
 			protocol.CodeRoomClosed, protocol.CloseRoomClosed},
-		{"same person in another window", func(t *testing.T, ctx context.Context, r testRoom, therapist *Peer) {
-			dial(t, ctx, r.wsURL, r.therapist, WithResume(therapist.Joined().Resume))
+		{"same person in another window", func(t *testing.T, ctx context.Context, r *testroom.Room, therapist *Peer) {
+			dial(t, ctx, r.WSURL, r.Therapist, WithResume(therapist.Joined().Resume))
 		}, protocol.CodeReplaced, protocol.CloseReplaced},
 	}
 	for _, tt := range tests {
@@ -262,7 +228,7 @@ func TestServerClosesThePeer(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			r := startRoom(t)
-			therapist := dial(t, ctx, r.wsURL, r.therapist)
+			therapist := dial(t, ctx, r.WSURL, r.Therapist)
 			tt.act(t, ctx, r, therapist)
 			e := await(t, ctx, therapist, EventClosed)
 			if e.Err.Code != tt.code || e.Err.CloseCode != tt.closeCode {
@@ -284,11 +250,11 @@ func TestCallMovesToAnotherWindow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	r := startRoom(t)
-	therapist := dial(t, ctx, r.wsURL, r.therapist)
-	old := dial(t, ctx, r.wsURL, r.client)
+	therapist := dial(t, ctx, r.WSURL, r.Therapist)
+	old := dial(t, ctx, r.WSURL, r.Client)
 	awaitMedia(t, ctx, therapist, 1)
 
-	moved := dial(t, ctx, r.wsURL, r.client, WithResume(old.Joined().Resume))
+	moved := dial(t, ctx, r.WSURL, r.Client, WithResume(old.Joined().Resume))
 	if e := await(t, ctx, old, EventClosed); e.Err.Code != protocol.CodeReplaced {
 		t.Fatalf("old window closed with %v, want replaced", e.Err)
 	}
