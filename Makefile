@@ -26,6 +26,10 @@ manifests: ## Generate the CRD, RBAC and webhook manifests from markers.
 verify-gen: generate manifests ## Fail when generated code or manifests are not current.
 	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
+.PHONY: verify-tidy
+verify-tidy: ## Fail when go.mod or go.sum are not what go mod tidy makes of them.
+	@go mod tidy -diff || { echo "go.mod is not tidy: run 'go mod tidy' and commit"; exit 1; }
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -l -w $$(git ls-files '*.go')
