@@ -536,16 +536,20 @@ func TestDurationObservedOnceWithoutPersonalLabels(t *testing.T) {
 	}
 }
 
+// queueTickers are the tickers client-go's work queue keeps on its clock
+// while it runs: the delaying queue's heartbeat and the unfinished-work
+// metric's. A waiter beyond them is the timer of a delayed item.
+const queueTickers = 2
+
 // setTime moves the operator's fake clock to at, once the operator's work
-// queue holds a deadline: the clock then has a timer besides the queue's
-// heartbeat ticker. The queue measures a RequeueAfter from its clock's time
-// when the reconcile returns, so moving the clock before that would move
-// the deadline too.
+// queue holds a deadline (a timer besides the queue's tickers). The queue
+// measures a RequeueAfter from its clock's time when the reconcile returns,
+// so moving the clock before that would move the deadline too.
 func setTime(t *testing.T, clk *testingclock.FakeClock, at time.Time) {
 	t.Helper()
 	testenv.Eventually(t, "a deadline in the operator's work queue", func() error {
-		if n := clk.Waiters(); n < 2 {
-			return fmt.Errorf("%d waiters on the clock", n)
+		if n := clk.Waiters(); n <= queueTickers {
+			return fmt.Errorf("%d waiters on the clock, want the queue's %d tickers and a timer", n, queueTickers)
 		}
 		return nil
 	})
