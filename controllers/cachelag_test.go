@@ -54,7 +54,6 @@ func TestLaggingCacheKeepsTheStoredTokens(t *testing.T) {
 			Metrics:  sessionmetrics.New(prometheus.NewRegistry(), direct),
 			Room:     controllers.RoomOptions{PublicBaseURL: mustURL(t, "https://video.example.test"), SignalingCommand: []string{"/signaling"}, SignalingImage: "test"},
 		}
-		r.UseDeadlinesForTest()
 		if _, err := r.Reconcile(ctx, req); err != nil {
 			t.Fatalf("reconcile: %v", err)
 		}

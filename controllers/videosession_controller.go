@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -24,10 +26,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/source"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
@@ -49,17 +50,21 @@ type VideoSessionReconciler struct {
 	APIReader client.Reader
 	// Recorder records lifecycle Events.
 	Recorder events.EventRecorder
-	// Clock is the time source; tests inject a fake one.
-	Clock clock.WithDelayedExecution
+	// Clock is the time source of the reconciler and of its work queue's
+	// delays; tests inject a fake one and move it.
+	Clock clock.WithTicker
 	// Room configures the rooms.
 	Room RoomOptions
 	// Metrics records session metrics.
 	Metrics *sessionmetrics.Metrics
 	// MaxConcurrentReconciles bounds parallel reconciles (default 8).
 	MaxConcurrentReconciles int
-
-	deadlines *deadlines
 }
+
+// maxRetryDelay bounds the back-off between retries of a failing session,
+// and so how late a deadline can be when the reconcile before it failed (a
+// failed reconcile's RequeueAfter is not used).
+const maxRetryDelay = 30 * time.Second
 
 // +kubebuilder:rbac:groups=video.sprechzimmer.dev,resources=videosessions,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=video.sprechzimmer.dev,resources=videosessions/status,verbs=get;update;patch
@@ -69,44 +74,21 @@ type VideoSessionReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile moves one session along: nothing before the room opens, the
-// room's objects while it is open, deletion once it has expired.
+// room's objects while it is open, deletion once it has expired. It comes
+// back at the next deadline through RequeueAfter, which the work queue
+// measures on the injected clock. The status is written in one place, after
+// the phase's work, and its error is joined to the work's.
 func (r *VideoSessionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	log := logf.FromContext(ctx)
-
 	session := &videov1alpha1.VideoSession{}
 	if err := r.Get(ctx, req.NamespacedName, session); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.deadlines.Forget(req.NamespacedName)
-		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !session.DeletionTimestamp.IsZero() {
-		r.deadlines.Forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 
-	now := r.Clock.Now()
-	opensAt, expiresAt := session.Schedule()
-	if !now.Before(expiresAt) {
-		return ctrl.Result{}, r.expire(ctx, session)
-	}
-
 	before := session.DeepCopy()
-	session.Status.OpensAt = &metav1.Time{Time: opensAt}
-	session.Status.ExpiresAt = &metav1.Time{Time: expiresAt}
-	var err error
-	if now.Before(opensAt) {
-		session.Status.Phase = videov1alpha1.PhaseScheduled
-		r.deadlines.At(req.NamespacedName, opensAt)
-	} else {
-		err = r.runRoom(ctx, session, now, expiresAt)
-		r.deadlines.At(req.NamespacedName, expiresAt)
-	}
-	if err == nil {
-		session.Status.ObservedGeneration = session.Generation
-	}
-	refused := session.Status.RefusedJoins - before.Status.RefusedJoinsCounted
-	session.Status.RefusedJoinsCounted = session.Status.RefusedJoins
+	next, err := r.advance(ctx, session)
 	if patchErr := r.patchStatus(ctx, before, session); patchErr != nil {
 		if apierrors.IsConflict(patchErr) && err == nil {
 			// A newer version exists; its watch event brings us back.
@@ -114,18 +96,42 @@ func (r *VideoSessionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 		return ctrl.Result{}, errors.Join(err, patchErr)
 	}
-	if refused > 0 {
-		r.Metrics.JoinsRefused(refused)
-	}
 	r.recordPhaseChange(before, session)
-	if err != nil {
-		log.Error(err, "running the room")
+	if err != nil || next.IsZero() {
+		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, err
+	// A deadline that passed during this pass is due at once.
+	return ctrl.Result{RequeueAfter: max(next.Sub(r.Clock.Now()), time.Nanosecond)}, nil
 }
 
-// patchStatus writes the status in one place, with an optimistic lock so
-// that the operator never overwrites what the room reported meanwhile.
+// advance does the work of the session's phase and sets its status. It
+// returns the next deadline, zero when there is none (the session is gone).
+func (r *VideoSessionReconciler) advance(ctx context.Context, session *videov1alpha1.VideoSession) (time.Time, error) {
+	now := r.Clock.Now()
+	opensAt, expiresAt := session.Schedule()
+	if !now.Before(expiresAt) {
+		return r.expire(ctx, session)
+	}
+	session.Status.OpensAt = &metav1.Time{Time: opensAt}
+	session.Status.ExpiresAt = &metav1.Time{Time: expiresAt}
+	next := expiresAt
+	var err error
+	if now.Before(opensAt) {
+		session.Status.Phase = videov1alpha1.PhaseScheduled
+		next = opensAt
+	} else {
+		err = r.runRoom(ctx, session, now, expiresAt)
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	session.Status.ObservedGeneration = session.Generation
+	return next, nil
+}
+
+// patchStatus writes the status, with an optimistic lock so that the
+// operator never overwrites what the room reported meanwhile. It is the
+// only place the operator writes a status.
 func (r *VideoSessionReconciler) patchStatus(ctx context.Context, before, after *videov1alpha1.VideoSession) error {
 	if equalStatus(before, after) {
 		return nil
@@ -306,42 +312,38 @@ func (r *VideoSessionReconciler) createOwned(ctx context.Context, s *videov1alph
 // server, not the cache, and the deletion carries a UID precondition; the
 // session's children go by garbage collection. Only one deletion of a UID
 // can succeed, so the metrics observed after it are observed exactly once
-// per session, by whichever operator replica deleted it.
-func (r *VideoSessionReconciler) expire(ctx context.Context, cached *videov1alpha1.VideoSession) error {
-	log := logf.FromContext(ctx)
-	key := client.ObjectKeyFromObject(cached)
+// per session, by whichever operator replica deleted it. It returns the
+// session's deadline when the fresh read shows it has not passed yet, and
+// the zero time otherwise. When the deletion fails, it sets the phase to
+// Expired on cached, for the caller's status write, so that the session
+// shows why it is still there; the deletion is retried.
+func (r *VideoSessionReconciler) expire(ctx context.Context, cached *videov1alpha1.VideoSession) (time.Time, error) {
 	session := &videov1alpha1.VideoSession{}
-	if err := r.APIReader.Get(ctx, key, session); err != nil {
-		return client.IgnoreNotFound(err)
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), session); err != nil {
+		return time.Time{}, client.IgnoreNotFound(err)
 	}
 	if session.UID != cached.UID || !session.DeletionTimestamp.IsZero() {
-		return nil
+		return time.Time{}, nil
 	}
 	now := r.Clock.Now()
 	_, expiresAt := session.Schedule()
 	if now.Before(expiresAt) {
-		r.deadlines.At(key, expiresAt)
-		return nil
+		return expiresAt, nil
 	}
 	uid := session.UID
 	err := r.Delete(ctx, session, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil // gone already, or a new session of the same name: not ours to delete
+		return time.Time{}, nil // gone already, or a new session of the same name: not ours to delete
 	}
 	if err != nil {
-		// Show why a session past its deadline is still there; the
-		// deletion is retried.
-		before := session.DeepCopy()
-		session.Status.Phase = videov1alpha1.PhaseExpired
-		_ = r.Status().Patch(ctx, session, client.MergeFrom(before))
-		return fmt.Errorf("deleting the expired session: %w", err)
+		cached.Status.Phase = videov1alpha1.PhaseExpired
+		return time.Time{}, fmt.Errorf("deleting the expired session: %w", err)
 	}
-	r.deadlines.Forget(key)
 	r.Metrics.SessionExpired(session, expiresAt)
 	r.Metrics.SessionDeleted(now.Sub(expiresAt))
 	r.logUsage(ctx, session, expiresAt)
-	log.V(1).Info("deleted expired session", "lag", now.Sub(expiresAt).String())
-	return nil
+	logf.FromContext(ctx).V(1).Info("deleted expired session", "lag", now.Sub(expiresAt).String())
+	return time.Time{}, nil
 }
 
 // logUsage writes the one record the product keeps of a session: the
@@ -372,8 +374,9 @@ var onlyDeletes = builder.WithPredicates(predicate.Funcs{
 	GenericFunc: func(event.GenericEvent) bool { return false },
 })
 
-// SetupWithManager registers the controller. The deadlines' timers feed it
-// through a channel source, so that an injected clock drives expiry.
+// SetupWithManager registers the controller. Its work queue measures
+// RequeueAfter on the reconciler's clock, so that an injected clock drives
+// opening and expiry.
 func (r *VideoSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
@@ -381,7 +384,6 @@ func (r *VideoSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 8
 	}
-	r.deadlines = newDeadlines(r.Clock)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&videov1alpha1.VideoSession{}).
 		// The operator made the children itself: their creation tells it
@@ -389,8 +391,16 @@ func (r *VideoSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Pod{}, builder.WithPredicates(predicate.Funcs{CreateFunc: ignoreCreate})).
 		Owns(&corev1.Secret{}, onlyDeletes).
 		Owns(&corev1.Service{}, onlyDeletes).
-		WatchesRawSource(source.Channel(r.deadlines.events, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
+			RateLimiter: workqueue.NewTypedMaxOfRateLimiter(
+				workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxRetryDelay),
+				&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+			),
+			NewQueue: func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+				return workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[reconcile.Request]{Name: name, Clock: r.Clock})
+			},
+		}).
 		Named("videosession").
 		Complete(r)
 }

@@ -107,7 +107,10 @@ const (
 // ConditionRoomReady is true when the room's signaling Pod is ready.
 const ConditionRoomReady = "RoomReady"
 
-// VideoSessionStatus is what the operator and the room report.
+// VideoSessionStatus is what the operator and the room report. The room
+// writes only participants, startedAt, endedAt and refusedJoins (RoomFields);
+// everything else is the operator's, and the room policy in config/policy
+// refuses any change a room makes to it.
 type VideoSessionStatus struct {
 	// phase is where the session is in its life: Scheduled, Open,
 	// InProgress, Ended or Expired.
@@ -152,16 +155,13 @@ type VideoSessionStatus struct {
 	Participants int32 `json:"participants,omitempty"`
 
 	// refusedJoins counts the attempts to enter that the room refused
-	// (room full, link not valid, no consent), reported by the room.
+	// (room full, link not valid, no consent), reported by the room. It is
+	// for people reading the session; the room's own metric
+	// sprechzimmer_signaling_join_refusals_total is where refusals are
+	// counted for monitoring.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	RefusedJoins int32 `json:"refusedJoins,omitempty"`
-
-	// refusedJoinsCounted is how many of refusedJoins the operator has
-	// already added to its metrics.
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	RefusedJoinsCounted int32 `json:"refusedJoinsCounted,omitempty"`
 
 	// url is the room's public address, without any secret. The personal
 	// links are in the Secret named by linksSecretName.
@@ -177,6 +177,13 @@ type VideoSessionStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
+
+// RoomStatusFields are the status fields, by JSON name, that a room reports
+// about its own session. Every other status field is the operator's. The
+// room policy (config/policy) allows a room to change these and nothing
+// else; a test in this package fails when the two lists differ or when a
+// status field is added without saying whose it is.
+var RoomStatusFields = []string{"participants", "startedAt", "endedAt", "refusedJoins"}
 
 // VideoSession is one appointment's temporary consultation room that exactly
 // two people may enter: the therapist and the invited client.

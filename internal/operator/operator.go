@@ -37,8 +37,9 @@ type Options struct {
 	Manager ctrl.Options
 	// Room configures the rooms.
 	Room controllers.RoomOptions
-	// Clock is the time source; nil means the real clock.
-	Clock clock.WithDelayedExecution
+	// Clock is the time source, of the controller's work queue too; nil
+	// means the real clock.
+	Clock clock.WithTicker
 	// EnableWebhooks registers the admission webhooks.
 	EnableWebhooks bool
 	// MaxConcurrentReconciles bounds parallel reconciles.

@@ -29,7 +29,6 @@ type Metrics struct {
 	expired        *prometheus.CounterVec
 	deleted        prometheus.Counter
 	deletionLag    prometheus.Histogram
-	joinRefusals   prometheus.Counter
 	podRecreations prometheus.Counter
 }
 
@@ -57,16 +56,12 @@ func New(reg prometheus.Registerer, sessions client.Reader) *Metrics {
 			Help:    "Time from a session's expiry to its deletion by the operator.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}),
-		joinRefusals: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "join_refusals_total",
-			Help: "Attempts to enter a room that the room refused (room full, link not valid, no consent), as the rooms report them.",
-		}),
 		podRecreations: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "signaling_pod_recreations_total",
 			Help: "Signaling Pods recreated because the previous one was gone or had stopped while the room was open.",
 		}),
 	}
-	reg.MustRegister(m.duration, m.expired, m.deleted, m.deletionLag, m.joinRefusals, m.podRecreations,
+	reg.MustRegister(m.duration, m.expired, m.deleted, m.deletionLag, m.podRecreations,
 		&phaseCollector{sessions: sessions, desc: prometheus.NewDesc(namespace+"_sessions", "Sessions by phase.", []string{"phase"}, nil)})
 	return m
 }
@@ -101,9 +96,6 @@ func (m *Metrics) SessionDeleted(lag time.Duration) {
 	m.deleted.Inc()
 	m.deletionLag.Observe(max(lag, 0).Seconds())
 }
-
-// JoinsRefused adds n refusals that a room reported.
-func (m *Metrics) JoinsRefused(n int32) { m.joinRefusals.Add(float64(n)) }
 
 // PodRecreated counts a recreated signaling Pod.
 func (m *Metrics) PodRecreated() { m.podRecreations.Inc() }

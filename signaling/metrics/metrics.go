@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -14,19 +15,15 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/signaling/room"
 )
 
-// RefusalReasons are the error codes counted as join refusals.
-var RefusalReasons = []protocol.Code{
-	protocol.CodeLinkInvalid, protocol.CodeLinkExpired, protocol.CodeRoomFull,
-	protocol.CodeConsentRequired, protocol.CodeBadName, protocol.CodeVersionUnsupported,
-}
-
 // Metrics is the signaling server's metrics.
 type Metrics struct {
 	// Registry holds the metrics below and the Go and process collectors.
 	Registry *prometheus.Registry
 	// Joins counts successful joins by role.
 	Joins *prometheus.CounterVec
-	// JoinRefusals counts refused hellos and joins by error code.
+	// JoinRefusals counts refused attempts to enter by reason, the error
+	// codes of room.RefusalCodes: the same answered errors the room counts
+	// in its state.
 	JoinRefusals *prometheus.CounterVec
 	// ConnectedPeers is the number of people in the room, 0 to 2.
 	ConnectedPeers prometheus.Gauge
@@ -44,7 +41,7 @@ func New() *Metrics {
 		}, []string{"role"}),
 		JoinRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sprechzimmer_signaling_join_refusals_total",
-			Help: "Refused hellos and joins, by reason (protocol error code).",
+			Help: "Refused attempts to enter the room, by reason (protocol error code: " + refusalList() + ").",
 		}, []string{"reason"}),
 		ConnectedPeers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sprechzimmer_signaling_connected_peers",
@@ -60,7 +57,7 @@ func New() *Metrics {
 	for _, r := range []protocol.Role{protocol.RoleTherapist, protocol.RoleClient} {
 		m.Joins.WithLabelValues(string(r))
 	}
-	for _, c := range RefusalReasons {
+	for _, c := range room.RefusalCodes {
 		m.JoinRefusals.WithLabelValues(string(c))
 	}
 	for _, c := range protocol.Codes {
@@ -69,13 +66,20 @@ func New() *Metrics {
 	return m
 }
 
+// refusalList is room.RefusalCodes for the metric's help text.
+func refusalList() string {
+	codes := make([]string, len(room.RefusalCodes))
+	for i, c := range room.RefusalCodes {
+		codes[i] = string(c)
+	}
+	return strings.Join(codes, ", ")
+}
+
 // Error counts an answered error, and a refusal if it is one.
 func (m *Metrics) Error(code protocol.Code) {
 	m.ProtocolErrors.WithLabelValues(string(code)).Inc()
-	for _, c := range RefusalReasons {
-		if c == code {
-			m.JoinRefusals.WithLabelValues(string(code)).Inc()
-		}
+	if room.IsRefusal(code) {
+		m.JoinRefusals.WithLabelValues(string(code)).Inc()
 	}
 }
 

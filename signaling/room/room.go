@@ -87,10 +87,9 @@ type State struct {
 	StartedAt time.Time
 	// EndedAt is zero while the call is running or has not started.
 	EndedAt time.Time
-	// RefusedJoins counts the attempts to enter that were refused:
-	// room-full, link-invalid, link-expired and consent-required (the
-	// VideoSession API's "room full, link not valid, no consent").
-	// Refusals that only ask for a fix (bad-name, a second join) do not count.
+	// RefusedJoins counts the attempts to enter that were refused, the
+	// errors answered with one of RefusalCodes (the VideoSession API's
+	// "room full, link not valid, no consent").
 	RefusedJoins int
 }
 
@@ -330,11 +329,9 @@ func (m *Member) helloLocked(env *protocol.Envelope) *protocol.Error {
 	therapist := r.cfg.Therapist.Matches(h.Token)
 	client := r.cfg.Client.Matches(h.Token)
 	if !therapist && !client {
-		r.refusedLocked()
 		return protocol.NewError(protocol.CodeLinkInvalid, "the token is not valid for this room")
 	}
 	if r.closed || !r.cfg.Now().Before(r.cfg.ExpiresAt) {
-		r.refusedLocked()
 		return protocol.NewError(protocol.CodeLinkExpired, "the room has expired")
 	}
 	m.welcomed = true
@@ -385,7 +382,6 @@ func (m *Member) join(env *protocol.Envelope) *protocol.Error {
 			holder = nil
 		case r.seats[m.role] == holder && probeErr != nil:
 		default:
-			r.refusedLocked()
 			perr = protocol.NewError(protocol.CodeRoomFull, "two people are already in this room")
 		}
 	}
@@ -419,7 +415,6 @@ func (m *Member) checkJoinLocked(env *protocol.Envelope) (string, *Member, *prot
 	if m.role == protocol.RoleClient {
 		c := j.Consent
 		if c == nil || !c.TermsAccepted || !c.ProcessingAccepted || c.TermsVersion != r.cfg.TermsVersion {
-			r.refusedLocked()
 			return "", nil, protocol.NewError(protocol.CodeConsentRequired, "join needs consent to the current terms")
 		}
 	}
@@ -534,15 +529,14 @@ func (r *Room) seatsChangedLocked() {
 	r.changed = true
 }
 
-// refusedLocked counts a refused connection.
-func (r *Room) refusedLocked() {
-	r.state.RefusedJoins++
-	r.changed = true
-}
-
 // refuseLocked queues the error message for perr and, for fatal errors, the
-// close; a fatally refused connection leaves the room at once.
+// close; a fatally refused connection leaves the room at once. A refusal
+// (IsRefusal) is counted in the state.
 func (r *Room) refuseLocked(m *Member, perr *protocol.Error) {
+	if IsRefusal(perr.Code) {
+		r.state.RefusedJoins++
+		r.changed = true
+	}
 	r.sendLocked(m, protocol.TypeError, perr.Data())
 	if perr.Fatal() {
 		if !m.gone {

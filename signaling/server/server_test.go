@@ -138,6 +138,14 @@ func TestBadInputsGetTypedErrorsAndTheRoomGoesOn(t *testing.T) {
 			if s := h.room.State(); s.RefusedJoins != refused {
 				t.Errorf("refusedJoins = %d, want %d", s.RefusedJoins, refused)
 			}
+			// The metric counts the same refusals as the room's state.
+			counted := 0.0
+			for _, c := range room.RefusalCodes {
+				counted += scrape(t, h, `sprechzimmer_signaling_join_refusals_total{reason="`+string(c)+`"}`)
+			}
+			if counted != float64(refused) {
+				t.Errorf("join_refusals_total = %v in all, want %d", counted, refused)
+			}
 		})
 	}
 }
