@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -41,6 +42,9 @@ const (
 	ReasonSignalingRecreated = "SignalingPodRecreated"
 	ReasonCallStarted        = "CallStarted"
 	ReasonCallEnded          = "CallEnded"
+	// ReasonForeignObject: an object with a room child's name that the
+	// session does not control is in the way (see ForeignObjectError).
+	ReasonForeignObject = "ForeignObject"
 )
 
 // VideoSessionReconciler opens, runs and expires rooms.
@@ -159,7 +163,7 @@ func equalStatus(a, b *videov1alpha1.VideoSession) bool {
 func (r *VideoSessionReconciler) runRoom(ctx context.Context, s *videov1alpha1.VideoSession, now, expiresAt time.Time) error {
 	secret, opened, err := r.ensureLinksSecret(ctx, s, expiresAt)
 	if err != nil {
-		return err
+		return r.reportForeign(s, err)
 	}
 	// The Pod's ServiceAccount first: the API server refuses a Pod whose
 	// ServiceAccount does not exist.
@@ -168,18 +172,18 @@ func (r *VideoSessionReconciler) runRoom(ctx context.Context, s *videov1alpha1.V
 	}
 	var pod *corev1.Pod
 	g, gctx := errgroup.WithContext(ctx)
-	if service := roomcontract.NewService(s, expiresAt); !r.exists(gctx, service) {
-		g.Go(func() error {
-			_, err := r.createOwned(gctx, s, service)
-			return err
+	g.Go(func() error {
+		_, _, err := ensureChild(gctx, r, s, &corev1.Service{}, func() (*corev1.Service, error) {
+			return roomcontract.NewService(s, expiresAt), nil
 		})
-	}
+		return err
+	})
 	g.Go(func() (err error) {
 		pod, err = r.ensurePod(gctx, s, secret, !opened, now, expiresAt)
 		return err
 	})
 	if err := g.Wait(); err != nil {
-		return err
+		return r.reportForeign(s, err)
 	}
 
 	if s.Status.OpenedAt == nil {
@@ -228,83 +232,143 @@ func (r *VideoSessionReconciler) recordPhaseChange(before, after *videov1alpha1.
 // after that: when the cache has not seen the Secret yet but the API server
 // has it, the stored one is read, never a second set of tokens used.
 func (r *VideoSessionReconciler) ensureLinksSecret(ctx context.Context, s *videov1alpha1.VideoSession, expiresAt time.Time) (*corev1.Secret, bool, error) {
-	key := types.NamespacedName{Namespace: s.Namespace, Name: roomcontract.LinksSecretName(s)}
-	secret := &corev1.Secret{}
-	err := r.Get(ctx, key, secret)
-	if apierrors.IsNotFound(err) {
-		if secret, err = r.Room.newLinksSecret(s, expiresAt); err != nil {
-			return nil, false, err
-		}
-		var created bool
-		if created, err = r.createOwned(ctx, s, secret); err != nil || created {
-			return secret, created, err
-		}
-		secret = &corev1.Secret{}
-		err = r.APIReader.Get(ctx, key, secret)
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("reading the links secret: %w", err)
-	}
-	if !metav1.IsControlledBy(secret, s) {
-		return nil, false, fmt.Errorf("secret %s exists and does not belong to this session", secret.Name)
-	}
-	return secret, false, nil
+	return ensureChild(ctx, r, s, &corev1.Secret{}, func() (*corev1.Secret, error) {
+		return r.Room.newLinksSecret(s, expiresAt)
+	})
 }
 
 // ensurePod keeps exactly one signaling Pod while the room is open: its
 // name is fixed, so a second one cannot exist. A stopped Pod is deleted and
 // a new one made on the next pass. wasOpen says the room had opened before
-// this pass, so a Pod made now replaces a lost one.
+// this pass, so a Pod made now replaces a lost one. A Pod of that name that
+// the session does not control is deleted at once (no grace: it must not
+// serve the room's links a moment longer) and the room's own made on the
+// next pass.
 func (r *VideoSessionReconciler) ensurePod(ctx context.Context, s *videov1alpha1.VideoSession, secret *corev1.Secret, wasOpen bool, now, expiresAt time.Time) (*corev1.Pod, error) {
-	pod := &corev1.Pod{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: roomcontract.RoomName(s)}, pod)
+	pod, created, err := ensureChild(ctx, r, s, &corev1.Pod{}, func() (*corev1.Pod, error) {
+		return r.Room.newPod(s, secret, now, expiresAt)
+	})
+	var foreign *ForeignObjectError
 	switch {
-	case err == nil && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded):
+	case errors.As(err, &foreign):
+		uid := foreign.Object.GetUID()
+		if err := r.Delete(ctx, foreign.Object, client.Preconditions{UID: &uid}, client.GracePeriodSeconds(0)); client.IgnoreNotFound(err) != nil {
+			return nil, errors.Join(foreign, fmt.Errorf("deleting it: %w", err))
+		}
+		foreign.Replaced = true
+		return nil, foreign
+	case err != nil:
+		return nil, err
+	case pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
 		uid := pod.UID
 		if err := r.Delete(ctx, pod, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
 			return nil, fmt.Errorf("deleting the stopped signaling pod: %w", err)
 		}
-		return pod, nil
-	case err == nil:
-		return pod, nil
-	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("reading the signaling pod: %w", err)
-	}
-	if pod, err = r.Room.newPod(s, secret, now, expiresAt); err != nil {
-		return nil, err
-	}
-	created, err := r.createOwned(ctx, s, pod)
-	if err != nil {
-		return nil, err
-	}
-	if created && wasOpen {
+	case created && wasOpen:
 		r.Metrics.PodRecreated()
 		r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonSignalingRecreated, "Recreate", "The signaling pod was gone and has been recreated")
 	}
 	return pod, nil
 }
 
+// ForeignObjectError says that an object has the name of one of a room's
+// children but the session does not control it (no controller reference
+// with the session's UID): someone else made it, by mistake or to capture
+// the room's traffic. The operator never uses such an object.
+type ForeignObjectError struct {
+	// Object is the object in the way.
+	Object client.Object
+	// Replaced is true when the operator deleted it to make the room's own.
+	Replaced bool
+}
+
+func (e *ForeignObjectError) Error() string {
+	return fmt.Sprintf("%s %s is not controlled by this session", kindOf(e.Object), e.Object.GetName())
+}
+
+// kindOf names obj's kind for messages: Pod, Service, Secret.
+func kindOf(obj client.Object) string {
+	return strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1.")
+}
+
+// reportForeign tells, in an Event and the RoomReady condition, that a
+// foreign object keeps the room from opening or was replaced; err is
+// returned as it is, so that the pass is retried.
+func (r *VideoSessionReconciler) reportForeign(s *videov1alpha1.VideoSession, err error) error {
+	var foreign *ForeignObjectError
+	if !errors.As(err, &foreign) {
+		return err
+	}
+	what := fmt.Sprintf("%s %s is in the room's place and is not controlled by this session", kindOf(foreign.Object), foreign.Object.GetName())
+	msg := what + "; the room does not open until it is removed"
+	if foreign.Replaced {
+		msg = what + "; it has been deleted and the room's own is being made"
+	}
+	r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonForeignObject, "Refuse", "%s", msg)
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+		Type: videov1alpha1.ConditionRoomReady, Status: metav1.ConditionFalse, Reason: ReasonForeignObject,
+		Message: msg, ObservedGeneration: s.Generation,
+	})
+	return err
+}
+
+// ensureChild returns the session's child of the name and kind build makes:
+// the one in the cache, or the one build makes, created now; created says
+// which. An object of that name that the session does not control is
+// returned as a *ForeignObjectError, never used. The cache holds only what
+// is labelled as the operator's, so an object it lacks may still be in the
+// API: then the create fails and the object is read past the cache.
+func ensureChild[T client.Object](ctx context.Context, r *VideoSessionReconciler, s *videov1alpha1.VideoSession, current T, build func() (T, error)) (obj T, created bool, err error) {
+	var zero T
+	key := types.NamespacedName{Namespace: s.Namespace, Name: childName(s, current)}
+	switch err := r.Get(ctx, key, current); {
+	case err == nil:
+		return controlled(s, current)
+	case !apierrors.IsNotFound(err):
+		return zero, false, fmt.Errorf("reading %s %s: %w", kindOf(current), key.Name, err)
+	}
+	want, err := build()
+	if err != nil {
+		return zero, false, err
+	}
+	if err := controllerutil.SetControllerReference(s, want, r.Scheme()); err != nil {
+		return zero, false, fmt.Errorf("owning %s: %w", kindOf(want), err)
+	}
+	err = r.Create(ctx, want)
+	switch {
+	case err == nil:
+		return want, true, nil
+	case !apierrors.IsAlreadyExists(err):
+		return zero, false, fmt.Errorf("creating %s %s: %w", kindOf(want), key.Name, err)
+	}
+	if err := r.APIReader.Get(ctx, key, current); err != nil {
+		return zero, false, fmt.Errorf("reading %s %s: %w", kindOf(current), key.Name, err)
+	}
+	return controlled(s, current)
+}
+
+// childName is the name of the session's child of obj's kind: the links
+// Secret, or the room's Pod and Service.
+func childName(s *videov1alpha1.VideoSession, obj client.Object) string {
+	if _, ok := obj.(*corev1.Secret); ok {
+		return roomcontract.LinksSecretName(s)
+	}
+	return roomcontract.RoomName(s)
+}
+
+// controlled returns obj if s controls it, else a *ForeignObjectError.
+func controlled[T client.Object](s *videov1alpha1.VideoSession, obj T) (T, bool, error) {
+	if !metav1.IsControlledBy(obj, s) {
+		var zero T
+		return zero, false, &ForeignObjectError{Object: obj}
+	}
+	return obj, false, nil
+}
+
 // exists reports whether the cache holds an object of obj's kind and name.
 func (r *VideoSessionReconciler) exists(ctx context.Context, obj client.Object) bool {
 	probe, ok := obj.DeepCopyObject().(client.Object)
 	return ok && r.Get(ctx, client.ObjectKeyFromObject(obj), probe) == nil
-}
-
-// createOwned creates obj owned by the session and reports whether it did;
-// an object that already exists is left alone (children never change while
-// the room is open).
-func (r *VideoSessionReconciler) createOwned(ctx context.Context, s *videov1alpha1.VideoSession, obj client.Object) (bool, error) {
-	if err := controllerutil.SetControllerReference(s, obj, r.Scheme()); err != nil {
-		return false, fmt.Errorf("owning %T: %w", obj, err)
-	}
-	err := r.Create(ctx, obj)
-	switch {
-	case apierrors.IsAlreadyExists(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
-	}
-	return true, nil
 }
 
 // expire deletes an expired session like Kubernetes' TTL-after-finished

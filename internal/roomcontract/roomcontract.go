@@ -152,9 +152,15 @@ func NewService(s *videov1alpha1.VideoSession, expiresAt time.Time) *corev1.Serv
 //     someone else labelled does not capture the room;
 //   - its expiry annotation is readable and after now (a missing or
 //     unreadable expiry counts as expired);
+//   - it is of type ClusterIP (headless, as NewService makes it, or not):
+//     never ExternalName, which would send the room's traffic anywhere, nor
+//     NodePort or LoadBalancer, which the operator never makes;
 //   - it has a port named PortName, or exactly one port.
 func OpenRoomPort(svc *corev1.Service, id string, now time.Time) (int32, bool) {
 	if svc.Labels[LabelRoom] != id || svc.Labels[LabelComponent] != ComponentRoom {
+		return 0, false
+	}
+	if svc.Spec.Type != "" && svc.Spec.Type != corev1.ServiceTypeClusterIP {
 		return 0, false
 	}
 	owner := metav1.GetControllerOf(svc)

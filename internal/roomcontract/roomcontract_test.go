@@ -133,6 +133,14 @@ func TestOpenRoomPort(t *testing.T) {
 			s.Spec.Ports = []corev1.ServicePort{{Name: "a", Port: 1}, {Name: "b", Port: 2}}
 		}), 0, false},
 		{"no ports", room(func(s *corev1.Service) { s.Spec.Ports = nil }), 0, false},
+		{"type ClusterIP with a virtual IP", room(func(s *corev1.Service) {
+			s.Spec.Type, s.Spec.ClusterIP = corev1.ServiceTypeClusterIP, "10.96.0.10"
+		}), 8080, true},
+		{"type ExternalName", room(func(s *corev1.Service) {
+			s.Spec.Type, s.Spec.ClusterIP, s.Spec.ExternalName = corev1.ServiceTypeExternalName, "", "decoy.example.org"
+		}), 0, false},
+		{"type NodePort", room(func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort }), 0, false},
+		{"type LoadBalancer", room(func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeLoadBalancer }), 0, false},
 		{"expires now", room(func(s *corev1.Service) { s.Annotations[roomcontract.AnnotationExpiresAt] = now.Format(time.RFC3339) }), 0, false},
 		{"expired", room(func(s *corev1.Service) {
 			s.Annotations[roomcontract.AnnotationExpiresAt] = now.Add(-time.Second).Format(time.RFC3339)
