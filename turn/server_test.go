@@ -49,8 +49,10 @@ func startOwn(t *testing.T, peers *turn.PeerPolicy) *ownServer {
 		RelayIP:     net.IPv4(127, 0, 0, 1),
 		RelayBindIP: "127.0.0.1",
 		Peers:       peers,
-		Registerer:  reg,
-		Logger:      slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// The tests' peers are sockets on loopback, the server's own host.
+		UnsafeHostPeers: true,
+		Registerer:      reg,
+		Logger:          slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatalf("turn.New() = %v", err)
@@ -454,6 +456,8 @@ func TestOwnServerTransports(t *testing.T) {
 				RelayIP:     net.IPv4(127, 0, 0, 1),
 				RelayBindIP: "127.0.0.1",
 				Peers:       turn.NewPeerPolicy([]netip.Prefix{loopback}, nil),
+				// The peers are sockets on loopback, the server's own host.
+				UnsafeHostPeers: true,
 			})
 			if err != nil {
 				t.Fatalf("turn.New() = %v", err)
