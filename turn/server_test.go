@@ -422,7 +422,7 @@ func TestCoturnDocumentedDenyList(t *testing.T) {
 	defer alloc.Close()
 	peers := map[string]int{
 		"127.0.0.1": 403, "10.1.2.3": 403, "172.16.0.1": 403, "192.168.1.1": 403,
-		"100.64.0.1": 403, "169.254.169.254": 403, "0.0.0.1": 403, "8.8.8.8": 0,
+		"100.64.0.1": 403, "169.254.169.254": 403, "0.0.0.1": 403, "0.0.0.0": 403, "8.8.8.8": 0,
 	}
 	for ip, want := range peers {
 		err := alloc.CreatePermission(&net.UDPAddr{IP: net.ParseIP(ip), Port: 4000})
