@@ -7,32 +7,27 @@ import (
 	"sync"
 )
 
-// alwaysOwn are addresses that reach the TURN host itself wherever it runs:
-// the whole loopback range (Linux answers on every 127.x address) and the
-// unspecified addresses, which Linux delivers locally too (the loopback
-// bypass of CVE-2020-26262 in coturn).
-var alwaysOwn = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("::1/128"),
-	netip.MustParsePrefix("0.0.0.0/32"),
-	netip.MustParsePrefix("::/128"),
-}
-
 // selfGuard keeps relays from reaching the TURN host itself: to and from
 // the host's own addresses only the ports of this server's live relay
 // allocations are allowed (relay to relay, the call where both browsers
 // need TURN), whatever the peer policy says about those addresses.
+//
+// Besides the addresses in own, every loopback address (Linux answers on
+// all of 127/8) and the unspecified addresses (which Linux delivers
+// locally: the loopback bypass of CVE-2020-26262 in coturn) are the host's.
+// A guard with a nil own map knows no address of the host and allows all.
 type selfGuard struct {
-	own []netip.Prefix // never changed after newSelfGuard
+	own map[netip.Addr]struct{} // never changed after newSelfGuard
 
 	mu    sync.RWMutex
 	ports map[uint16]int // live relay ports and how many sockets hold each
 }
 
-// newSelfGuard returns a guard for the host's addresses: alwaysOwn, every
-// interface address, and extra (the relay, bind and listen addresses).
+// newSelfGuard returns a guard for the host's addresses: loopback, the
+// unspecified addresses, every interface address, and extra (the relay,
+// bind and listen addresses).
 func newSelfGuard(extra ...net.IP) (*selfGuard, error) {
-	g := &selfGuard{own: append([]netip.Prefix(nil), alwaysOwn...), ports: map[uint16]int{}}
+	g := &selfGuard{own: map[netip.Addr]struct{}{}, ports: map[uint16]int{}}
 	ifaddrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil, fmt.Errorf("list the host's addresses: %w", err)
@@ -45,8 +40,7 @@ func newSelfGuard(extra ...net.IP) (*selfGuard, error) {
 	}
 	for _, ip := range ips {
 		if addr, ok := netip.AddrFromSlice(ip); ok {
-			addr = addr.Unmap().WithZone("")
-			g.own = append(g.own, netip.PrefixFrom(addr, addr.BitLen()))
+			g.own[addr.Unmap().WithZone("")] = struct{}{}
 		}
 	}
 	return g, nil
@@ -54,13 +48,15 @@ func newSelfGuard(extra ...net.IP) (*selfGuard, error) {
 
 // isOwn reports whether ip is one of the host's addresses.
 func (g *selfGuard) isOwn(ip netip.Addr) bool {
-	ip = ip.Unmap().WithZone("")
-	for _, p := range g.own {
-		if p.Contains(ip) {
-			return true
-		}
+	if g.own == nil {
+		return false
 	}
-	return false
+	ip = ip.Unmap().WithZone("")
+	if ip.IsLoopback() || ip.IsUnspecified() {
+		return true
+	}
+	_, own := g.own[ip]
+	return own
 }
 
 // allowed reports whether a datagram may go to or come from addr: any

@@ -176,7 +176,7 @@ func New(cfg Config) (*Server, error) {
 			MinPort: cfg.MinPort, MaxPort: cfg.MaxPort,
 		}
 	}
-	self := &selfGuard{ports: map[uint16]int{}} // knows no own address: allows all
+	self := &selfGuard{ports: map[uint16]int{}} // a nil own map: allows all
 	if !cfg.UnsafeHostPeers {
 		if self, err = newSelfGuard(cfg.ownIPs()...); err != nil {
 			return nil, err
