@@ -62,10 +62,14 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 		port = u.Port
 	}
 	g.self.add(port, 1)
-	return &relayConn{
+	rc := &relayConn{
 		PacketConn: conn, policy: g.policy, self: g.self, port: port,
 		expiry: expiry, now: g.now, metrics: g.metrics,
-	}, addr, nil
+	}
+	// At the expiry the blocked read returns, and pion deletes the
+	// allocation, freeing its port and its place in the quotas.
+	rc.timer = time.AfterFunc(expiry.Sub(g.now()), func() { _ = conn.SetReadDeadline(time.Now()) })
+	return rc, addr, nil
 }
 
 // AllocateListener implements pionturn.RelayAddressGenerator; TCP relays are refused.
@@ -87,19 +91,22 @@ type relayConn struct {
 	expiry  time.Time // the credential's expiry: nothing is relayed after it
 	now     func() time.Time
 	metrics *metrics
+	timer   *time.Timer // ends reading at the expiry
 	closed  sync.Once
 }
 
-// ReadFrom drops datagrams from denied peers, from the host itself other
-// than from its relays, and all of them once the credential has expired;
-// it counts the rest.
+// ReadFrom drops datagrams from denied peers and from the host itself
+// other than from its relays, and counts the rest. Once the credential has
+// expired it drops the datagram and fails, and pion deletes the allocation.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
 		if err != nil {
 			return n, addr, err
 		}
-		if err := c.check(addr); err != nil {
+		if err := c.check(addr); errors.Is(err, errCredentialExpired) {
+			return 0, nil, err
+		} else if err != nil {
 			continue
 		}
 		c.metrics.fromPeer.Add(float64(n))
@@ -120,7 +127,10 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 
 // Close closes the socket and frees its port in the self guard.
 func (c *relayConn) Close() error {
-	c.closed.Do(func() { c.self.add(c.port, -1) })
+	c.closed.Do(func() {
+		c.timer.Stop()
+		c.self.add(c.port, -1)
+	})
 	return c.PacketConn.Close()
 }
 

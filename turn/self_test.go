@@ -241,6 +241,39 @@ func TestRelayEndsWithCredential(t *testing.T) {
 	if got := metricValue(t, reg, "sprechzimmer_turn_expired_datagrams_total", "", ""); got < 1 {
 		t.Errorf("expired_datagrams_total = %v, want >= 1", got)
 	}
+	waitNoAllocations(t, srv, 2*time.Second)
+}
+
+// TestAllocationEndsAtExpiry checks that an allocation nobody uses is
+// deleted when its credential expires, so that its port and its place in
+// the room's quota are free again, without waiting for its lifetime.
+func TestAllocationEndsAtExpiry(t *testing.T) {
+	srv := startOwn(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// Expiries are whole seconds: this one is one to two seconds away.
+	cred := turncred.Mint([]byte(testSecret), "room-short", time.Now().Add(2*time.Second))
+	alloc, err := turntest.Allocate(ctx, srv.UDPAddr(), cred.Username, cred.Password)
+	if err != nil {
+		t.Fatalf("Allocate() = %v", err)
+	}
+	defer alloc.Close()
+	if n := srv.Allocations(); n != 1 {
+		t.Fatalf("Allocations() = %d, want 1", n)
+	}
+	waitNoAllocations(t, srv, 5*time.Second)
+}
+
+// waitNoAllocations fails unless srv's allocations are gone within d.
+func waitNoAllocations(t *testing.T, srv interface{ Allocations() int }, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for srv.Allocations() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d allocations left %v after the credential expired, want none", srv.Allocations(), d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // fakeClock is a clock the test moves.
