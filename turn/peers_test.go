@@ -65,7 +65,7 @@ func TestParsePrefixesRefusesGarbage(t *testing.T) {
 }
 
 func TestSelfGuardAllowsOnlyLiveRelayPorts(t *testing.T) {
-	g, err := newSelfGuard(net.ParseIP("203.0.113.10"))
+	g, err := newSelfGuard(nil, net.ParseIP("203.0.113.10"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +91,17 @@ func TestSelfGuardAllowsOnlyLiveRelayPorts(t *testing.T) {
 		if got := g.allowed(net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tt.addr))); got != tt.want {
 			t.Errorf("allowed(%s) = %v, want %v", tt.addr, got, tt.want)
 		}
+	}
+	bound, err := newSelfGuard([]net.IP{net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound.add(50000, 1)
+	if !bound.allowed(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}) {
+		t.Error("relay sockets bound to 127.0.0.1: its live relay port refused")
+	}
+	if bound.allowed(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 50000}) {
+		t.Error("relay sockets bound to 127.0.0.1: another service on 127.0.0.2 with a relay's port number allowed")
 	}
 	if off := (&selfGuard{ports: map[uint16]int{}}); !off.allowed(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6379}) {
 		t.Error("a guard without own addresses (UnsafeHostPeers) refused loopback")

@@ -18,6 +18,9 @@ import (
 // A guard with a nil own map knows no address of the host and allows all.
 type selfGuard struct {
 	own map[netip.Addr]struct{} // never changed after newSelfGuard
+	// relay are the own addresses the relay sockets can be reached on;
+	// nil when they are bound to the unspecified address (all of them).
+	relay map[netip.Addr]struct{}
 
 	mu    sync.RWMutex
 	ports map[uint16]int // live relay ports and how many sockets hold each
@@ -25,9 +28,19 @@ type selfGuard struct {
 
 // newSelfGuard returns a guard for the host's addresses: loopback, the
 // unspecified addresses, every interface address, and extra (the relay,
-// bind and listen addresses).
-func newSelfGuard(extra ...net.IP) (*selfGuard, error) {
+// bind and listen addresses). relay, when not nil, are the only addresses
+// the relay sockets can be reached on (their bind address and the public
+// address that leads to it).
+func newSelfGuard(relay []net.IP, extra ...net.IP) (*selfGuard, error) {
 	g := &selfGuard{own: map[netip.Addr]struct{}{}, ports: map[uint16]int{}}
+	if relay != nil {
+		g.relay = map[netip.Addr]struct{}{}
+		for _, ip := range relay {
+			if addr, ok := netip.AddrFromSlice(ip); ok {
+				g.relay[addr.Unmap().WithZone("")] = struct{}{}
+			}
+		}
+	}
 	ifaddrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil, fmt.Errorf("list the host's addresses: %w", err)
@@ -70,6 +83,9 @@ func (g *selfGuard) allowed(addr net.Addr) bool {
 	ip, ok := netip.AddrFromSlice(u.IP)
 	if !ok || !g.isOwn(ip) {
 		return ok
+	}
+	if _, relay := g.relay[ip.Unmap().WithZone("")]; g.relay != nil && !relay {
+		return false // an own address no relay socket listens on
 	}
 	g.mu.RLock()
 	defer g.mu.RUnlock()

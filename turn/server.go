@@ -158,6 +158,17 @@ func (c Config) ownIPs() []net.IP {
 	return out
 }
 
+// relayIPs are the addresses relay sockets can be reached on: nil (all of
+// the host's) when they are bound to the unspecified address, else the bind
+// address and RelayIP.
+func (c Config) relayIPs() []net.IP {
+	bind := net.ParseIP(c.RelayBindIP)
+	if bind == nil || bind.IsUnspecified() {
+		return nil
+	}
+	return []net.IP{bind, c.RelayIP}
+}
+
 // New opens the listeners and starts serving.
 func New(cfg Config) (*Server, error) {
 	cfg, err := cfg.withDefaults()
@@ -178,7 +189,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	self := &selfGuard{ports: map[uint16]int{}} // a nil own map: allows all
 	if !cfg.UnsafeHostPeers {
-		if self, err = newSelfGuard(cfg.ownIPs()...); err != nil {
+		if self, err = newSelfGuard(cfg.relayIPs(), cfg.ownIPs()...); err != nil {
 			return nil, err
 		}
 	}
