@@ -1,9 +1,10 @@
 // Package turn is Sprechzimmer's TURN server: a pion/turn server that
 // accepts exactly the TURN REST credentials the operator mints with
 // internal/turncred under a shared secret, relays only UDP, refuses peers in
-// private, loopback, link-local, CGNAT and configured (cluster) ranges, and
-// exports Prometheus metrics with bounded labels. It logs no usernames,
-// credentials or addresses.
+// private, loopback, link-local, CGNAT and configured (cluster) ranges,
+// reaches its own host only on its relay ports, stops relaying when a
+// credential expires, and exports Prometheus metrics with bounded labels.
+// It logs no usernames, credentials or addresses.
 package turn
 
 import (
