@@ -22,6 +22,9 @@ const (
 	RefusalDraining = "draining"
 	// RefusalQuota: the credential has MaxAllocationsPerUser allocations.
 	RefusalQuota = "quota"
+	// RefusalClientQuota: the credential has MaxAllocationsPerClient
+	// allocations from the client's IP address.
+	RefusalClientQuota = "client_quota"
 )
 
 // metrics are the server's Prometheus collectors. Labels have fixed value
@@ -33,6 +36,7 @@ type metrics struct {
 	fromPeer           prometheus.Counter
 	authFailures       *prometheus.CounterVec
 	peersRefused       prometheus.Counter
+	expiredDrops       prometheus.Counter
 	allocationRefusals *prometheus.CounterVec
 }
 
@@ -54,11 +58,15 @@ func newMetrics() *metrics {
 		}, []string{"reason"}),
 		allocationRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "allocation_refusals_total",
-			Help: "Allocations refused to authenticated clients, by reason (draining, quota).",
+			Help: "Allocations refused to authenticated clients, by reason (draining, quota, client_quota).",
 		}, []string{"reason"}),
 		peersRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "peer_refusals_total",
-			Help: "Permissions, channel bindings and datagrams refused because the peer address is in a denied range.",
+			Help: "Permissions, channel bindings and datagrams refused because the peer address is in a denied range, or is the TURN host itself on a port that is no relay.",
+		}),
+		expiredDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "expired_datagrams_total",
+			Help: "Datagrams dropped because the credential their allocation was made with has expired.",
 		}),
 	}
 	m.toPeer = m.relayedBytes.WithLabelValues(DirectionToPeer)
@@ -66,7 +74,7 @@ func newMetrics() *metrics {
 	for _, r := range authReasons {
 		m.authFailures.WithLabelValues(r)
 	}
-	for _, r := range []string{RefusalDraining, RefusalQuota} {
+	for _, r := range []string{RefusalDraining, RefusalQuota, RefusalClientQuota} {
 		m.allocationRefusals.WithLabelValues(r)
 	}
 	return m
@@ -80,7 +88,7 @@ func (m *metrics) register(reg prometheus.Registerer, active func() float64) err
 		Namespace: ns, Subsystem: sub, Name: "allocations_active",
 		Help: "Relay allocations that exist now.",
 	}, active)
-	for _, c := range []prometheus.Collector{m.allocationsTotal, m.relayedBytes, m.authFailures, m.peersRefused, m.allocationRefusals, activeGauge} {
+	for _, c := range []prometheus.Collector{m.allocationsTotal, m.relayedBytes, m.authFailures, m.peersRefused, m.expiredDrops, m.allocationRefusals, activeGauge} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register turn metrics: %w", err)
 		}

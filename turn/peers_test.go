@@ -1,6 +1,7 @@
 package turn
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 )
@@ -60,5 +61,49 @@ func TestParsePrefixesRefusesGarbage(t *testing.T) {
 		if _, err := ParsePrefixes(in); err == nil {
 			t.Errorf("ParsePrefixes(%q) = nil error, want one", in)
 		}
+	}
+}
+
+func TestSelfGuardAllowsOnlyLiveRelayPorts(t *testing.T) {
+	g, err := newSelfGuard(nil, net.ParseIP("203.0.113.10"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.add(50000, 1)
+	g.add(50001, 1)
+	g.add(50001, -1) // that allocation ended
+	tests := []struct {
+		addr string
+		want bool
+	}{
+		{"203.0.113.10:50000", true},  // a live relay: relay to relay
+		{"203.0.113.10:50001", false}, // a relay port no allocation holds
+		{"203.0.113.10:53", false},    // a service on the public IP
+		{"127.0.0.1:50000", true},     // loopback reaches the relay too
+		{"127.0.0.1:6379", false},     // a service on loopback
+		{"127.9.9.9:6379", false},     // all of 127/8 is the host
+		{"0.0.0.0:6379", false},       // delivered locally
+		{"[::1]:6379", false},         // IPv6 loopback
+		{"[::ffff:127.0.0.1]:6379", false},
+		{"198.51.100.7:6379", true}, // another host: the peer policy decides
+	}
+	for _, tt := range tests {
+		if got := g.allowed(net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tt.addr))); got != tt.want {
+			t.Errorf("allowed(%s) = %v, want %v", tt.addr, got, tt.want)
+		}
+	}
+	bound, err := newSelfGuard([]net.IP{net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound.add(50000, 1)
+	if !bound.allowed(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}) {
+		t.Error("relay sockets bound to 127.0.0.1: its live relay port refused")
+	}
+	if bound.allowed(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 50000}) {
+		t.Error("relay sockets bound to 127.0.0.1: another service on 127.0.0.2 with a relay's port number allowed")
+	}
+	if off := (&selfGuard{ports: map[uint16]int{}}); !off.allowed(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6379}) {
+		t.Error("a guard without own addresses (UnsafeHostPeers) refused loopback")
 	}
 }

@@ -3,8 +3,12 @@ package turn
 import (
 	"errors"
 	"net"
+	"sync"
+	"time"
 
 	pionturn "github.com/pion/turn/v5"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 )
 
 // errTCPRelay is returned for TCP relay allocations (RFC 6062), which
@@ -15,12 +19,24 @@ var errTCPRelay = errors.New("tcp relay allocations are not supported")
 // in a denied range.
 var errPeerDenied = errors.New("peer address is in a denied range")
 
+// errOwnAddress is returned when a relay socket is asked to send to the
+// TURN host itself on a port that is not a relay allocation.
+var errOwnAddress = errors.New("peer is the turn host itself, not one of its relays")
+
+// errCredentialExpired is returned when a relay socket is asked to send
+// after the allocation's credential has expired.
+var errCredentialExpired = errors.New("the allocation's credential has expired")
+
 // relayGenerator allocates UDP relay sockets through a pion generator and
 // wraps them so that every datagram is counted and checked against the
-// peer policy, a second line behind the permission handler.
+// peer policy, a second line behind the permission handler, against the
+// host's own addresses, which only the relay ports may be reached on, and
+// against the expiry of the credential the allocation was made with.
 type relayGenerator struct {
 	inner   pionturn.RelayAddressGenerator
 	policy  *PeerPolicy
+	self    *selfGuard
+	now     func() time.Time
 	metrics *metrics
 	buffer  int // socket buffer size for relay sockets
 }
@@ -34,8 +50,26 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 	if err != nil {
 		return nil, nil, err
 	}
+	// The auth handler admits only turncred usernames, which carry the expiry.
+	expiry, err := turncred.Expiry(c.UserID)
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, err
+	}
 	setBuffers(conn, g.buffer)
-	return &relayConn{PacketConn: conn, policy: g.policy, metrics: g.metrics}, addr, nil
+	port := 0
+	if u, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		port = u.Port
+	}
+	g.self.add(port, 1)
+	rc := &relayConn{
+		PacketConn: conn, policy: g.policy, self: g.self, port: port,
+		expiry: expiry, now: g.now, metrics: g.metrics,
+	}
+	// At the expiry the blocked read returns, and pion deletes the
+	// allocation, freeing its port and its place in the quotas.
+	rc.timer = time.AfterFunc(expiry.Sub(g.now()), func() { _ = conn.SetReadDeadline(time.Now()) })
+	return rc, addr, nil
 }
 
 // AllocateListener implements pionturn.RelayAddressGenerator; TCP relays are refused.
@@ -52,18 +86,27 @@ func (g *relayGenerator) AllocateConn(pionturn.AllocateConnConfig) (net.Conn, er
 type relayConn struct {
 	net.PacketConn
 	policy  *PeerPolicy
+	self    *selfGuard
+	port    int       // the relay port, registered with self while open
+	expiry  time.Time // the credential's expiry: nothing is relayed after it
+	now     func() time.Time
 	metrics *metrics
+	timer   *time.Timer // ends reading at the expiry
+	closed  sync.Once
 }
 
-// ReadFrom drops datagrams from denied peers and counts the rest.
+// ReadFrom drops datagrams from denied peers and from the host itself
+// other than from its relays, and counts the rest. Once the credential has
+// expired it drops the datagram and fails, and pion deletes the allocation.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
 		if err != nil {
 			return n, addr, err
 		}
-		if !c.allowed(addr) {
-			c.metrics.peersRefused.Inc()
+		if err := c.check(addr); errors.Is(err, errCredentialExpired) {
+			return 0, nil, err
+		} else if err != nil {
 			continue
 		}
 		c.metrics.fromPeer.Add(float64(n))
@@ -71,15 +114,38 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
-// WriteTo refuses denied peers and counts what it sends.
+// WriteTo refuses denied peers, the host itself other than its relays, and
+// every peer once the credential has expired; it counts what it sends.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if !c.allowed(addr) {
-		c.metrics.peersRefused.Inc()
-		return 0, errPeerDenied
+	if err := c.check(addr); err != nil {
+		return 0, err
 	}
 	n, err := c.PacketConn.WriteTo(p, addr)
 	c.metrics.toPeer.Add(float64(n))
 	return n, err
 }
 
-func (c *relayConn) allowed(addr net.Addr) bool { return c.policy.AllowedAddr(addr) }
+// Close closes the socket and frees its port in the self guard.
+func (c *relayConn) Close() error {
+	c.closed.Do(func() {
+		c.timer.Stop()
+		c.self.add(c.port, -1)
+	})
+	return c.PacketConn.Close()
+}
+
+// check decides about one datagram to or from addr and counts refusals.
+func (c *relayConn) check(addr net.Addr) error {
+	switch {
+	case !c.now().Before(c.expiry):
+		c.metrics.expiredDrops.Inc()
+		return errCredentialExpired
+	case !c.policy.AllowedAddr(addr):
+		c.metrics.peersRefused.Inc()
+		return errPeerDenied
+	case !c.self.allowed(addr):
+		c.metrics.peersRefused.Inc()
+		return errOwnAddress
+	}
+	return nil
+}

@@ -1,9 +1,10 @@
 // Package turn is Sprechzimmer's TURN server: a pion/turn server that
 // accepts exactly the TURN REST credentials the operator mints with
 // internal/turncred under a shared secret, relays only UDP, refuses peers in
-// private, loopback, link-local, CGNAT and configured (cluster) ranges, and
-// exports Prometheus metrics with bounded labels. It logs no usernames,
-// credentials or addresses.
+// private, loopback, link-local, CGNAT and configured (cluster) ranges,
+// reaches its own host only on its relay ports, stops relaying when a
+// credential expires, and exports Prometheus metrics with bounded labels.
+// It logs no usernames, credentials or addresses.
 package turn
 
 import (
@@ -42,6 +43,11 @@ type Config struct {
 	// MaxAllocationsPerUser limits the live allocations of one credential
 	// (one room); 0 means DefaultMaxAllocationsPerUser.
 	MaxAllocationsPerUser int
+	// MaxAllocationsPerClient limits the live allocations of one
+	// credential from one client IP address, so that one link holder
+	// cannot use up the room's MaxAllocationsPerUser; 0 means
+	// DefaultMaxAllocationsPerClient (at most MaxAllocationsPerUser).
+	MaxAllocationsPerClient int
 	// RelayIP is the address put into relay candidates: the public IP.
 	RelayIP net.IP
 	// RelayBindIP is the local address relay sockets are bound to
@@ -55,8 +61,16 @@ type Config struct {
 	// DefaultSocketBuffer; relay sockets get a quarter of it.
 	SocketBuffer int
 	// Peers decides which peers may be relayed to; nil means
-	// NewPeerPolicy(nil, nil), the defaults.
+	// NewPeerPolicy(nil, nil), the defaults. Whatever it allows, the
+	// server's own addresses (loopback, the unspecified addresses, every
+	// interface address, RelayIP, RelayBindIP and the UDP and TCP listen
+	// addresses) are reached only on the ports of live relay allocations.
 	Peers *PeerPolicy
+	// UnsafeHostPeers lets relays reach the server's own addresses on
+	// every port Peers allows, not only on relay ports. Only for tests and
+	// benchmarks that play peers on loopback; never in production, where
+	// it opens every UDP service of the host to any credential holder.
+	UnsafeHostPeers bool
 	// Registerer receives the metrics; nil means a private registry.
 	Registerer prometheus.Registerer
 	// Logger receives the server's log; nil means slog.Default().
@@ -113,6 +127,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxAllocationsPerUser <= 0 {
 		c.MaxAllocationsPerUser = DefaultMaxAllocationsPerUser
 	}
+	if c.MaxAllocationsPerClient <= 0 {
+		c.MaxAllocationsPerClient = DefaultMaxAllocationsPerClient
+	}
+	c.MaxAllocationsPerClient = min(c.MaxAllocationsPerClient, c.MaxAllocationsPerUser)
 	if c.MaxTCPConns <= 0 {
 		c.MaxTCPConns = DefaultMaxTCPConns
 	}
@@ -120,6 +138,36 @@ func (c Config) withDefaults() (Config, error) {
 		c.SocketBuffer = DefaultSocketBuffer
 	}
 	return c, nil
+}
+
+// ownIPs are the addresses of this host that c names: the relay address,
+// the relay bind address and the listen addresses. Unspecified and
+// unparsable ones are left out (newSelfGuard adds the interfaces).
+func (c Config) ownIPs() []net.IP {
+	ips := []net.IP{c.RelayIP, net.ParseIP(c.RelayBindIP)}
+	for _, a := range []string{c.UDPAddress, c.TCPAddress} {
+		if host, _, err := net.SplitHostPort(a); err == nil {
+			ips = append(ips, net.ParseIP(host))
+		}
+	}
+	out := ips[:0]
+	for _, ip := range ips {
+		if ip != nil && !ip.IsUnspecified() {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// relayIPs are the addresses relay sockets can be reached on: nil (all of
+// the host's) when they are bound to the unspecified address, else the bind
+// address and RelayIP.
+func (c Config) relayIPs() []net.IP {
+	bind := net.ParseIP(c.RelayBindIP)
+	if bind == nil || bind.IsUnspecified() {
+		return nil
+	}
+	return []net.IP{bind, c.RelayIP}
 }
 
 // New opens the listeners and starts serving.
@@ -140,7 +188,13 @@ func New(cfg Config) (*Server, error) {
 			MinPort: cfg.MinPort, MaxPort: cfg.MaxPort,
 		}
 	}
-	gen := &relayGenerator{inner: inner, policy: cfg.Peers, metrics: m, buffer: cfg.SocketBuffer / 4}
+	self := &selfGuard{ports: map[uint16]int{}} // a nil own map: allows all
+	if !cfg.UnsafeHostPeers {
+		if self, err = newSelfGuard(cfg.relayIPs(), cfg.ownIPs()...); err != nil {
+			return nil, err
+		}
+	}
+	gen := &relayGenerator{inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m, buffer: cfg.SocketBuffer / 4}
 	permit := func(_ net.Addr, peer net.IP) bool {
 		if cfg.Peers.AllowedIP(peer) {
 			return true
@@ -176,14 +230,18 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	fail := func(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
-	users := newUserAllocations(cfg.MaxAllocationsPerUser)
-	quota := func(user, _ string, _ net.Addr) bool {
+	users := newAllocationCounter(cfg.MaxAllocationsPerUser)
+	clients := newAllocationCounter(cfg.MaxAllocationsPerClient)
+	quota := func(user, _ string, src net.Addr) bool {
 		switch {
 		case s.draining.Load():
 			m.allocationRefusals.WithLabelValues(RefusalDraining).Inc()
 			return false
 		case !users.admit(user):
 			m.allocationRefusals.WithLabelValues(RefusalQuota).Inc()
+			return false
+		case !clients.admit(clientKey(user, src)):
+			m.allocationRefusals.WithLabelValues(RefusalClientQuota).Inc()
 			return false
 		}
 		return true
@@ -201,12 +259,14 @@ func New(cfg Config) (*Server, error) {
 					fail(ReasonBadCredential)
 				}
 			},
-			OnAllocationCreated: func(_, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
+			OnAllocationCreated: func(src, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
 				users.add(user, 1)
+				clients.add(clientKey(user, src), 1)
 				m.allocationsTotal.Inc()
 			},
-			OnAllocationDeleted: func(_, _ net.Addr, _, user, _ string) {
+			OnAllocationDeleted: func(src, _ net.Addr, _, user, _ string) {
 				users.add(user, -1)
+				clients.add(clientKey(user, src), -1)
 				select {
 				case s.deleted <- struct{}{}:
 				default:

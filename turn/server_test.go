@@ -49,8 +49,10 @@ func startOwn(t *testing.T, peers *turn.PeerPolicy) *ownServer {
 		RelayIP:     net.IPv4(127, 0, 0, 1),
 		RelayBindIP: "127.0.0.1",
 		Peers:       peers,
-		Registerer:  reg,
-		Logger:      slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// The tests' peers are sockets on loopback, the server's own host.
+		UnsafeHostPeers: true,
+		Registerer:      reg,
+		Logger:          slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatalf("turn.New() = %v", err)
@@ -420,7 +422,7 @@ func TestCoturnDocumentedDenyList(t *testing.T) {
 	defer alloc.Close()
 	peers := map[string]int{
 		"127.0.0.1": 403, "10.1.2.3": 403, "172.16.0.1": 403, "192.168.1.1": 403,
-		"100.64.0.1": 403, "169.254.169.254": 403, "0.0.0.1": 403, "8.8.8.8": 0,
+		"100.64.0.1": 403, "169.254.169.254": 403, "0.0.0.1": 403, "0.0.0.0": 403, "8.8.8.8": 0,
 	}
 	for ip, want := range peers {
 		err := alloc.CreatePermission(&net.UDPAddr{IP: net.ParseIP(ip), Port: 4000})
@@ -454,6 +456,8 @@ func TestOwnServerTransports(t *testing.T) {
 				RelayIP:     net.IPv4(127, 0, 0, 1),
 				RelayBindIP: "127.0.0.1",
 				Peers:       turn.NewPeerPolicy([]netip.Prefix{loopback}, nil),
+				// The peers are sockets on loopback, the server's own host.
+				UnsafeHostPeers: true,
 			})
 			if err != nil {
 				t.Fatalf("turn.New() = %v", err)

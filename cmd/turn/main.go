@@ -40,6 +40,7 @@ type options struct {
 	listenTCP    string
 	maxTCPConns  int
 	maxPerUser   int
+	maxPerClient int
 	udpSockets   int
 	publicIP     string
 	relayBindIP  string
@@ -59,13 +60,14 @@ func main() {
 	flag.StringVar(&o.listenUDP, "listen-udp", ":3478", "UDP address for TURN clients")
 	flag.StringVar(&o.listenTCP, "listen-tcp", ":3478", "TCP address for TURN clients (relaying stays UDP); empty disables TCP")
 	flag.IntVar(&o.maxPerUser, "max-allocations-per-user", turn.DefaultMaxAllocationsPerUser, "live allocations one credential (one room) may hold")
+	flag.IntVar(&o.maxPerClient, "max-allocations-per-client", turn.DefaultMaxAllocationsPerClient, "live allocations one credential may hold from one client IP address, so one link holder cannot take the room's")
 	flag.IntVar(&o.maxTCPConns, "max-tcp-conns", turn.DefaultMaxTCPConns, "simultaneous TURN-over-TCP connections at most")
 	flag.IntVar(&o.udpSockets, "udp-sockets", 1, "UDP sockets sharing -listen-udp via SO_REUSEPORT, each served by its own goroutine")
 	flag.StringVar(&o.publicIP, "public-ip", "", "IP address put into relay candidates, reachable by browsers (required)")
 	flag.StringVar(&o.relayBindIP, "relay-bind-ip", "0.0.0.0", "local IP address relay sockets are bound to")
 	flag.UintVar(&o.minPort, "min-port", 49152, "lowest relay port")
 	flag.UintVar(&o.maxPort, "max-port", 65535, "highest relay port")
-	flag.StringVar(&o.allowPeers, "allow-peers", "", "comma-separated CIDRs to relay to although they are in a denied range (tests: 127.0.0.0/8)")
+	flag.StringVar(&o.allowPeers, "allow-peers", "", "comma-separated CIDRs to relay to although they are in a denied range; the host's own addresses stay limited to the relay ports")
 	flag.StringVar(&o.denyPeers, "deny-peers", "", "comma-separated CIDRs never to relay to besides the defaults: the cluster's Pod, Service and node CIDRs")
 	flag.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "address of the /metrics, /healthz and /readyz listener; empty disables it")
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 20*time.Second, "how long SIGTERM waits for allocations to end before closing")
@@ -206,18 +208,19 @@ func (o options) config() (turn.Config, error) {
 		return cfg, err
 	}
 	return turn.Config{
-		Realm:                 o.realm,
-		Secret:                secret,
-		UDPAddress:            o.listenUDP,
-		UDPSockets:            o.udpSockets,
-		TCPAddress:            o.listenTCP,
-		MaxTCPConns:           o.maxTCPConns,
-		MaxAllocationsPerUser: o.maxPerUser,
-		RelayIP:               publicIP,
-		RelayBindIP:           o.relayBindIP,
-		MinPort:               uint16(o.minPort),
-		MaxPort:               uint16(o.maxPort),
-		Peers:                 turn.NewPeerPolicy(allow, deny),
+		Realm:                   o.realm,
+		Secret:                  secret,
+		UDPAddress:              o.listenUDP,
+		UDPSockets:              o.udpSockets,
+		TCPAddress:              o.listenTCP,
+		MaxTCPConns:             o.maxTCPConns,
+		MaxAllocationsPerUser:   o.maxPerUser,
+		MaxAllocationsPerClient: o.maxPerClient,
+		RelayIP:                 publicIP,
+		RelayBindIP:             o.relayBindIP,
+		MinPort:                 uint16(o.minPort),
+		MaxPort:                 uint16(o.maxPort),
+		Peers:                   turn.NewPeerPolicy(allow, deny),
 	}, nil
 }
 

@@ -18,7 +18,7 @@ func TestConfig(t *testing.T) {
 	}
 	const secret = "0123456789abcdef0123"
 	good := write("good", secret)
-	valid := options{realm: "turn.example.org", secretFile: good, publicIP: "203.0.113.10", minPort: 50000, maxPort: 50099}
+	valid := options{realm: "turn.example.org", secretFile: good, publicIP: "203.0.113.10", minPort: 50000, maxPort: 50099, maxPerClient: 7}
 
 	tests := []struct {
 		name    string
@@ -49,6 +49,8 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("config() = %v, want an error mentioning %q", err, tt.wantErr)
 			case err != nil && strings.Contains(err.Error(), secret):
 				t.Fatalf("config() error shows the secret: %v", err)
+			case tt.wantErr == "" && cfg.MaxAllocationsPerClient != o.maxPerClient:
+				t.Fatalf("config() MaxAllocationsPerClient = %d, want -max-allocations-per-client %d", cfg.MaxAllocationsPerClient, o.maxPerClient)
 			case tt.wantErr == "" && string(cfg.Secret) != secret:
 				t.Fatalf("config() secret has %d bytes, want the file's %d", len(cfg.Secret), len(secret))
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
+	"github.com/sprechzimmer/sprechzimmer/turn"
 )
 
 // TestRun runs the server as main does, on loopback: it relays for a
@@ -127,4 +128,67 @@ func get(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestRecommendedConfigRefusesTheHost runs the flags of config/turn and
+// docs/turn.md (hostNetwork: -public-ip is the node's address, here
+// loopback, allowed with -allow-peers=<public-ip>/32 as the docs say for a
+// private one; relay sockets on 0.0.0.0; the relay range 50000-50999; the
+// cluster CIDRs denied) and checks that a UDP service on the host outside
+// the relay ports never gets a datagram through the relay, while two
+// allocations still reach each other, as a relay-only call needs.
+func TestRecommendedConfigRefusesTheHost(t *testing.T) {
+	const secret = "recommended-config-secret-0123"
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := options{
+		realm: "turn.test", secretFile: secretFile, publicIP: "127.0.0.1", relayBindIP: "0.0.0.0",
+		listenUDP: "127.0.0.1:0", udpSockets: 1, minPort: 50000, maxPort: 50999,
+		allowPeers: "127.0.0.1/32", denyPeers: "10.244.0.0/16,10.96.0.0/12",
+	}
+	cfg, err := o.config()
+	if err != nil {
+		t.Fatalf("config() = %v", err)
+	}
+	srv, err := turn.New(cfg)
+	if err != nil {
+		t.Fatalf("turn.New() = %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var allocs [2]*turntest.Allocation
+	for i := range allocs {
+		cred := turncred.Mint([]byte(secret), "room-recommended", time.Now().Add(time.Hour))
+		if allocs[i], err = turntest.Allocate(ctx, srv.UDPAddr(), cred.Username, cred.Password); err != nil {
+			t.Fatalf("Allocate() = %v", err)
+		}
+		defer allocs[i].Close()
+	}
+	a, b := allocs[0], allocs[1]
+
+	service, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = service.Close() }()
+	for range 3 {
+		_, _ = a.Relay.WriteTo([]byte("to a loopback service"), service.LocalAddr())
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, silent := turntest.Silent(service, 300*time.Millisecond); !silent {
+		t.Errorf("a UDP service on the host's loopback got %q through the relay", got)
+	}
+
+	if err := b.CreatePermission(a.Relay.LocalAddr()); err != nil {
+		t.Fatalf("CreatePermission(other relay) = %v", err)
+	}
+	if _, err := a.Relay.WriteTo([]byte("frame"), b.Relay.LocalAddr()); err != nil {
+		t.Fatalf("WriteTo(other relay) = %v", err)
+	}
+	if got, silent := turntest.Silent(b.Relay, 5*time.Second); silent || got != "frame" {
+		t.Fatalf("relay to relay: got %q (nothing: %v), want %q", got, silent, "frame")
+	}
 }

@@ -126,14 +126,7 @@ func Run(ctx context.Context, opts Options) error {
 	say("· starting the TURN server")
 	turnSecret := make([]byte, 32)
 	_, _ = rand.Read(turnSecret)
-	turnSrv, err := turn.New(turn.Config{
-		Realm:       "sprechzimmer.local",
-		Secret:      turnSecret,
-		UDPAddress:  "127.0.0.1:0",
-		RelayIP:     net.IPv4(127, 0, 0, 1),
-		RelayBindIP: "127.0.0.1",
-		Peers:       turn.NewPeerPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, nil),
-	})
+	turnSrv, err := turn.New(turnConfig(turnSecret))
 	if err != nil {
 		return fmt.Errorf("starting the TURN server: %w", err)
 	}
@@ -236,6 +229,22 @@ func Run(ctx context.Context, opts Options) error {
 		return nil
 	case err := <-errs:
 		return err
+	}
+}
+
+// turnConfig is the local TURN server's configuration. Both browsers run
+// on this machine, so a relay-only call relays from one loopback relay
+// address to the other: 127.0.0.1 is allowed as a peer. The server limits
+// its own host, loopback included, to its live relay ports, so a credential
+// holder cannot send UDP to any other port of the machine.
+func turnConfig(secret []byte) turn.Config {
+	return turn.Config{
+		Realm:       "sprechzimmer.local",
+		Secret:      secret,
+		UDPAddress:  "127.0.0.1:0",
+		RelayIP:     net.IPv4(127, 0, 0, 1),
+		RelayBindIP: "127.0.0.1",
+		Peers:       turn.NewPeerPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil),
 	}
 }
 

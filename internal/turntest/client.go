@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/pion/logging"
 
@@ -27,7 +28,13 @@ type Allocation struct {
 // the given credentials, from a fresh socket on 127.0.0.1. A *net.TCPAddr
 // server is reached over TCP (TURN over TCP, the relay still UDP).
 func Allocate(ctx context.Context, server net.Addr, username, password string) (*Allocation, error) {
-	conn, err := clientConn(ctx, server)
+	return AllocateFrom(ctx, net.IPv4(127, 0, 0, 1), server, username, password)
+}
+
+// AllocateFrom is Allocate from a fresh socket on local, for example
+// 127.0.0.2 to play a second client address on loopback.
+func AllocateFrom(ctx context.Context, local net.IP, server net.Addr, username, password string) (*Allocation, error) {
+	conn, err := clientConn(ctx, local, server)
 	if err != nil {
 		return nil, err
 	}
@@ -57,9 +64,9 @@ func Allocate(ctx context.Context, server net.Addr, username, password string) (
 }
 
 // clientConn is the client's socket towards server.
-func clientConn(ctx context.Context, server net.Addr) (net.PacketConn, error) {
+func clientConn(ctx context.Context, local net.IP, server net.Addr) (net.PacketConn, error) {
 	if server.Network() == "tcp" {
-		var d net.Dialer
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: local}}
 		c, err := d.DialContext(ctx, "tcp4", server.String())
 		if err != nil {
 			return nil, fmt.Errorf("turn client tcp: %w", err)
@@ -67,7 +74,7 @@ func clientConn(ctx context.Context, server net.Addr) (net.PacketConn, error) {
 		return pionturn.NewSTUNConn(c), nil
 	}
 	var lc net.ListenConfig
-	conn, err := lc.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+	conn, err := lc.ListenPacket(ctx, "udp4", net.JoinHostPort(local.String(), "0"))
 	if err != nil {
 		return nil, fmt.Errorf("turn client socket: %w", err)
 	}
@@ -87,4 +94,18 @@ func (a *Allocation) Close() {
 	_ = a.Relay.Close()
 	a.client.Close()
 	_ = a.conn.Close()
+}
+
+// Silent reports whether conn receives nothing for d: what a service on the
+// TURN host sees when the relay refuses to reach it. It returns what
+// arrived otherwise.
+func Silent(conn net.PacketConn, d time.Duration) (string, bool) {
+	_ = conn.SetReadDeadline(time.Now().Add(d))
+	defer func() { _ = conn.SetReadDeadline(time.Time{}) }()
+	buf := make([]byte, 1500)
+	n, _, err := conn.ReadFrom(buf)
+	if err != nil {
+		return "", true
+	}
+	return string(buf[:n]), false
 }
