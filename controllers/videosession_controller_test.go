@@ -295,6 +295,7 @@ func TestRoomMayPatchOnlyItsOwnStatus(t *testing.T) {
 	const report = `{"status":{"participants":1}}`
 	// Why each is refused: the room policy, or RBAC.
 	const notOwn, notItsField, rbac = "its own VideoSession", "a room may change only", "cannot"
+	const notBackwards, endOnlyWhenBack = "may not clear or move status.startedAt", "may clear status.endedAt only"
 	type attempt struct {
 		name      string
 		do        func() error
@@ -304,6 +305,12 @@ func TestRoomMayPatchOnlyItsOwnStatus(t *testing.T) {
 	tests := []attempt{
 		{"report to its own session", patchStatus(own, s, report), true, ""},
 		{"report the call's start and end", patchStatus(own, s, `{"status":{"participants":0,"startedAt":"2026-11-23T10:00:00Z","endedAt":"2026-11-23T10:50:00Z","refusedJoins":2}}`), true, ""},
+		// Times never go backwards (the call above started at 10:00).
+		{"clear the start", patchStatus(own, s, `{"status":{"participants":0,"startedAt":null}}`), false, notBackwards},
+		{"move the start", patchStatus(own, s, `{"status":{"startedAt":"2026-11-23T10:30:00Z"}}`), false, notBackwards},
+		{"clear the end while one is in the room", patchStatus(own, s, `{"status":{"participants":1,"endedAt":null}}`), false, endOnlyWhenBack},
+		{"clear the end when both are back", patchStatus(own, s, `{"status":{"participants":2,"endedAt":null}}`), true, ""},
+		{"end the call again", patchStatus(own, s, `{"status":{"participants":1,"endedAt":"2026-11-23T10:55:00Z"}}`), true, ""},
 		{"report to a neighbour's session", patchStatus(own, neighbour, report), false, notOwn},
 		{"a neighbour reports to this session", patchStatus(neighbours, s, report), false, notOwn},
 		{"a token bound to no Pod", patchStatus(unbound, s, report), false, notOwn},

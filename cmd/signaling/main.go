@@ -57,16 +57,6 @@ func run(log *slog.Logger) error {
 	}
 	m := metrics.New()
 	var rep *report.Reporter
-	if cfg.ReportStatus {
-		opts, err := report.FromConfig(cfg, os.Getenv)
-		if err != nil {
-			return err
-		}
-		opts.Logger = log
-		if rep, err = report.New(opts); err != nil {
-			return err
-		}
-	}
 	rc := room.FromConfig(cfg)
 	rc.OnChange = func(s room.State) {
 		m.Observe(s)
@@ -75,6 +65,19 @@ func run(log *slog.Logger) error {
 		}
 	}
 	r := room.New(rc)
+	if cfg.ReportStatus {
+		opts, err := report.FromConfig(cfg, os.Getenv)
+		if err != nil {
+			return err
+		}
+		opts.Logger = log
+		// A restarted room first reads back what its predecessor
+		// reported, so that the call's times never go backwards.
+		opts.Restore = r.Restore
+		if rep, err = report.New(opts); err != nil {
+			return err
+		}
+	}
 	srv, err := server.New(server.Options{Config: cfg, Room: r, Echo: newEcho, Metrics: m, Logger: log})
 	if err != nil {
 		return err

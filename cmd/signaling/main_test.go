@@ -125,6 +125,9 @@ func statusServer(t *testing.T) (string, string, chan map[string]any) {
 			t.Errorf("unexpected request %s %s", r.Method, r.URL.Path)
 		}
 		patches <- body["status"].(map[string]any)
+		// The answer to a patch is the stored object; this one has no
+		// status yet.
+		_, _ = io.WriteString(w, `{"status":{}}`)
 	}))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()

@@ -50,6 +50,10 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Logger gets failures; slog.Default if nil.
 	Logger *slog.Logger
+	// Restore, if set, gets what the session's status already holds (the
+	// times and refused joins a room process before this one reported),
+	// once, before any state is sent; the room merges it (room.Restore).
+	Restore func(room.State)
 }
 
 // FromConfig returns the options for the signaling server's configuration.
@@ -132,9 +136,27 @@ func (r *Reporter) Update(s room.State) {
 	}
 }
 
-// Run sends states until ctx ends.
+// Run reads the stored status back (see Options.Restore), then sends
+// states until ctx ends.
 func (r *Reporter) Run(ctx context.Context) {
 	backoff := r.opts.MinBackoff
+	for {
+		stored, err := r.stored(ctx)
+		if err == nil {
+			if r.opts.Restore != nil {
+				r.opts.Restore(stored)
+			}
+			break
+		}
+		r.log.Warn("reading the stored status failed", "error", err.Error(), "retryIn", backoff.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, r.opts.MaxBackoff)
+	}
+	backoff = r.opts.MinBackoff
 	for {
 		r.mu.Lock()
 		s := r.latest
@@ -189,15 +211,51 @@ func (r *Reporter) Flush(ctx context.Context) error {
 }
 
 // status is the merge patch's status: the fields the signaling server owns.
+// An unset start is left out, never cleared (the room policy refuses that);
+// an unset end is null, which clears it when both are back in the room.
 type status struct {
 	Participants int        `json:"participants"`
-	StartedAt    *time.Time `json:"startedAt"`
+	StartedAt    *time.Time `json:"startedAt,omitempty"`
 	EndedAt      *time.Time `json:"endedAt"`
 	RefusedJoins int        `json:"refusedJoins"`
 }
 
-// Body returns the merge patch for s. Unset times are null, so a merge
-// patch clears them.
+// storedStatus is what the room reads back of its session: the fields it
+// owns, nothing else of the object.
+type storedStatus struct {
+	Status struct {
+		StartedAt    *time.Time `json:"startedAt"`
+		EndedAt      *time.Time `json:"endedAt"`
+		RefusedJoins int        `json:"refusedJoins"`
+	} `json:"status"`
+}
+
+// emptyPatch changes nothing; the answer to it is the session as stored.
+var emptyPatch = []byte(`{"status":{}}`)
+
+// stored reads the session's status back. A room may not get its session
+// (it may only patch its status), but the answer to an empty patch is the
+// stored object; only the room's own fields are decoded from it.
+func (r *Reporter) stored(ctx context.Context) (room.State, error) {
+	body, err := r.patch(ctx, emptyPatch)
+	if err != nil {
+		return room.State{}, err
+	}
+	var got storedStatus
+	if err := json.Unmarshal(body, &got); err != nil {
+		return room.State{}, fmt.Errorf("reading the stored status: %w", err)
+	}
+	st := room.State{RefusedJoins: got.Status.RefusedJoins}
+	if got.Status.StartedAt != nil {
+		st.StartedAt = *got.Status.StartedAt
+	}
+	if got.Status.EndedAt != nil {
+		st.EndedAt = *got.Status.EndedAt
+	}
+	return st, nil
+}
+
+// Body returns the merge patch for s.
 func Body(s room.State) ([]byte, error) {
 	st := status{Participants: s.Participants, RefusedJoins: s.RefusedJoins}
 	if !s.StartedAt.IsZero() {
@@ -217,25 +275,34 @@ func (r *Reporter) send(ctx context.Context, s room.State) error {
 	if err != nil {
 		return fmt.Errorf("encoding status: %w", err)
 	}
+	_, err = r.patch(ctx, body)
+	return err
+}
+
+// patch sends one merge patch of the status and returns the answer's body.
+func (r *Reporter) patch(ctx context.Context, body []byte) ([]byte, error) {
 	token, err := os.ReadFile(filepath.Join(r.opts.ServiceAccountDir, "token"))
 	if err != nil {
-		return fmt.Errorf("reading the service account token: %w", err)
+		return nil, fmt.Errorf("reading the service account token: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, r.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("building the status request: %w", err)
+		return nil, fmt.Errorf("building the status request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/merge-patch+json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("patching status: %w", err)
+		return nil, fmt.Errorf("patching status: %w", err)
 	}
-	defer func() { _ = resp.Body.Close() }() // drained below; nothing to learn from closing
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	defer func() { _ = resp.Body.Close() }() // read below; nothing to learn from closing
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("patching status: %s", resp.Status)
+		return nil, fmt.Errorf("patching status: %s", resp.Status)
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	}
+	return answer, nil
 }

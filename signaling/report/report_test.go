@@ -23,8 +23,15 @@ type patch struct {
 }
 
 // apiServer is a TLS server that records patches and answers with the
-// status codes in replies (200 once they run out).
+// status codes in replies (200 once they run out) and a session without
+// status.
 func apiServer(t *testing.T, replies ...int) (*httptest.Server, chan patch, string) {
+	t.Helper()
+	return apiServerWith(t, `{"status":{}}`, replies...)
+}
+
+// apiServerWith is apiServer answering every patch with the session stored.
+func apiServerWith(t *testing.T, stored string, replies ...int) (*httptest.Server, chan patch, string) {
 	t.Helper()
 	got := make(chan patch, 32)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -37,8 +44,9 @@ func apiServer(t *testing.T, replies ...int) (*httptest.Server, chan patch, stri
 		if len(replies) > 0 {
 			code, replies = replies[0], replies[1:]
 		}
+		got <- p // before the answer: requests arrive in order
 		w.WriteHeader(code)
-		got <- p
+		_, _ = io.WriteString(w, stored)
 	}))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
@@ -82,10 +90,21 @@ func start(t *testing.T, opts Options) *Reporter {
 	return r
 }
 
+// receiveReadBack receives the empty patch a reporter reads the stored
+// status with, before it sends any state.
+func receiveReadBack(t *testing.T, got chan patch) {
+	t.Helper()
+	p := receive(t, got)
+	if b, _ := json.Marshal(p.body); p.method != http.MethodPatch || string(b) != `{"status":{}}` {
+		t.Fatalf("first request %s %s, want the empty status patch that reads the stored status", p.method, b)
+	}
+}
+
 func TestReportPatchesStatus(t *testing.T) {
-	srv, got, dir := apiServer(t, http.StatusInternalServerError)
+	srv, got, dir := apiServer(t, http.StatusOK, http.StatusInternalServerError)
 	r := start(t, Options{APIServer: srv.URL, Namespace: "praxis", Name: "s-42", ServiceAccountDir: dir})
 	started := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	receiveReadBack(t, got)
 
 	tests := []struct {
 		name  string
@@ -93,8 +112,10 @@ func TestReportPatchesStatus(t *testing.T) {
 		token string
 		want  string
 	}{
+		// No start yet: left out, never cleared (the room policy refuses
+		// clearing a start).
 		{"one in", room.State{Participants: 1}, "token-1",
-			`{"participants":1,"startedAt":null,"endedAt":null,"refusedJoins":0}`},
+			`{"participants":1,"endedAt":null,"refusedJoins":0}`},
 		{"call running", room.State{Participants: 2, StartedAt: started, RefusedJoins: 3}, "token-2",
 			`{"participants":2,"startedAt":"2026-11-23T10:00:00Z","endedAt":null,"refusedJoins":3}`},
 		{"call ended", room.State{Participants: 1, StartedAt: started, EndedAt: started.Add(50*time.Minute + 500*time.Millisecond), RefusedJoins: 3}, "token-3",
@@ -155,6 +176,7 @@ func TestReportCoalescesToLatest(t *testing.T) {
 	if err := r.Flush(flushCtx); err != nil {
 		t.Fatal(err)
 	}
+	receiveReadBack(t, got)
 	p := receive(t, got)
 	if n := p.body["status"].(map[string]any)["refusedJoins"]; n != 9.0 {
 		t.Fatalf("sent refusedJoins %v, want the latest, 9", n)
@@ -163,6 +185,43 @@ func TestReportCoalescesToLatest(t *testing.T) {
 	case p := <-got:
 		t.Fatalf("a second patch was sent: %v", p.body)
 	default:
+	}
+}
+
+// TestRestoreComesFirst: a restarted room reads the stored status back
+// (retrying until it can), hands its times and refusals to Restore, and
+// only then sends a state of its own.
+func TestRestoreComesFirst(t *testing.T) {
+	const stored = `{"spec":{"note":"private"},"status":{"phase":"Ended","startedAt":"2026-11-23T10:00:00Z","endedAt":"2026-11-23T10:50:00Z","refusedJoins":2}}`
+	srv, got, dir := apiServerWith(t, stored, http.StatusServiceUnavailable)
+	restored := make(chan room.State, 1)
+	r, err := New(Options{APIServer: srv.URL, Namespace: "n", Name: "s", ServiceAccountDir: dir,
+		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		Restore: func(s room.State) { restored <- s }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Update(room.State{Participants: 0}) // the new process's first state
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	receiveReadBack(t, got) // refused with 503, retried
+	receiveReadBack(t, got)
+	select {
+	case s := <-restored:
+		want := room.State{
+			StartedAt:    time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
+			EndedAt:      time.Date(2026, 11, 23, 10, 50, 0, 0, time.UTC),
+			RefusedJoins: 2,
+		}
+		if !s.StartedAt.Equal(want.StartedAt) || !s.EndedAt.Equal(want.EndedAt) || s.RefusedJoins != want.RefusedJoins || s.Participants != 0 {
+			t.Fatalf("Restore got %+v, want %+v", s, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Restore was not called")
+	}
+	if p := receive(t, got); p.body["status"].(map[string]any)["participants"] != 0.0 {
+		t.Fatalf("after the read, sent %v", p.body)
 	}
 }
 

@@ -179,6 +179,29 @@ func (r *Room) Connect(c Conn) *Member {
 	return m
 }
 
+// Restore merges what the session's status held before this process
+// started (a restarted room reads it back first), so that times never go
+// backwards: the earlier start stays; a call the status shows running that
+// this process does not hold ended at the latest now (with the old
+// process), or when the status says; refused joins add up. The merged state
+// is reported like any change.
+func (r *Room) Restore(stored State) {
+	r.mu.Lock()
+	if !stored.StartedAt.IsZero() && (r.state.StartedAt.IsZero() || stored.StartedAt.Before(r.state.StartedAt)) {
+		r.state.StartedAt = stored.StartedAt
+	}
+	if !r.state.StartedAt.IsZero() && len(r.seats) < 2 && r.state.EndedAt.IsZero() {
+		r.state.EndedAt = stored.EndedAt
+		if r.state.EndedAt.IsZero() {
+			r.state.EndedAt = r.cfg.Now()
+		}
+	}
+	r.state.RefusedJoins += stored.RefusedJoins
+	r.changed = true
+	r.mu.Unlock()
+	r.flush()
+}
+
 // Expire closes the room: everyone connected gets room-closed and is closed
 // with 4006. Later calls do nothing.
 func (r *Room) Expire() {

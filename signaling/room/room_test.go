@@ -297,3 +297,46 @@ func TestConcurrentJoinsSeatOnePerRole(t *testing.T) {
 		t.Fatalf("state %+v", s)
 	}
 }
+
+// TestRestoreKeepsTimesFromBefore: a restarted room merges what the status
+// held; the call's times never go backwards.
+func TestRestoreKeepsTimesFromBefore(t *testing.T) {
+	earlier := start.Add(-time.Hour)
+	ended := start.Add(-10 * time.Minute)
+	tests := []struct {
+		name string
+		// inCall: both are in this process's room before Restore.
+		inCall bool
+		stored State
+		want   State
+	}{
+		{"no call before", false, State{}, State{}},
+		{"call ended before", false, State{StartedAt: earlier, EndedAt: ended, RefusedJoins: 2},
+			State{StartedAt: earlier, EndedAt: ended, RefusedJoins: 2}},
+		{"call running when the old room died: it ended now", false, State{StartedAt: earlier, RefusedJoins: 1},
+			State{StartedAt: earlier, EndedAt: start, RefusedJoins: 1}},
+		{"both back before the stored status was read", true, State{StartedAt: earlier, EndedAt: ended},
+			State{Participants: 2, StartedAt: earlier}},
+		{"first call in this room", true, State{},
+			State{Participants: 2, StartedAt: start}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var last State
+			r, _ := newRoom(t, func(s State) { last = s })
+			if tt.inCall {
+				enter(t, r, protocol.RoleTherapist, "")
+				enter(t, r, protocol.RoleClient, "")
+			}
+			r.Restore(tt.stored)
+			got := r.State()
+			if got.Participants != tt.want.Participants || !got.StartedAt.Equal(tt.want.StartedAt) ||
+				!got.EndedAt.Equal(tt.want.EndedAt) || got.RefusedJoins != tt.want.RefusedJoins {
+				t.Fatalf("after Restore %+v, want %+v", got, tt.want)
+			}
+			if last != got {
+				t.Fatalf("reported %+v, want the merged %+v", last, got)
+			}
+		})
+	}
+}
