@@ -323,7 +323,8 @@ func ensureChild[T client.Object](ctx context.Context, r *VideoSessionReconciler
 	key := types.NamespacedName{Namespace: s.Namespace, Name: childName(s, current)}
 	switch err := r.Get(ctx, key, current); {
 	case err == nil:
-		return controlled(s, current)
+		obj, err := controlled(s, current)
+		return obj, false, err
 	case !apierrors.IsNotFound(err):
 		return zero, false, fmt.Errorf("reading %s %s: %w", kindOf(current), key.Name, err)
 	}
@@ -344,7 +345,8 @@ func ensureChild[T client.Object](ctx context.Context, r *VideoSessionReconciler
 	if err := r.APIReader.Get(ctx, key, current); err != nil {
 		return zero, false, fmt.Errorf("reading %s %s: %w", kindOf(current), key.Name, err)
 	}
-	return controlled(s, current)
+	obj, err = controlled(s, current)
+	return obj, false, err
 }
 
 // childName is the name of the session's child of obj's kind: the links
@@ -357,12 +359,12 @@ func childName(s *videov1alpha1.VideoSession, obj client.Object) string {
 }
 
 // controlled returns obj if s controls it, else a *ForeignObjectError.
-func controlled[T client.Object](s *videov1alpha1.VideoSession, obj T) (T, bool, error) {
+func controlled[T client.Object](s *videov1alpha1.VideoSession, obj T) (T, error) {
 	if !metav1.IsControlledBy(obj, s) {
 		var zero T
-		return zero, false, &ForeignObjectError{Object: obj}
+		return zero, &ForeignObjectError{Object: obj}
 	}
-	return obj, false, nil
+	return obj, nil
 }
 
 // exists reports whether the cache holds an object of obj's kind and name.
