@@ -222,6 +222,20 @@ func startBackend(t testing.TB) *backend {
 			}
 		}
 	})
+	mux.HandleFunc("GET /ws-hostile", func(w http.ResponseWriter, r *http.Request) {
+		b.record(r)
+		setHostileHeaders(w.Header())
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: []string{"video.example.test"}})
+		if err != nil {
+			return
+		}
+		_ = c.Close(websocket.StatusNormalClosure, "")
+	})
+	mux.HandleFunc("GET /hostile", func(w http.ResponseWriter, r *http.Request) {
+		b.record(r)
+		setHostileHeaders(w.Header())
+		_, _ = w.Write([]byte(r.RequestURI))
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		b.record(r)
 		_, _ = w.Write([]byte(r.RequestURI))
