@@ -376,3 +376,12 @@ func TestOriginWideResponseHeadersStayAtTheDoor(t *testing.T) {
 		})
 	})
 }
+
+func TestOnlyTheDoorsOwnHSTS(t *testing.T) {
+	d := startDoor(t, func(o *frontdoor.Options) { o.HSTS = true })
+	id, _, _ := d.openRoom("hsts")
+	r := d.get("/r/"+id+"/hostile", nil)
+	if got := r.header.Values("Strict-Transport-Security"); !slices.Equal(got, []string{"max-age=63072000"}) {
+		t.Errorf("Strict-Transport-Security %q, want only the front door's", got)
+	}
+}
