@@ -56,11 +56,13 @@ type RoomOptions struct {
 	ExtraEnv []corev1.EnvVar
 }
 
-// DefaultSignalingResources are small: one room is two WebSockets.
+// DefaultSignalingResources are small: one room is two WebSockets. The CPU
+// limit keeps a room (its connection tests relay video) from taking more
+// than half a core of its node.
 func DefaultSignalingResources() corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
 	}
 }
 

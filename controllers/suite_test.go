@@ -30,6 +30,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
+	"github.com/sprechzimmer/sprechzimmer/internal/testlog"
 	"github.com/sprechzimmer/sprechzimmer/webhook"
 )
 
@@ -94,10 +95,12 @@ func waitForWebhook(host string, port int) error {
 	return fmt.Errorf("webhook server at %s did not come up", addr)
 }
 
-// testOperator is one running operator with its clock and metrics.
+// testOperator is one running operator with its clock, metrics and
+// "session usage" lines (JSON, one per line).
 type testOperator struct {
 	clock    *testingclock.FakeClock
 	registry *prometheus.Registry
+	usage    *testlog.Buffer
 	stop     func()
 }
 
@@ -107,7 +110,9 @@ func startOperator(t *testing.T, ns string, clk *testingclock.FakeClock) *testOp
 	t.Helper()
 	base, _ := url.Parse("https://video.example.test")
 	reg := prometheus.NewRegistry()
+	usage := &testlog.Buffer{}
 	mgr, err := operator.New(context.Background(), cfg, operator.Options{
+		UsageLog: logr.FromSlogHandler(slog.NewJSONHandler(usage, nil)).WithName("usage"),
 		Manager: ctrl.Options{
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",
@@ -132,7 +137,7 @@ func startOperator(t *testing.T, ns string, clk *testingclock.FakeClock) *testOp
 		t.Fatal(err)
 	}
 	stop := testenv.Go(t, "operator", mgr.Start)
-	return &testOperator{clock: clk, registry: reg, stop: stop}
+	return &testOperator{clock: clk, registry: reg, usage: usage, stop: stop}
 }
 
 // newNamespace makes a namespace of the test's own.

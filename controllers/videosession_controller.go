@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
@@ -63,6 +64,10 @@ type VideoSessionReconciler struct {
 	Metrics *sessionmetrics.Metrics
 	// MaxConcurrentReconciles bounds parallel reconciles (default 8).
 	MaxConcurrentReconciles int
+	// UsageLog receives the one "session usage" line per expired session,
+	// with no values of the reconcile (session name, namespace, reconcile
+	// id); the zero value means ctrl.Log.WithName("usage").
+	UsageLog logr.Logger
 }
 
 // maxRetryDelay bounds the back-off between retries of a failing session,
@@ -413,10 +418,15 @@ func (r *VideoSessionReconciler) expire(ctx context.Context, cached *videov1alph
 }
 
 // logUsage writes the one record the product keeps of a session: the
-// opaque therapist reference, the date and the length. No note, no name.
-func (r *VideoSessionReconciler) logUsage(ctx context.Context, s *videov1alpha1.VideoSession, expiresAt time.Time) {
+// opaque therapist reference, the date and the length. No note, no name,
+// and not the context's logger, which names the session.
+func (r *VideoSessionReconciler) logUsage(_ context.Context, s *videov1alpha1.VideoSession, expiresAt time.Time) {
 	d, held := sessionmetrics.Duration(s, expiresAt)
-	logf.FromContext(ctx).Info("session usage",
+	log := r.UsageLog
+	if log.GetSink() == nil {
+		log = ctrl.Log.WithName("usage")
+	}
+	log.Info("session usage",
 		"therapistRef", s.Spec.TherapistRef,
 		"date", s.Spec.StartTime.UTC().Format(time.DateOnly),
 		"held", held,

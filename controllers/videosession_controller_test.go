@@ -264,6 +264,8 @@ func TestPodCarriesOnlyTokenHashesAndRunsRestricted(t *testing.T) {
 		{"all capabilities dropped", sc.Capabilities != nil && len(sc.Capabilities.Drop) == 1 && sc.Capabilities.Drop[0] == "ALL"},
 		{"the room service account", pod.Spec.ServiceAccountName == controllers.RoomServiceAccount},
 		{"deadline at expiry", pod.Spec.ActiveDeadlineSeconds != nil && *pod.Spec.ActiveDeadlineSeconds > 0},
+		{"a CPU limit", !pod.Spec.Containers[0].Resources.Limits.Cpu().IsZero()},
+		{"a memory limit", !pod.Spec.Containers[0].Resources.Limits.Memory().IsZero()},
 	}
 	for _, c := range checks {
 		if !c.ok {

@@ -190,8 +190,10 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// modifyResponse notes a WebSocket that has been switched to.
+// modifyResponse cleans a room server's response headers (see
+// sanitizeResponse) and notes a WebSocket that has been switched to.
 func (h *Handler) modifyResponse(res *http.Response) error {
+	sanitizeResponse(res.Header)
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		if p, ok := res.Request.Context().Value(proxyKey{}).(*proxyRequest); ok {
 			p.upgraded = true

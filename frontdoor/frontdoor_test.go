@@ -296,3 +296,92 @@ func TestOnlyGetAndHead(t *testing.T) {
 		t.Errorf("HEAD: %d, want 200", r.status)
 	}
 }
+
+// hostileHeaders are what a captured room server might answer with to act
+// on the whole shared origin.
+var hostileHeaders = map[string]string{
+	"Set-Cookie":                       "portal-session=stolen; Path=/; Secure",
+	"Service-Worker-Allowed":           "/",
+	"Clear-Site-Data":                  `"storage", "cookies"`,
+	"Alt-Svc":                          `h3="evil.example:443"; ma=86400`,
+	"Strict-Transport-Security":        "max-age=0",
+	"Nel":                              `{"report_to":"x","max_age":86400}`,
+	"Report-To":                        `{"group":"x","max_age":86400,"endpoints":[{"url":"https://evil.example/r"}]}`,
+	"Reporting-Endpoints":              `x="https://evil.example/r"`,
+	"Accept-Ch":                        "Sec-CH-UA-Model",
+	"Origin-Agent-Cluster":             "?0",
+	"Access-Control-Allow-Origin":      "*",
+	"Access-Control-Allow-Credentials": "true",
+}
+
+// roomOwnHeaders are security headers a room server sets itself; the
+// front door keeps them as they are.
+var roomOwnHeaders = map[string]string{
+	"Content-Security-Policy": "default-src 'self'",
+	"X-Frame-Options":         "SAMEORIGIN",
+}
+
+// setHostileHeaders sets hostileHeaders and roomOwnHeaders on a room
+// server's response.
+func setHostileHeaders(h http.Header) {
+	for k, v := range hostileHeaders {
+		h.Set(k, v)
+	}
+	for k, v := range roomOwnHeaders {
+		h.Set(k, v)
+	}
+}
+
+func TestOriginWideResponseHeadersStayAtTheDoor(t *testing.T) {
+	d := startDoor(t)
+	id, _, _ := d.openRoom("hostile")
+
+	check := func(t *testing.T, h http.Header, keep map[string]string) {
+		t.Helper()
+		for k := range hostileHeaders {
+			if v, ok := h[k]; ok {
+				t.Errorf("the browser got %s: %q", k, v)
+			}
+		}
+		for k, v := range keep {
+			if got := h.Get(k); got != v {
+				t.Errorf("%s = %q, want %q", k, got, v)
+			}
+		}
+	}
+	t.Run("page", func(t *testing.T) {
+		r := d.get("/r/"+id+"/hostile", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("status %d", r.status)
+		}
+		check(t, r.header, roomOwnHeaders)
+	})
+	t.Run("websocket handshake", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, d.url+"/r/"+id+"/ws-hostile", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://video.example.test"}}})
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer func() { _ = c.CloseNow() }()
+		check(t, resp.Header, roomOwnHeaders)
+	})
+	t.Run("fallbacks for a room that sets none", func(t *testing.T) {
+		r := d.get("/r/"+id+"/", nil)
+		check(t, r.header, map[string]string{
+			"Content-Security-Policy": "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+			"Referrer-Policy":         "no-referrer",
+			"X-Content-Type-Options":  "nosniff",
+			"X-Frame-Options":         "DENY",
+		})
+	})
+}
+
+func TestOnlyTheDoorsOwnHSTS(t *testing.T) {
+	d := startDoor(t, func(o *frontdoor.Options) { o.HSTS = true })
+	id, _, _ := d.openRoom("hsts")
+	r := d.get("/r/"+id+"/hostile", nil)
+	if got := r.header.Values("Strict-Transport-Security"); !slices.Equal(got, []string{"max-age=63072000"}) {
+		t.Errorf("Strict-Transport-Security %q, want only the front door's", got)
+	}
+}

@@ -60,8 +60,8 @@ type door struct {
 }
 
 // startDoor runs a front door watching a namespace of the test's own and
-// returns once its cache has synced.
-func startDoor(t testing.TB) *door {
+// returns once its cache has synced; tune changes its options.
+func startDoor(t testing.TB, tune ...func(*frontdoor.Options)) *door {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fd-"}}
 	if err := k8sClient.Create(context.Background(), ns); err != nil {
@@ -80,13 +80,17 @@ func startDoor(t testing.TB) *door {
 		return nil
 	})
 	d := &door{t: t, ns: ns.Name, clock: clk, resolver: resolver.NewStatic(), registry: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
-	h, err := frontdoor.New(frontdoor.Options{
+	opts := frontdoor.Options{
 		Directory: dir,
 		Dial:      d.resolver.DialContext,
 		Metrics:   frontdoor.NewMetrics(d.registry),
 		Logger:    slog.New(slog.NewJSONHandler(d.logs, nil)),
 		AccessLog: true,
-	})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	h, err := frontdoor.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +225,20 @@ func startBackend(t testing.TB) *backend {
 				return
 			}
 		}
+	})
+	mux.HandleFunc("GET /ws-hostile", func(w http.ResponseWriter, r *http.Request) {
+		b.record(r)
+		setHostileHeaders(w.Header())
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: []string{"video.example.test"}})
+		if err != nil {
+			return
+		}
+		_ = c.Close(websocket.StatusNormalClosure, "")
+	})
+	mux.HandleFunc("GET /hostile", func(w http.ResponseWriter, r *http.Request) {
+		b.record(r)
+		setHostileHeaders(w.Header())
+		_, _ = w.Write([]byte(r.RequestURI))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		b.record(r)

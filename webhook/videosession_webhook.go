@@ -4,6 +4,8 @@ package webhook
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -46,19 +48,23 @@ func (w *VideoSessionWebhook) Default(_ context.Context, s *videov1alpha1.VideoS
 	return nil
 }
 
-// ValidateCreate refuses a session that would be expired already, or one
-// scheduled absurdly far ahead.
+// ValidateCreate refuses a session that would be expired already, one
+// scheduled absurdly far ahead, or one with a finalizer.
 func (w *VideoSessionWebhook) ValidateCreate(_ context.Context, s *videov1alpha1.VideoSession) (admission.Warnings, error) {
-	return nil, w.validateTimes(s)
+	errs := validateFinalizers(nil, s)
+	errs = append(errs, w.validateTimes(s)...)
+	return nil, invalid(s, errs)
 }
 
-// ValidateUpdate checks a changed schedule the same way while the room has
-// not opened; once it has, the schema keeps the times from changing.
+// ValidateUpdate refuses an added finalizer and checks a changed schedule
+// the same way as ValidateCreate while the room has not opened; once it
+// has, the schema keeps the times from changing.
 func (w *VideoSessionWebhook) ValidateUpdate(_ context.Context, oldSession, s *videov1alpha1.VideoSession) (admission.Warnings, error) {
-	if oldSession.Spec.StartTime.Equal(&s.Spec.StartTime) && equalDuration(oldSession.Spec.ValidFor, s.Spec.ValidFor) {
-		return nil, nil
+	errs := validateFinalizers(oldSession, s)
+	if !oldSession.Spec.StartTime.Equal(&s.Spec.StartTime) || !equalDuration(oldSession.Spec.ValidFor, s.Spec.ValidFor) {
+		errs = append(errs, w.validateTimes(s)...)
 	}
-	return nil, w.validateTimes(s)
+	return nil, invalid(s, errs)
 }
 
 // ValidateDelete allows every deletion: a portal may cancel any appointment.
@@ -66,7 +72,39 @@ func (w *VideoSessionWebhook) ValidateDelete(context.Context, *videov1alpha1.Vid
 	return nil, nil
 }
 
-func (w *VideoSessionWebhook) validateTimes(s *videov1alpha1.VideoSession) error {
+// allowedFinalizers are the only finalizers a VideoSession may get: the
+// garbage collector's, which it removes itself when it has dealt with the
+// dependents. The operator uses none.
+var allowedFinalizers = []string{metav1.FinalizerOrphanDependents, metav1.FinalizerDeleteDependents}
+
+// validateFinalizers refuses finalizers that s has and oldSession (nil on
+// create) had not, except allowedFinalizers: a foreign finalizer would keep
+// an expired session, and its note, until somebody removed it. Removing a
+// finalizer is always allowed.
+func validateFinalizers(oldSession, s *videov1alpha1.VideoSession) field.ErrorList {
+	path := field.NewPath("metadata", "finalizers")
+	var errs field.ErrorList
+	for i, f := range s.Finalizers {
+		if slices.Contains(allowedFinalizers, f) || (oldSession != nil && slices.Contains(oldSession.Finalizers, f)) {
+			continue
+		}
+		errs = append(errs, field.Forbidden(path.Index(i), fmt.Sprintf("finalizer %q is not allowed: it would keep the session and its note after expiry "+
+			"(only the garbage collector's %q and %q are)", f, metav1.FinalizerOrphanDependents, metav1.FinalizerDeleteDependents)))
+	}
+	return errs
+}
+
+// invalid is the admission error for errs, nil if there are none.
+func invalid(s *videov1alpha1.VideoSession, errs field.ErrorList) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return apierrors.NewInvalid(videov1alpha1.GroupVersion.WithKind("VideoSession").GroupKind(), s.Name, errs)
+}
+
+// validateTimes refuses a session that would be expired already or is
+// scheduled more than MaxScheduleAhead ahead.
+func (w *VideoSessionWebhook) validateTimes(s *videov1alpha1.VideoSession) field.ErrorList {
 	now := w.Clock.Now()
 	_, expiresAt := s.Schedule()
 	start := field.NewPath("spec", "startTime")
@@ -78,10 +116,7 @@ func (w *VideoSessionWebhook) validateTimes(s *videov1alpha1.VideoSession) error
 	if s.Spec.StartTime.Sub(now) > MaxScheduleAhead {
 		errs = append(errs, field.Invalid(start, s.Spec.StartTime.UTC().Format(time.RFC3339), "is more than 366 days ahead"))
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return apierrors.NewInvalid(videov1alpha1.GroupVersion.WithKind("VideoSession").GroupKind(), s.Name, errs)
+	return errs
 }
 
 func equalDuration(a, b *metav1.Duration) bool {

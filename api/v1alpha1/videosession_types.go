@@ -63,9 +63,14 @@ type VideoSessionSpec struct {
 
 	// note is the therapist's own note on the appointment, at most 500
 	// characters. It is shown to nobody but the portal, never logged, and
-	// deleted with the session. Keep client names out of it.
+	// deleted with the session. Keep client names out of it. Control
+	// characters (NUL, escape, C1, ...) are refused; tabs and line breaks are
+	// fine. The check is CEL with reason Forbidden, not a pattern: the
+	// error of a pattern or of a CEL rule without that reason repeats the
+	// note.
 	// +optional
 	// +kubebuilder:validation:MaxLength=500
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]')`,message="note must not contain control characters (tabs and line breaks are allowed)",reason=FieldValueForbidden
 	Note string `json:"note,omitempty"`
 
 	// therapistRef is an opaque reference to the therapist, chosen by the

@@ -40,7 +40,7 @@ func run() error {
 		leaderElect, secureMetrics, enableWebhooks bool
 		webhookPort, concurrency                   int
 		publicBaseURL, turnSecretFile, image       string
-		cpuRequest, memRequest, memLimit           string
+		cpuRequest, cpuLimit, memRequest, memLimit string
 		termsVersion, logLevel                     string
 		turnURLs, stunURLs, namespaces             cliflag.List
 		kubeQPS                                    float64
@@ -58,9 +58,11 @@ func run() error {
 	flag.IntVar(&kubeBurst, "kube-api-burst", 200, "Burst of queries to the API server.")
 	flag.StringVar(&publicBaseURL, "public-base-url", "", "Where browsers reach the front door, e.g. https://video.example.org (required).")
 	flag.StringVar(&image, "signaling-image", "ghcr.io/sprechzimmer/signaling:latest", "Container image of the rooms' signaling server.")
-	flag.StringVar(&cpuRequest, "signaling-cpu-request", "10m", "CPU request of a signaling container.")
-	flag.StringVar(&memRequest, "signaling-memory-request", "32Mi", "Memory request of a signaling container.")
-	flag.StringVar(&memLimit, "signaling-memory-limit", "128Mi", "Memory limit of a signaling container.")
+	defaults := controllers.DefaultSignalingResources()
+	flag.StringVar(&cpuRequest, "signaling-cpu-request", defaults.Requests.Cpu().String(), "CPU request of a signaling container.")
+	flag.StringVar(&cpuLimit, "signaling-cpu-limit", defaults.Limits.Cpu().String(), "CPU limit of a signaling container (connection tests relay video).")
+	flag.StringVar(&memRequest, "signaling-memory-request", defaults.Requests.Memory().String(), "Memory request of a signaling container.")
+	flag.StringVar(&memLimit, "signaling-memory-limit", defaults.Limits.Memory().String(), "Memory limit of a signaling container.")
 	flag.StringVar(&turnSecretFile, "turn-secret-file", "", "File with the secret shared with the TURN server (a mounted Secret).")
 	flag.Var(&turnURLs, "turn-url", "TURN server URI handed to browsers with credentials, e.g. turn:turn.example.org:3478?transport=udp (repeatable).")
 	flag.Var(&stunURLs, "stun-url", "STUN server URI handed to browsers (repeatable).")
@@ -76,7 +78,7 @@ func run() error {
 	// and client-go log through it.
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 
-	room, err := roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, memRequest, memLimit, termsVersion, turnURLs, stunURLs)
+	room, err := roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, cpuLimit, memRequest, memLimit, termsVersion, turnURLs, stunURLs)
 	if err != nil {
 		return err
 	}
@@ -122,7 +124,7 @@ func run() error {
 	return mgr.Start(ctx)
 }
 
-func roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, memRequest, memLimit, termsVersion string, turnURLs, stunURLs []string) (*controllers.RoomOptions, error) {
+func roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, cpuLimit, memRequest, memLimit, termsVersion string, turnURLs, stunURLs []string) (*controllers.RoomOptions, error) {
 	base, err := url.Parse(publicBaseURL)
 	if publicBaseURL == "" || err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
 		return nil, errors.New("--public-base-url must be an absolute http(s) URL")
@@ -152,6 +154,7 @@ func roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, memRequest, m
 		flag  string
 	}{
 		{res.Requests, corev1.ResourceCPU, cpuRequest, "--signaling-cpu-request"},
+		{res.Limits, corev1.ResourceCPU, cpuLimit, "--signaling-cpu-limit"},
 		{res.Requests, corev1.ResourceMemory, memRequest, "--signaling-memory-request"},
 		{res.Limits, corev1.ResourceMemory, memLimit, "--signaling-memory-limit"},
 	} {
@@ -160,6 +163,11 @@ func roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, memRequest, m
 			return nil, fmt.Errorf("%s: %w", q.flag, err)
 		}
 		q.list[q.name] = v
+	}
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if limit, request := res.Limits[name], res.Requests[name]; limit.Cmp(request) < 0 {
+			return nil, fmt.Errorf("the signaling %s limit is below its request", name)
+		}
 	}
 	return &controllers.RoomOptions{
 		PublicBaseURL:      base,

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,6 +50,9 @@ type Options struct {
 	// Metrics is where the session metrics are registered; nil means
 	// controller-runtime's registry, which the manager serves.
 	Metrics prometheus.Registerer
+	// UsageLog receives the "session usage" lines; the zero value means
+	// ctrl.Log.WithName("usage").
+	UsageLog logr.Logger
 }
 
 // NewScheme returns a scheme with the built-in types and the VideoSession API.
@@ -103,6 +107,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		Room:                    opts.Room,
 		Metrics:                 sessionmetrics.New(reg, mgr.GetCache()),
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		UsageLog:                opts.UsageLog,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the controller: %w", err)

@@ -441,9 +441,9 @@ func (m *Member) checkJoinLocked(env *protocol.Envelope) (string, *Member, *prot
 			return "", nil, protocol.NewError(protocol.CodeConsentRequired, "join needs consent to the current terms")
 		}
 	}
-	name, ok := protocol.CleanName(j.Name)
-	if !ok {
-		return "", nil, protocol.NewError(protocol.CodeBadName, "name longer than 64 characters")
+	name, _ := protocol.CleanName(j.Name)
+	if p := protocol.CheckName(name); p != protocol.NameOK {
+		return "", nil, protocol.NewError(protocol.CodeBadName, "name refused: "+string(p))
 	}
 	holder := r.seats[m.role]
 	if holder == nil {

@@ -171,10 +171,12 @@ func (s *Server) Handler() http.Handler {
 }
 
 // pageHeaders adds the headers the room page needs: no referrer (the page
-// URL names the room), no framing, no sniffing, no caching.
+// URL names the room), no framing, no sniffing, no caching, and a
+// Content-Security-Policy that allows nothing inline and nothing foreign.
 func (s *Server) pageHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy(s.opts.Config.PublicURL, r))
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")

@@ -63,6 +63,8 @@ func TestBadInputsGetTypedErrorsAndTheRoomGoesOn(t *testing.T) {
 		{"processing not accepted", protocol.RoleClient, welcomed, []string{`{"type":"join","data":` + consent(terms, true, false) + `}`}, false, protocol.CodeConsentRequired, 0},
 		{"wrong terms version", protocol.RoleClient, welcomed, []string{`{"type":"join","data":` + consent("2025-01", true, true) + `}`}, false, protocol.CodeConsentRequired, 0},
 		{"name too long", protocol.RoleTherapist, welcomed, []string{`{"type":"join","data":{"name":"` + strings.Repeat("ü", 65) + `"}}`}, false, protocol.CodeBadName, 0},
+		{"name imitating a role", protocol.RoleTherapist, welcomed, []string{`{"type":"join","data":{"name":" Ihre Klientin "}}`}, false, protocol.CodeBadName, 0},
+		{"name of combining marks", protocol.RoleTherapist, welcomed, []string{`{"type":"join","data":{"name":"` + strings.Repeat(`\u0301`, 64) + `"}}`}, false, protocol.CodeBadName, 0},
 		{"rate limit", protocol.RoleTherapist, paired, repeat(`{"type":"test-stop","data":{}}`, 61), false, protocol.CodeRateLimited, 0},
 		{"test without echo peer", protocol.RoleClient, welcomed, []string{`{"type":"test-offer","data":{"sdp":"v=0"}}`}, false, protocol.CodeTestUnavailable, 0},
 		{"wrong token", protocol.RoleClient, connected, []string{`{"type":"hello","data":{"version":1,"token":"guessed"}}`}, false, protocol.CodeLinkInvalid, protocol.CloseLinkInvalid},

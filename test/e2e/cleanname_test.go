@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -11,18 +12,19 @@ import (
 const cleanNameCases = "../../signaling/protocol/testdata/clean_name_cases.json"
 
 // TestCleanNameCases runs the shared table of display names through the
-// page's cleanName and nameFits (protocol.js) in the browser, so the page
-// and the server clean and limit a name alike.
+// page's cleanName, nameFits and checkName (protocol.js) in the browser, so
+// the page and the server clean, limit and refuse a name alike.
 func TestCleanNameCases(t *testing.T) {
 	raw, err := os.ReadFile(cleanNameCases)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var tests []struct {
-		Name string `json:"name"`
-		In   string `json:"in"`
-		Want string `json:"want"`
-		Fits bool   `json:"fits"`
+		Name    string `json:"name"`
+		In      string `json:"in"`
+		Want    string `json:"want"`
+		Fits    bool   `json:"fits"`
+		Problem string `json:"problem"`
 	}
 	if err := json.Unmarshal(raw, &tests); err != nil {
 		t.Fatal(err)
@@ -40,14 +42,15 @@ func TestCleanNameCases(t *testing.T) {
 	r := startRoom(t, roomOptions{})
 	p := openPage(t, "clean-name", r.URL+"index.html")
 	type result struct {
-		Got  string `json:"got"`
-		Fits bool   `json:"fits"`
+		Got     string `json:"got"`
+		Fits    bool   `json:"fits"`
+		Problem string `json:"problem"`
 	}
 	got, err := eval[[]result](p, fmt.Sprintf(`(async () => {
 		const pr = await import("./protocol.js");
 		return %s.map((name) => {
 			const got = pr.cleanName(name);
-			return { got, fits: pr.nameFits(got) };
+			return { got, fits: pr.nameFits(got), problem: pr.checkName(got) };
 		});
 	})()`, inputsJS))
 	if err != nil {
@@ -61,6 +64,49 @@ func TestCleanNameCases(t *testing.T) {
 			if got[i].Got != tt.Want || got[i].Fits != tt.Fits {
 				t.Errorf("cleanName(%+q) = %+q, nameFits %v; want %+q, %v", tt.In, got[i].Got, got[i].Fits, tt.Want, tt.Fits)
 			}
+			if got[i].Problem != tt.Problem {
+				t.Errorf("checkName(%+q) = %q, want %q", tt.Want, got[i].Problem, tt.Problem)
+			}
+		})
+	}
+}
+
+// TestRefusedNamesAreExplained types names the page refuses and checks that
+// the person reads why, in German and in English, and stays in the waiting
+// room.
+func TestRefusedNamesAreExplained(t *testing.T) {
+	r := startRoom(t, roomOptions{})
+	tests := []struct {
+		name  string
+		langs string
+		typed string
+		want  string
+	}{
+		{"role, German", "", "Therapeut", "Bezeichnungen wie „Therapeut“"},
+		{"role with a look-alike letter, English", "en-US,en", "Ihre \u041aLIENTIN", "cannot be used as a name"},
+		{"combining marks, German", "", "A" + strings.Repeat("\u0301", 8), "Akzent- oder Zusatzzeichen"},
+		{"too long, English", "en-US,en", strings.Repeat("x", 65), "too long"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts []pageOption
+			if tt.langs != "" {
+				opts = append(opts, withLanguages(tt.langs))
+			}
+			p := openPage(t, "client", r.Link(r.Client), opts...)
+			p.waitState("waiting-room")
+			// Typed into the field directly: SendKeys cannot type every mark.
+			if _, err := eval[bool](p, fmt.Sprintf(`(() => { document.getElementById("name").value = %q; return true; })()`, tt.typed)); err != nil {
+				t.Fatal(err)
+			}
+			p.click("terms")
+			p.click("processing")
+			p.click("enter")
+			assertShows(p, "form-error", tt.want)
+			if s := p.state(); s != "waiting-room" {
+				t.Errorf("state %q after a refused name, want waiting-room", s)
+			}
+			p.cancel()
 		})
 	}
 }

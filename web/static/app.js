@@ -11,7 +11,7 @@
 //   ended         this person hung up
 //   closed        refused or closed for good; see data-error
 
-import { cleanName, nameFits } from "./protocol.js";
+import { checkName, cleanName } from "./protocol.js";
 import { Translator, pickLanguage } from "./i18n.js";
 import { Signaling, socketURL } from "./signaling.js";
 import { openMedia, mediaErrorKey, listDevices, LevelMeter } from "./media.js";
@@ -288,8 +288,9 @@ $("enter-form").addEventListener("submit", (/** @type {SubmitEvent} */ ev) => {
   if (!app.welcome) return;
   const name = cleanName($("name").value);
   $("form-error").hidden = true;
-  if (!nameFits(name)) {
-    showFormError("name.tooLong");
+  const problem = checkName(name);
+  if (problem) {
+    showFormError(NAME_PROBLEM_TEXTS[problem]);
     return;
   }
   if (app.role === "client") {
@@ -303,6 +304,9 @@ $("enter-form").addEventListener("submit", (/** @type {SubmitEvent} */ ev) => {
   else store.del("name");
   join();
 });
+
+/** The text for each reason checkName refuses a name. */
+const NAME_PROBLEM_TEXTS = Object.freeze({ "too-long": "name.tooLong", "marks": "name.marks", "role": "name.role" });
 
 /** @param {any} textKey */
 function showFormError(textKey) {

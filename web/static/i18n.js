@@ -34,6 +34,8 @@ const de = {
   "test.relay.missing": "Der Vermittlungsserver (TURN) ist nicht erreichbar. In manchen Netzen kann dann keine Verbindung entstehen.",
   "enter.button": "Sprechzimmer betreten",
   "name.tooLong": "Der Name ist zu lang (höchstens 64 Zeichen).",
+  "name.role": "Bitte wählen Sie einen anderen Namen: Bezeichnungen wie „Therapeut“, „Klientin“, „Sprechzimmer“ oder „Admin“ sind als Name nicht möglich.",
+  "name.marks": "Der Name besteht zu großen Teilen aus Akzent- oder Zusatzzeichen. Bitte geben Sie ihn ohne diese Zeichen ein.",
   "media.denied": "Der Zugriff auf Kamera und Mikrofon wurde nicht erlaubt. Erlauben Sie ihn in den Einstellungen Ihres Browsers (meist über das Symbol in der Adresszeile) und laden Sie die Seite neu. Ohne Kamera und Mikrofon kann Ihr Gegenüber Sie nicht sehen und hören.",
   "media.missing": "Es wurde keine Kamera und kein Mikrofon gefunden. Schließen Sie ein Gerät an und laden Sie die Seite neu.",
   "media.busy": "Kamera oder Mikrofon werden gerade von einem anderen Programm benutzt. Schließen Sie es und laden Sie die Seite neu.",
@@ -66,7 +68,7 @@ const de = {
   "error.replaced": "Das Gespräch wird in einem anderen Fenster fortgesetzt.",
   "error.room-closed": "Die Zeit für diesen Termin ist abgelaufen. Das Sprechzimmer ist geschlossen.",
   "error.consent-required": "Bitte bestätigen Sie zuerst die Nutzungsbedingungen und die Einwilligung.",
-  "error.bad-name": "Der Name ist zu lang (höchstens 64 Zeichen).",
+  "error.bad-name": "Dieser Name ist nicht möglich. Bitte wählen Sie einen anderen (höchstens 64 Zeichen, keine Bezeichnung wie „Therapeut“ oder „Klientin“).",
   "error.generic": "Es ist ein technisches Problem aufgetreten. Bitte laden Sie die Seite neu.",
 };
 
@@ -102,6 +104,8 @@ const en = {
   "test.relay.missing": "The relay server (TURN) is not reachable. In some networks no connection can be made then.",
   "enter.button": "Enter the consultation room",
   "name.tooLong": "The name is too long (at most 64 characters).",
+  "name.role": "Please choose another name: words such as “therapist”, “client”, “Sprechzimmer” or “admin” cannot be used as a name.",
+  "name.marks": "The name consists largely of accents or other combining marks. Please enter it without them.",
   "media.denied": "Access to camera and microphone was not allowed. Allow it in your browser's settings (usually through the icon in the address bar) and reload the page. Without camera and microphone the other person cannot see or hear you.",
   "media.missing": "No camera and no microphone were found. Connect a device and reload the page.",
   "media.busy": "Camera or microphone are in use by another program. Close it and reload the page.",
@@ -134,7 +138,7 @@ const en = {
   "error.replaced": "The call continues in another window.",
   "error.room-closed": "The appointment time is over. The room is closed.",
   "error.consent-required": "Please confirm the terms of use and the consent first.",
-  "error.bad-name": "The name is too long (at most 64 characters).",
+  "error.bad-name": "This name is not possible. Please choose another one (at most 64 characters, no word such as “therapist” or “client”).",
   "error.generic": "A technical problem occurred. Please reload the page.",
 };
 

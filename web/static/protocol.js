@@ -210,3 +210,80 @@ export function cleanName(name) {
 export function nameFits(name) {
   return [...name].length <= MAX_NAME;
 }
+
+/**
+ * Why checkName refuses a name: "" (fine), "too-long", "marks" (mostly
+ * combining marks, or more than MAX_MARK_RUN stacked on one character) or
+ * "role" (is, or has a word that is, one of ROLE_WORDS). The server's
+ * protocol.CheckName returns the same for the same name.
+ * @typedef {"" | "too-long" | "marks" | "role"} NameProblem
+ */
+
+/** The most combining marks a name may stack on one character. */
+export const MAX_MARK_RUN = 3;
+
+/** Words a name may not be or contain as a word (protocol.RoleWords). */
+export const ROLE_WORDS = Object.freeze([
+  "therapeut", "therapeutin", "therapist", "klient", "klientin", "client",
+  "sprechzimmer", "admin", "administrator", "system",
+]);
+
+/**
+ * Lower-case Cyrillic and Greek letters that look like Latin ones, and those
+ * (protocol's lookAlikes).
+ * @type {Readonly<Record<string, string>>}
+ */
+export const LOOK_ALIKES = Object.freeze({
+  "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+  "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ѕ": "s", "ј": "j", "ӏ": "l",
+  "α": "a", "β": "b", "ε": "e", "η": "h", "ι": "i", "κ": "k", "μ": "m", "ν": "n",
+  "ο": "o", "ρ": "p", "τ": "t", "υ": "y", "χ": "x", "ζ": "z",
+});
+
+/** A combining mark (Unicode Mn and Me). */
+const MARK = /^[\p{Mn}\p{Me}]$/u;
+const MARKS = /[\p{Mn}\p{Me}]/gu;
+
+/** What separates the words of a name: anything but letters and marks. */
+const NOT_WORD = /[^\p{L}\p{Mn}\p{Me}]+/u;
+
+/**
+ * roleForm is how a word is compared with ROLE_WORDS: lower case (code
+ * point by code point, as Go's unicode.ToLower), without combining marks,
+ * look-alikes replaced.
+ * @param {string} word
+ * @returns {string}
+ */
+function roleForm(word) {
+  let out = "";
+  for (const c of word) {
+    for (const l of c.toLowerCase().replace(MARKS, "")) out += LOOK_ALIKES[l] ?? l;
+  }
+  return out;
+}
+
+/**
+ * checkName reports what is wrong with a cleaned name (see NameProblem).
+ * @param {string} name
+ * @returns {NameProblem}
+ */
+export function checkName(name) {
+  const chars = [...name];
+  if (chars.length > MAX_NAME) return "too-long";
+  let marks = 0;
+  let run = 0;
+  for (const c of chars) {
+    if (!MARK.test(c)) {
+      run = 0;
+      continue;
+    }
+    marks++;
+    if (++run > MAX_MARK_RUN) return "marks";
+  }
+  if (2 * marks > chars.length) return "marks";
+  const words = name.split(NOT_WORD).filter((w) => w !== "");
+  for (const w of [...words, words.join("")]) {
+    if (ROLE_WORDS.includes(roleForm(w))) return "role";
+  }
+  return "";
+}

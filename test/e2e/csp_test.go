@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// withViolationLog makes the page collect the Content-Security-Policy
+// violations it causes in window.cspViolations ("directive blocked-uri"),
+// from before its first script runs. The DevTools protocol adds the
+// listener, so the policy does not stop it.
+func withViolationLog() pageOption {
+	return func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.cspViolations = [];
+			document.addEventListener("securitypolicyviolation", (e) => {
+				window.cspViolations.push(e.effectiveDirective + " " + e.blockedURI);
+			});`})
+		return err
+	}
+}
+
+// TestPageWorksUnderItsContentSecurityPolicy enters the room (page,
+// scripts, styles, WebSocket) under the server's policy without a single
+// violation, and shows that the policy is enforced: an inline script and
+// an inline style added to the page are refused.
+func TestPageWorksUnderItsContentSecurityPolicy(t *testing.T) {
+	r := startRoom(t, roomOptions{})
+	resp, err := http.Get(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("the page has no Content-Security-Policy")
+	}
+
+	client := openPage(t, "client", r.Link(r.Client), withViolationLog())
+	enterAsClient(client, "Frau Beispiel")
+	client.waitState("waiting")
+	assertShows(client, "status", textWaiting)
+	if v, err := eval[[]string](client, "window.cspViolations"); err != nil || len(v) != 0 {
+		t.Errorf("violations while entering: %q (%v)", v, err)
+	}
+
+	if _, err := eval[bool](client, `(() => {
+		const s = document.createElement("script");
+		s.textContent = "window.inlineRan = true";
+		document.head.append(s);
+		document.getElementById("status").setAttribute("style", "color: red");
+		return true;
+	})()`); err != nil {
+		t.Fatal(err)
+	}
+	client.waitFor("both to be refused", `window.cspViolations.length >= 2`)
+	if ran, err := eval[bool](client, "window.inlineRan === true"); err != nil || ran {
+		t.Errorf("an inline script ran under the policy (%v)", err)
+	}
+	if color, err := eval[string](client, `getComputedStyle(document.getElementById("status")).color`); err != nil || color == "rgb(255, 0, 0)" {
+		t.Errorf("an inline style applied under the policy: %q (%v)", color, err)
+	}
+}
