@@ -45,7 +45,7 @@ func TestInvalidSessionsAreRefused(t *testing.T) {
 		{"note with DEL", func(s *videov1alpha1.VideoSession) { s.Spec.Note = "a\x7fb" }, []string{"spec.note", "control characters"}},
 		{"note with a C1 control", func(s *videov1alpha1.VideoSession) { s.Spec.Note = "a\u0085b" }, []string{"spec.note", "control characters"}},
 		{"note with a vertical tab", func(s *videov1alpha1.VideoSession) { s.Spec.Note = "a\vb" }, []string{"spec.note", "control characters"}},
-		{"therapist reference with a name", func(s *videov1alpha1.VideoSession) { s.Spec.TherapistRef = "Dr. Erika Muster" }, []string{"spec.therapistRef"}},
+		{"therapist reference with a name", func(s *videov1alpha1.VideoSession) { s.Spec.TherapistRef = "Dr. Erika Muster" }, []string{"spec.therapistRef", "never a name"}},
 		{"therapist reference too long", func(s *videov1alpha1.VideoSession) { s.Spec.TherapistRef = strings.Repeat("a", 65) }, []string{"spec.therapistRef"}},
 		{"unknown language", func(s *videov1alpha1.VideoSession) { s.Spec.Language = "fr" }, []string{"spec.language", "de", "en"}},
 		{"start far in the past", func(s *videov1alpha1.VideoSession) {
@@ -70,6 +70,9 @@ func TestInvalidSessionsAreRefused(t *testing.T) {
 			assertRefused(t, err, tt.wantText)
 			if s.Spec.Note != "" && (strings.Contains(err.Error(), s.Spec.Note) || strings.Contains(err.Error(), strings.Trim(strconv.Quote(s.Spec.Note), `"`))) {
 				t.Errorf("the error repeats the note: %v", err)
+			}
+			if s.Spec.TherapistRef != "" && strings.Contains(err.Error(), s.Spec.TherapistRef) {
+				t.Errorf("the error repeats the therapist reference: %v", err)
 			}
 			if getErr := k8sClient.Get(ctx, client.ObjectKeyFromObject(s), &videov1alpha1.VideoSession{}); !apierrors.IsNotFound(getErr) {
 				t.Errorf("a refused session was stored (get: %v)", getErr)

@@ -78,7 +78,7 @@ type VideoSessionSpec struct {
 	// digits, '.', '_' and '-', at most 64 characters. Never a name.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]*$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[A-Za-z0-9._-]*$')`,message="therapistRef may contain only letters A-Z and a-z, digits, '.', '_' and '-' (an opaque reference, never a name)",reason=FieldValueForbidden
 	TherapistRef string `json:"therapistRef,omitempty"`
 
 	// language is the browser client's default language, "de" (default) or
