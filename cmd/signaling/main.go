@@ -75,7 +75,10 @@ func run(log *slog.Logger) error {
 		}
 	}
 	r := room.New(rc)
-	srv, err := server.New(server.Options{Config: cfg, Room: r, Echo: newEcho, Metrics: m, Logger: log})
+	srv, err := server.New(server.Options{
+		Config: cfg, Room: r, Echo: newEcho, Metrics: m, Logger: log,
+		MaxConns: cfg.MaxConnections, MaxPending: cfg.MaxPendingConnections, HelloTimeout: cfg.HelloTimeout,
+	})
 	if err != nil {
 		return err
 	}

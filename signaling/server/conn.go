@@ -30,6 +30,10 @@ type wsConn struct {
 
 	closeOnce sync.Once
 	closeCode atomic.Int32
+
+	// dropped is set, under the server's mutex, when the connection made
+	// way for a newer one; it no longer counts against the caps.
+	dropped bool
 }
 
 // outFrame is a frame to write, or a close when code is set.
@@ -140,6 +144,9 @@ func (c *wsConn) run() {
 		}
 		err = member.Receive(env)
 		c.s.answered(c, err)
+		if _, ok := member.Role(); ok && err == nil && env.Type == protocol.TypeHello {
+			c.s.welcomed(c)
+		}
 		if err == nil && env.Type == protocol.TypeJoin && c.s.opts.Metrics != nil {
 			if role, ok := member.Role(); ok {
 				c.s.opts.Metrics.Joined(role)
