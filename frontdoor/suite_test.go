@@ -63,6 +63,12 @@ type door struct {
 // returns once its cache has synced.
 func startDoor(t testing.TB) *door {
 	t.Helper()
+	return startDoorWith(t, frontdoor.Limits{})
+}
+
+// startDoorWith is startDoor with limits.
+func startDoorWith(t testing.TB, limits frontdoor.Limits) *door {
+	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fd-"}}
 	if err := k8sClient.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
@@ -86,6 +92,7 @@ func startDoor(t testing.TB) *door {
 		Metrics:   frontdoor.NewMetrics(d.registry),
 		Logger:    slog.New(slog.NewJSONHandler(d.logs, nil)),
 		AccessLog: true,
+		Limits:    limits,
 	})
 	if err != nil {
 		t.Fatal(err)
