@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
+	"github.com/sprechzimmer/sprechzimmer/internal/flood"
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 )
 
@@ -129,4 +131,41 @@ func TestLimitsTrustForwardedForOnlyFromTrustedProxies(t *testing.T) {
 	if logs := d.logs.String(); strings.Contains(logs, "198.51.100.") {
 		t.Errorf("the log names a source address:\n%s", logs)
 	}
+}
+
+// TestRoomServerEndingAWebSocketFreesItsPlace: when the room server drops
+// a WebSocket (a socket that never said hello, say), the front door ends
+// the browser's side too, even if that side never closes on its own, so
+// the socket holds no buffers and no place under the limits.
+func TestRoomServerEndingAWebSocketFreesItsPlace(t *testing.T) {
+	d := startDoorWith(t, frontdoor.Limits{RequestsPerRoom: 1})
+	id, svc := d.createRoom("anna", roomSpec{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err == nil {
+			_ = c.CloseNow() // dropped at once, without a close frame
+		}
+	})
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("page")) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	d.serveRoom(svc, &backend{addr: srv.Listener.Addr().String()})
+	d.awaitRouted(id)
+
+	// An idle socket: upgraded, then it neither reads nor closes.
+	idle, err := flood.Open(context.Background(), strings.TrimPrefix(d.url, "http://"), "/r/"+id+"/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idle.Close() })
+	testenv.Eventually(t, "the dropped WebSocket's place freed", func() error {
+		if got := metric(t, d.registry, "sprechzimmer_frontdoor_websockets_active", nil); got != 0 {
+			return errorf("websockets_active = %v", got)
+		}
+		if got := d.getFrom("127.0.0.2", "/r/"+id+"/"); got != http.StatusOK {
+			return errorf("the room's page: %d", got)
+		}
+		return nil
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -25,7 +26,16 @@ var ErrRefused = errors.New("flood: upgrade refused")
 // returns the open connection, which the caller holds and closes. A
 // refusal (any status but 101) is ErrRefused, wrapped with the status.
 func Open(ctx context.Context, addr, path string) (net.Conn, error) {
+	return OpenFrom(ctx, netip.Addr{}, addr, path)
+}
+
+// OpenFrom is Open from the local address src (the zero Addr: any), so
+// that one machine can stand in for many sources on loopback (127.0.0.0/8).
+func OpenFrom(ctx context.Context, src netip.Addr, addr, path string) (net.Conn, error) {
 	var d net.Dialer
+	if src.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
+	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -69,6 +79,12 @@ type Result struct {
 // nil) after each attempt with the number of attempts so far, and returns
 // the open connections, which the caller closes, and the counts.
 func Run(ctx context.Context, addr, path string, n, workers int, progress func(done int)) ([]net.Conn, Result) {
+	return RunFrom(ctx, nil, addr, path, n, workers, progress)
+}
+
+// RunFrom is Run with the sockets spread over the local addresses
+// sources in turn (none: any).
+func RunFrom(ctx context.Context, sources []netip.Addr, addr, path string, n, workers int, progress func(done int)) ([]net.Conn, Result) {
 	var (
 		mu    sync.Mutex
 		conns []net.Conn
@@ -86,9 +102,13 @@ func Run(ctx context.Context, addr, path string, n, workers int, progress func(d
 					mu.Unlock()
 					return
 				}
+				var src netip.Addr
+				if len(sources) > 0 {
+					src = sources[next%len(sources)]
+				}
 				next++
 				mu.Unlock()
-				conn, err := Open(ctx, addr, path)
+				conn, err := OpenFrom(ctx, src, addr, path)
 				mu.Lock()
 				switch {
 				case err == nil:
