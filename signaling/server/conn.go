@@ -31,9 +31,11 @@ type wsConn struct {
 	closeOnce sync.Once
 	closeCode atomic.Int32
 
-	// dropped is set, under the server's mutex, when the connection made
-	// way for a newer one; it no longer counts against the caps.
+	// dropped is set when the connection made way for a newer one; it no
+	// longer counts against the caps. member is its place in the room once
+	// the room knows it. Both are guarded by the server's mutex.
 	dropped bool
+	member  *room.Member
 }
 
 // outFrame is a frame to write, or a close when code is set.
@@ -92,6 +94,7 @@ func (c *wsConn) run() {
 	defer c.abort()
 	c.ws.SetReadLimit(HardReadLimit)
 	member := c.s.opts.Room.Connect(c)
+	c.s.entered(c, member)
 	var writerDone = make(chan struct{})
 	go func() {
 		defer close(writerDone)

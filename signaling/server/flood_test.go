@@ -83,17 +83,21 @@ func TestCapsDropTheLongestWaitingAndRefuseWhenAllSaidHello(t *testing.T) {
 		o.MaxConns = 3
 		o.MaxPending = 2
 	})
+	// Each dial waits until the server has taken the connection, so that
+	// the order of arrival is the order of the dials.
 	therapist, _ := h.enter(protocol.RoleTherapist)
-	first := h.dial()
-	second := h.dial()
-	third := h.dial() // pending is full: first makes way
+	first := h.dialTracked(2)
+	second := h.dialTracked(3)
+	third := h.dialTracked(4) // pending is full: first makes way
 	first.expectDropped()
-	client, _ := h.enter(protocol.RoleClient) // total is full: second makes way
+	client := h.dialTracked(5) // total is full: second makes way
 	second.expectDropped()
+	client.hello(protocol.RoleClient)
+	client.join(protocol.RoleClient, "")
 	expect[protocol.Peer](therapist, protocol.TypePeerJoined)
 	h.awaitConnsAtMost(3)
 	// third is the only one waiting; a newcomer pushes it out.
-	fourth := h.dial()
+	fourth := h.dialTracked(6)
 	third.expectDropped()
 	fourth.hello(protocol.RoleClient)
 	// Now all three said hello: the next upgrade is refused before it is
@@ -106,6 +110,26 @@ func TestCapsDropTheLongestWaitingAndRefuseWhenAllSaidHello(t *testing.T) {
 		t.Fatalf("upgrade with every slot welcomed: %v %+v", err, res)
 	}
 	negotiate(therapist, client)
+}
+
+// dialTracked dials a live tab and waits until the server has taken it
+// as its n-th connection.
+func (h *harness) dialTracked(n uint64) *client {
+	h.t.Helper()
+	c := h.dial()
+	deadline := time.Now().Add(wait)
+	for {
+		h.server.mu.Lock()
+		got := h.server.nextID
+		h.server.mu.Unlock()
+		if got >= n {
+			return c
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the server took %d connections, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // expectDropped waits until the server ended the connection without a
@@ -127,7 +151,7 @@ func (c *client) expectDropped() {
 // tries again. It returns the joined tab and the number of attempts.
 func (h *harness) enterDespiteFlood(role protocol.Role) (*client, int) {
 	h.t.Helper()
-	for attempt := 1; attempt <= 50; attempt++ {
+	for attempt := 1; attempt <= 200; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		ws, _, err := websocket.Dial(ctx, h.wsURL(), nil)
 		if err == nil {

@@ -276,7 +276,33 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 func (s *Server) hasRoom() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.pruneLocked()
 	return s.counted < s.opts.MaxConns || len(s.pending) > 0
+}
+
+// pruneLocked takes the connections the room has welcomed out of pending:
+// the room welcomes before the reader can tell welcomed, and a welcomed
+// connection must never make way. It takes the room's lock under the
+// server's (never the other way round).
+func (s *Server) pruneLocked() {
+	kept := s.pending[:0]
+	for _, p := range s.pending {
+		if p.member != nil {
+			if _, ok := p.member.Role(); ok {
+				continue
+			}
+		}
+		kept = append(kept, p)
+	}
+	clear(s.pending[len(kept):])
+	s.pending = kept
+}
+
+// entered notes the room's member of c.
+func (s *Server) entered(c *wsConn, m *room.Member) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.member = m
 }
 
 // track registers a new connection as waiting for hello and returns the
@@ -290,6 +316,7 @@ func (s *Server) track(ws *websocket.Conn) (*wsConn, []*wsConn) {
 	c := newWSConn(s, ws, s.nextID)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
+	s.pruneLocked()
 	s.counted++
 	s.pending = append(s.pending, c)
 	var dropped []*wsConn
