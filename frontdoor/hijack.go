@@ -24,4 +24,4 @@ type upgradedConn struct{ net.Conn }
 // that never said hello) and then waits for the browser to close its own;
 // a browser does so at once, a flood's idle socket never would and would
 // hold the front door's buffers and its place under the limits for good.
-func (c upgradedConn) CloseWrite() error { return c.Conn.Close() }
+func (c upgradedConn) CloseWrite() error { return c.Close() }
