@@ -323,6 +323,7 @@ func (s *Server) track(ws *websocket.Conn) (*wsConn, []*wsConn) {
 	for len(s.pending) > s.opts.MaxPending || s.counted > s.opts.MaxConns {
 		// pending is never empty here: c itself is in it.
 		d := s.pending[0]
+		s.pending[0] = nil // not kept alive by the array
 		s.pending = s.pending[1:]
 		d.dropped = true
 		s.counted--
