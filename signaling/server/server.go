@@ -325,6 +325,9 @@ func (s *Server) track(ws *websocket.Conn) (*wsConn, []*wsConn) {
 		d := s.pending[0]
 		s.pending[0] = nil // not kept alive by the array
 		s.pending = s.pending[1:]
+		if d.member != nil && !d.member.DropIfWaiting() {
+			continue // welcomed a moment ago: it stays and counts
+		}
 		d.dropped = true
 		s.counted--
 		dropped = append(dropped, d)
