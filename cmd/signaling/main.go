@@ -75,10 +75,7 @@ func run(log *slog.Logger) error {
 		}
 	}
 	r := room.New(rc)
-	srv, err := server.New(server.Options{
-		Config: cfg, Room: r, Echo: newEcho, Metrics: m, Logger: log,
-		MaxConns: cfg.MaxConnections, MaxPending: cfg.MaxPendingConnections, HelloTimeout: cfg.HelloTimeout,
-	})
+	srv, err := server.New(server.Options{Config: cfg, Room: r, Echo: newEcho, Metrics: m, Logger: log})
 	if err != nil {
 		return err
 	}

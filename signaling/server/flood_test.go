@@ -208,3 +208,32 @@ func settledUsage() (int, uint64) {
 	runtime.ReadMemStats(&m)
 	return runtime.NumGoroutine(), m.HeapInuse + m.StackInuse
 }
+
+func TestLimitsFromConfigAndDefaults(t *testing.T) {
+	tests := []struct {
+		name                   string
+		cfg                    config.Config
+		opts                   Options
+		wantConns, wantPending int
+		wantHello              time.Duration
+	}{
+		{"defaults", config.Config{}, Options{}, DefaultMaxConns, DefaultMaxPending, DefaultHelloTimeout},
+		{"from the environment", config.Config{MaxConnections: 8, MaxPendingConnections: 4, HelloTimeout: 2 * time.Second}, Options{}, 8, 4, 2 * time.Second},
+		{"options win", config.Config{MaxConnections: 8, MaxPendingConnections: 4, HelloTimeout: 2 * time.Second}, Options{MaxConns: 6, MaxPending: 3, HelloTimeout: time.Second}, 6, 3, time.Second},
+		{"pending never above the total", config.Config{MaxConnections: 4, MaxPendingConnections: 10}, Options{}, 4, 4, DefaultHelloTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			opts := tt.opts
+			opts.Config, opts.Room = &cfg, room.New(room.FromConfig(&cfg))
+			s, err := New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.opts.MaxConns != tt.wantConns || s.opts.MaxPending != tt.wantPending || s.opts.HelloTimeout != tt.wantHello {
+				t.Fatalf("got %d/%d/%v, want %d/%d/%v", s.opts.MaxConns, s.opts.MaxPending, s.opts.HelloTimeout, tt.wantConns, tt.wantPending, tt.wantHello)
+			}
+		})
+	}
+}

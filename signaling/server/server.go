@@ -75,7 +75,9 @@ type Options struct {
 	Logger *slog.Logger
 	// PingInterval, DeadAfter, HelloTimeout, Rate, Burst, MaxEchoPeers,
 	// SendQueue, MaxPending and MaxConns default to the constants above
-	// when zero.
+	// when zero; HelloTimeout, MaxPending and MaxConns first to Config's
+	// MaxConnections, MaxPendingConnections and HelloTimeout (from the
+	// environment) when those are set.
 	PingInterval time.Duration
 	HelloTimeout time.Duration
 	DeadAfter    time.Duration
@@ -134,6 +136,9 @@ func New(opts Options) (*Server, error) {
 		opts.DeadAfter = DefaultDeadAfter
 	}
 	if opts.HelloTimeout == 0 {
+		opts.HelloTimeout = opts.Config.HelloTimeout
+	}
+	if opts.HelloTimeout == 0 {
 		opts.HelloTimeout = DefaultHelloTimeout
 	}
 	if opts.Rate == 0 {
@@ -149,7 +154,13 @@ func New(opts Options) (*Server, error) {
 		opts.SendQueue = DefaultSendQueue
 	}
 	if opts.MaxConns == 0 {
+		opts.MaxConns = opts.Config.MaxConnections
+	}
+	if opts.MaxConns == 0 {
 		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.MaxPending == 0 {
+		opts.MaxPending = opts.Config.MaxPendingConnections
 	}
 	if opts.MaxPending == 0 {
 		opts.MaxPending = DefaultMaxPending
