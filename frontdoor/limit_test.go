@@ -17,6 +17,12 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 )
 
+// startDoorWith is startDoor with limits.
+func startDoorWith(t testing.TB, limits frontdoor.Limits) *door {
+	t.Helper()
+	return startDoor(t, func(o *frontdoor.Options) { o.Limits = limits })
+}
+
 // dialFrom opens a WebSocket to room id from the loopback address src,
 // with X-Forwarded-For xff if not empty. It returns the connection (nil
 // when refused) and the handshake's status.

@@ -60,14 +60,8 @@ type door struct {
 }
 
 // startDoor runs a front door watching a namespace of the test's own and
-// returns once its cache has synced.
-func startDoor(t testing.TB) *door {
-	t.Helper()
-	return startDoorWith(t, frontdoor.Limits{})
-}
-
-// startDoorWith is startDoor with limits.
-func startDoorWith(t testing.TB, limits frontdoor.Limits) *door {
+// returns once its cache has synced; tune changes its options.
+func startDoor(t testing.TB, tune ...func(*frontdoor.Options)) *door {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fd-"}}
 	if err := k8sClient.Create(context.Background(), ns); err != nil {
@@ -86,14 +80,17 @@ func startDoorWith(t testing.TB, limits frontdoor.Limits) *door {
 		return nil
 	})
 	d := &door{t: t, ns: ns.Name, clock: clk, resolver: resolver.NewStatic(), registry: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
-	h, err := frontdoor.New(frontdoor.Options{
+	opts := frontdoor.Options{
 		Directory: dir,
 		Dial:      d.resolver.DialContext,
 		Metrics:   frontdoor.NewMetrics(d.registry),
 		Logger:    slog.New(slog.NewJSONHandler(d.logs, nil)),
 		AccessLog: true,
-		Limits:    limits,
-	})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	h, err := frontdoor.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
