@@ -68,6 +68,11 @@ bench: envtest ## Operator benchmark against envtest: provisioning and expiry at
 bench-signaling: ## Signaling benchmark: join latency with pion peers, relay latency, RSS, exec to ready.
 	go run ./test/bench/signaling
 
+.PHONY: bench-flood
+bench-flood: envtest ## Flood benchmark: 10,000 WebSockets without hello against a room process and through the front door; a real pair joins during it.
+	go run ./test/bench/signaling -flood 10000
+	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test -run '^$$' -bench Flood -benchtime 1x ./frontdoor
+
 .PHONY: bench-turn
 bench-turn: ## TURN benchmark: own server against coturn, throughput, latency, allocations/s.
 	go run ./test/bench/turn

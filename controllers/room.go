@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -166,6 +167,7 @@ func (o *RoomOptions) newPod(s *videov1alpha1.VideoSession, secret *corev1.Secre
 			Key:                  iceServersSecretKey,
 		}},
 	})
+	env = append(env, goMemLimitEnv(o.SignalingResources)...)
 	env = append(env, o.ExtraEnv...)
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{
@@ -206,6 +208,17 @@ func (o *RoomOptions) newPod(s *videov1alpha1.VideoSession, secret *corev1.Secre
 			}},
 		},
 	}, nil
+}
+
+// goMemLimitEnv sets the Go runtime's soft memory limit to 85 % of the
+// container's memory limit, so that under load the server collects
+// garbage harder before the kernel kills it; nothing without a limit.
+func goMemLimitEnv(res corev1.ResourceRequirements) []corev1.EnvVar {
+	limit, ok := res.Limits[corev1.ResourceMemory]
+	if !ok || limit.Value() <= 0 {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: strconv.FormatInt(limit.Value()/100*85, 10)}}
 }
 
 func sortedEnv(m map[string]string) []corev1.EnvVar {

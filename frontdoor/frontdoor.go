@@ -45,14 +45,18 @@ type Options struct {
 	// HSTS adds Strict-Transport-Security to every response; set it when
 	// the front door itself serves TLS.
 	HSTS bool
+	// Limits bound the proxied requests in flight per source and per room;
+	// the zero value means the defaults.
+	Limits Limits
 }
 
 // Handler is the front door's http.Handler.
 type Handler struct {
-	opts  Options
-	proxy *httputil.ReverseProxy
-	log   *slog.Logger
-	wg    sync.WaitGroup
+	opts   Options
+	proxy  *httputil.ReverseProxy
+	log    *slog.Logger
+	limits *limiter
+	wg     sync.WaitGroup
 }
 
 // New builds a Handler.
@@ -63,7 +67,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	h := &Handler{opts: opts, log: opts.Logger}
+	h := &Handler{opts: opts, log: opts.Logger, limits: newLimiter(opts.Limits)}
 	if h.log == nil {
 		h.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
@@ -149,6 +153,19 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, *proxyR
 	if r.Header.Get("Upgrade") != "" {
 		route = RouteWebSocket
 	}
+	release, reason := h.limits.acquire(h.limits.source(r), rp.id, route == RouteWebSocket)
+	if reason != "" {
+		h.opts.Metrics.limited.WithLabelValues(reason).Inc()
+		status := http.StatusTooManyRequests
+		if reason == ReasonRoom {
+			status = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Retry-After", "2")
+		w.Header().Set("Connection", "close") // and no idle connection kept
+		generated(w, status, "too many connections, try again shortly\n")
+		return RouteLimited, nil
+	}
+	defer release()
 	pr := &proxyRequest{target: target, path: rp.rest}
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), proxyKey{}, pr)))
 	if pr.upgraded {

@@ -22,6 +22,8 @@ const (
 	RouteRefused = "refused"
 	// RouteUnavailable is a request before the Service cache is ready.
 	RouteUnavailable = "unavailable"
+	// RouteLimited is a request refused by a limit (see Limits).
+	RouteLimited = "limited"
 )
 
 // Metrics are the front door's Prometheus metrics.
@@ -29,6 +31,7 @@ type Metrics struct {
 	requests       *prometheus.CounterVec
 	upstreamErrors *prometheus.CounterVec
 	websockets     prometheus.Gauge
+	limited        *prometheus.CounterVec
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: not
@@ -47,9 +50,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "sprechzimmer", Subsystem: "frontdoor", Name: "websockets_active",
 			Help: "WebSocket connections currently proxied to room servers.",
 		}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sprechzimmer", Subsystem: "frontdoor", Name: "limited_total",
+			Help: "Requests refused by a limit, by reason (source, source-websockets, room).",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.upstreamErrors, m.websockets)
+		reg.MustRegister(m.requests, m.upstreamErrors, m.websockets, m.limited)
 	}
 	return m
 }

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -70,6 +71,8 @@ type options struct {
 	shutdownDelay, drainTime time.Duration
 	kubeQPS                  float64
 	kubeBurst                int
+	limits                   frontdoor.Limits
+	trustedProxies           cliflag.List
 
 	// dial replaces the resolver (tests).
 	dial frontdoor.DialFunc
@@ -92,8 +95,31 @@ func parseFlags(fs *flag.FlagSet, args []string) (*options, error) {
 	fs.DurationVar(&o.drainTime, "drain-timeout", 15*time.Second, "How long requests in flight may take to finish before the WebSockets are closed (browsers reconnect to another replica).")
 	fs.Float64Var(&o.kubeQPS, "kube-api-qps", 20, "Queries per second to the API server.")
 	fs.IntVar(&o.kubeBurst, "kube-api-burst", 40, "Burst of queries to the API server.")
+	fs.IntVar(&o.limits.RequestsPerSource, "max-requests-per-source", frontdoor.DefaultMaxRequestsPerSource, "Requests one source address (an IPv6 /64) may have in flight, open WebSockets included; -1: no limit.")
+	fs.IntVar(&o.limits.WebSocketsPerSource, "max-websockets-per-source", frontdoor.DefaultMaxWebSocketsPerSource, "WebSockets one source address may have open; -1: no limit.")
+	fs.IntVar(&o.limits.RequestsPerRoom, "max-requests-per-room", frontdoor.DefaultMaxRequestsPerRoom, "Requests one room may have in flight, open WebSockets included; -1: no limit.")
+	fs.Var(&o.trustedProxies, "trusted-proxy", "CIDRs of proxies (the Ingress controller's Pods) whose X-Forwarded-For names the source for the per-source limits (repeatable, comma-separated; default none: the direct peer is the source).")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	for _, c := range o.trustedProxies {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxy %q: not a CIDR", c)
+		}
+		o.limits.TrustedProxies = append(o.limits.TrustedProxies, p.Masked())
+	}
+	for _, l := range []struct {
+		flag string
+		v    int
+	}{
+		{"--max-requests-per-source", o.limits.RequestsPerSource},
+		{"--max-websockets-per-source", o.limits.WebSocketsPerSource},
+		{"--max-requests-per-room", o.limits.RequestsPerRoom},
+	} {
+		if l.v == 0 || l.v < -1 {
+			return nil, fmt.Errorf("%s must be positive, or -1 for no limit", l.flag)
+		}
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, errors.New("--tls-cert-file and --tls-key-file go together")
@@ -123,6 +149,7 @@ func run(ctx context.Context, cfg *rest.Config, o *options, logger *slog.Logger)
 		Logger:    logger,
 		AccessLog: o.accessLog,
 		HSTS:      o.tlsCert != "",
+		Limits:    o.limits,
 	})
 	if err != nil {
 		return err

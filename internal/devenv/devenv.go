@@ -187,7 +187,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	go func() { errs <- directory.Start(ctx) }()
-	door, err := frontdoor.New(frontdoor.Options{Directory: directory, Dial: hosts.DialContext})
+	// Every browser of the local setup comes from loopback: per-source
+	// limits would count them all as one visitor. The per-room limit stays.
+	localLimits := frontdoor.Limits{RequestsPerSource: -1, WebSocketsPerSource: -1}
+	door, err := frontdoor.New(frontdoor.Options{Directory: directory, Dial: hosts.DialContext, Limits: localLimits})
 	if err != nil {
 		return err
 	}

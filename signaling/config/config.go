@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,15 @@ const (
 	// EnvAPIServer is the Kubernetes API server URL; by default it is built
 	// from KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT.
 	EnvAPIServer = "SPRECHZIMMER_APISERVER"
+	// EnvMaxConnections is how many WebSockets the room takes at once
+	// (optional; the server's default when unset).
+	EnvMaxConnections = "SPRECHZIMMER_MAX_CONNECTIONS"
+	// EnvMaxPendingConnections is how many of them may be waiting for their
+	// hello at once (optional).
+	EnvMaxPendingConnections = "SPRECHZIMMER_MAX_PENDING_CONNECTIONS"
+	// EnvHelloTimeout is how long a new WebSocket may take to say hello, a
+	// Go duration such as "5s" (optional).
+	EnvHelloTimeout = "SPRECHZIMMER_HELLO_TIMEOUT"
 )
 
 // DefaultServiceAccountDir is where kubelet mounts a Pod's API credentials.
@@ -76,6 +86,11 @@ type Config struct {
 	ReportStatus      bool
 	ServiceAccountDir string
 	APIServer         string
+	// MaxConnections, MaxPendingConnections and HelloTimeout bound the
+	// WebSockets; zero means the signaling server's default.
+	MaxConnections        int
+	MaxPendingConnections int
+	HelloTimeout          time.Duration
 }
 
 // Env returns the environment for cfg, the inverse of Load. The operator's
@@ -98,6 +113,15 @@ func (c *Config) Env() map[string]string {
 	}
 	if len(c.AllowedOrigins) > 0 {
 		env[EnvAllowedOrigins] = strings.Join(c.AllowedOrigins, ",")
+	}
+	if c.MaxConnections != 0 {
+		env[EnvMaxConnections] = strconv.Itoa(c.MaxConnections)
+	}
+	if c.MaxPendingConnections != 0 {
+		env[EnvMaxPendingConnections] = strconv.Itoa(c.MaxPendingConnections)
+	}
+	if c.HelloTimeout != 0 {
+		env[EnvHelloTimeout] = c.HelloTimeout.String()
 	}
 	return env
 }
@@ -160,6 +184,24 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.Language != "de" && c.Language != "en" {
 		errs = append(errs, fmt.Errorf("%s: must be de or en", EnvLanguage))
+	}
+	for _, f := range []struct {
+		name  string
+		field *int
+	}{{EnvMaxConnections, &c.MaxConnections}, {EnvMaxPendingConnections, &c.MaxPendingConnections}} {
+		name, field := f.name, f.field
+		if raw := getenv(name); raw != "" {
+			n, err := strconv.Atoi(raw)
+			if err != nil || n < 1 {
+				errs = append(errs, fmt.Errorf("%s: must be a positive whole number", name))
+			}
+			*field = n
+		}
+	}
+	if raw := getenv(EnvHelloTimeout); raw != "" {
+		if c.HelloTimeout, err = time.ParseDuration(raw); err != nil || c.HelloTimeout <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 5s", EnvHelloTimeout))
+		}
 	}
 	if c.ReportStatus && (c.SessionNamespace == "" || c.SessionName == "") {
 		errs = append(errs, fmt.Errorf("%s and %s are required when %s is true", EnvSessionNamespace, EnvSessionName, EnvReportStatus))

@@ -30,6 +30,12 @@ type wsConn struct {
 
 	closeOnce sync.Once
 	closeCode atomic.Int32
+
+	// dropped is set when the connection made way for a newer one; it no
+	// longer counts against the caps. member is its place in the room once
+	// the room knows it. Both are guarded by the server's mutex.
+	dropped bool
+	member  *room.Member
 }
 
 // outFrame is a frame to write, or a close when code is set.
@@ -88,6 +94,7 @@ func (c *wsConn) run() {
 	defer c.abort()
 	c.ws.SetReadLimit(HardReadLimit)
 	member := c.s.opts.Room.Connect(c)
+	c.s.entered(c, member)
 	var writerDone = make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -140,6 +147,9 @@ func (c *wsConn) run() {
 		}
 		err = member.Receive(env)
 		c.s.answered(c, err)
+		if _, ok := member.Role(); ok && err == nil && env.Type == protocol.TypeHello {
+			c.s.welcomed(c)
+		}
 		if err == nil && env.Type == protocol.TypeJoin && c.s.opts.Metrics != nil {
 			if role, ok := member.Role(); ok {
 				c.s.opts.Metrics.Joined(role)

@@ -35,8 +35,17 @@ const (
 	DefaultRate = 20
 	// DefaultBurst is the burst of messages above DefaultRate.
 	DefaultBurst = 60
-	// DefaultHelloTimeout is how long a new connection may take to say hello.
-	DefaultHelloTimeout = 10 * time.Second
+	// DefaultHelloTimeout is how long a new connection may take to say
+	// hello. The page sends hello as soon as its socket opens, so this is
+	// one round trip plus a wide margin for a slow mobile network.
+	DefaultHelloTimeout = 5 * time.Second
+	// DefaultMaxPending is how many connections may wait for their hello at
+	// once. When one more arrives, the one that has waited longest is
+	// dropped to make room (see Server).
+	DefaultMaxPending = 16
+	// DefaultMaxConns is how many connections the room takes at once,
+	// waiting and welcomed together.
+	DefaultMaxConns = 32
 	// DefaultMaxEchoPeers is how many connection tests may run at once.
 	DefaultMaxEchoPeers = 4
 	// HardReadLimit is the frame size at which the connection is closed
@@ -64,8 +73,11 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger gets connection events, never personal data; slog.Default if nil.
 	Logger *slog.Logger
-	// PingInterval, DeadAfter, HelloTimeout, Rate, Burst, MaxEchoPeers and
-	// SendQueue default to the constants above when zero.
+	// PingInterval, DeadAfter, HelloTimeout, Rate, Burst, MaxEchoPeers,
+	// SendQueue, MaxPending and MaxConns default to the constants above
+	// when zero; HelloTimeout, MaxPending and MaxConns first to Config's
+	// MaxConnections, MaxPendingConnections and HelloTimeout (from the
+	// environment) when those are set.
 	PingInterval time.Duration
 	HelloTimeout time.Duration
 	DeadAfter    time.Duration
@@ -73,11 +85,27 @@ type Options struct {
 	Burst        int
 	MaxEchoPeers int
 	SendQueue    int
+	MaxPending   int
+	MaxConns     int
 	// Now is the clock of the rate limiter; time.Now if nil.
 	Now func() time.Time
 }
 
 // Server serves one room.
+//
+// Under a flood of WebSockets that never say hello, the room stays small
+// and still lets the two people in: at most MaxConns connections count at
+// once, and at most MaxPending of them may be waiting for their hello.
+// Hello-less connections are the only ones an outsider without a token can
+// hold, so a new connection always gets in as long as one of them is there:
+// the one that has waited longest is dropped (closed at once, without a
+// close handshake; a real page sees 1006 and reconnects). An attacker thus
+// cannot hold slots against a newcomer, whose hello arrives one round trip
+// after its socket opened; to push it out, MaxPending connections would
+// have to arrive within that round trip (the front door's per-source limit
+// keeps one source well below that). Only when all MaxConns connections
+// have said hello, which takes a valid token, is an upgrade refused, with
+// 503 and Connection: close, before anything is allocated for it.
 type Server struct {
 	opts    Options
 	log     *slog.Logger
@@ -86,9 +114,14 @@ type Server struct {
 	echoes  chan struct{} // one token a running echo peer
 
 	mu     sync.Mutex
-	conns  map[*wsConn]struct{}
+	conns  map[*wsConn]struct{} // every running connection, dropped ones too
 	nextID uint64
 	wg     sync.WaitGroup
+	// counted is the number of running connections not dropped: the ones
+	// MaxConns bounds.
+	counted int
+	// pending are the counted connections without hello, oldest first.
+	pending []*wsConn
 }
 
 // New returns a server for opts.
@@ -101,6 +134,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.DeadAfter == 0 {
 		opts.DeadAfter = DefaultDeadAfter
+	}
+	if opts.HelloTimeout == 0 {
+		opts.HelloTimeout = opts.Config.HelloTimeout
 	}
 	if opts.HelloTimeout == 0 {
 		opts.HelloTimeout = DefaultHelloTimeout
@@ -116,6 +152,21 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.SendQueue == 0 {
 		opts.SendQueue = DefaultSendQueue
+	}
+	if opts.MaxConns == 0 {
+		opts.MaxConns = opts.Config.MaxConnections
+	}
+	if opts.MaxConns == 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.MaxPending == 0 {
+		opts.MaxPending = opts.Config.MaxPendingConnections
+	}
+	if opts.MaxPending == 0 {
+		opts.MaxPending = DefaultMaxPending
+	}
+	if opts.MaxPending > opts.MaxConns {
+		opts.MaxPending = opts.MaxConns
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -211,32 +262,118 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
+	if !s.hasRoom() {
+		s.log.Info("websocket refused", "reason", "full")
+		w.Header().Set("Connection", "close") // no idle keep-alive either
+		w.Header().Set("Retry-After", "2")
+		http.Error(w, "the room is busy, try again shortly", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // originAllowed checked it above
 	})
 	if err != nil {
 		return
 	}
-	c := s.track(ws)
+	c, dropped := s.track(ws)
+	for _, d := range dropped {
+		s.log.Info("connection dropped", "conn", d.id, "reason", "waiting for hello while others arrive")
+		d.abort()
+	}
 	defer s.untrack(c)
 	c.run()
 }
 
-// track registers a new connection.
-func (s *Server) track(ws *websocket.Conn) *wsConn {
+// hasRoom reports whether a new connection could be taken now: below
+// MaxConns, or with a connection waiting for hello that can make way.
+func (s *Server) hasRoom() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pruneLocked()
+	return s.counted < s.opts.MaxConns || len(s.pending) > 0
+}
+
+// pruneLocked takes the connections the room has welcomed out of pending:
+// the room welcomes before the reader can tell welcomed, and a welcomed
+// connection must never make way. It takes the room's lock under the
+// server's (never the other way round).
+func (s *Server) pruneLocked() {
+	kept := s.pending[:0]
+	for _, p := range s.pending {
+		if p.member != nil {
+			if _, ok := p.member.Role(); ok {
+				continue
+			}
+		}
+		kept = append(kept, p)
+	}
+	clear(s.pending[len(kept):])
+	s.pending = kept
+}
+
+// entered notes the room's member of c.
+func (s *Server) entered(c *wsConn, m *room.Member) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.member = m
+}
+
+// track registers a new connection as waiting for hello and returns the
+// connections that must make way for it, oldest waiting first: after it,
+// at most MaxConns connections count and at most MaxPending wait. The
+// caller aborts them.
+func (s *Server) track(ws *websocket.Conn) (*wsConn, []*wsConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
 	c := newWSConn(s, ws, s.nextID)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return c
+	s.pruneLocked()
+	s.counted++
+	s.pending = append(s.pending, c)
+	var dropped []*wsConn
+	for len(s.pending) > s.opts.MaxPending || s.counted > s.opts.MaxConns {
+		// pending is never empty here: c itself is in it.
+		d := s.pending[0]
+		s.pending[0] = nil // not kept alive by the array
+		s.pending = s.pending[1:]
+		if d.member != nil && !d.member.DropIfWaiting() {
+			continue // welcomed a moment ago: it stays and counts
+		}
+		d.dropped = true
+		s.counted--
+		dropped = append(dropped, d)
+	}
+	return c, dropped
+}
+
+// welcomed notes that c said hello: it no longer waits, and it can no
+// longer be dropped for a newcomer.
+func (s *Server) welcomed(c *wsConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unpendLocked(c)
+}
+
+// unpendLocked removes c from pending, if it is there.
+func (s *Server) unpendLocked(c *wsConn) {
+	for i, p := range s.pending {
+		if p == c {
+			s.pending = append(s.pending[:i], s.pending[i+1:]...)
+			return
+		}
+	}
 }
 
 // untrack forgets a finished connection.
 func (s *Server) untrack(c *wsConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if !c.dropped {
+		s.counted--
+		s.unpendLocked(c)
+	}
 	s.mu.Unlock()
 	s.wg.Done()
 }

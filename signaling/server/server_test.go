@@ -186,8 +186,12 @@ func TestLinkAfterExpiryIsRefused(t *testing.T) {
 }
 
 func TestFiftyConcurrentJoinsSeatOnePerRole(t *testing.T) {
-	h := newHarness(t)
 	const n = 50
+	// The race for the seats is the point here, not the caps on
+	// connections (TestCapsDropTheLongestWaitingAndRefuseWhenAllSaidHello).
+	h := newHarness(t, func(_ *config.Config, _ *room.Config, o *Options) {
+		o.MaxConns, o.MaxPending = n, n
+	})
 	type result struct {
 		role   protocol.Role
 		joined bool

@@ -1,9 +1,12 @@
 // Command signaling-bench measures the signaling server (issue 3): time
 // from exec to ready, resident memory idle and during a call, join latency
 // of two pion peers and the relay time of one message, all on loopback.
-// It prints a Markdown table for docs/benchmarks.md.
+// It prints a Markdown table for docs/benchmarks.md. With -flood N it
+// instead floods one server with N WebSockets that never say hello (issue
+// 10) and brings a real pair in during the flood.
 //
 //	go run ./test/bench/signaling [-bin path/to/signaling] [-joins 100]
+//	go run ./test/bench/signaling -flood 10000
 package main
 
 import (
@@ -20,16 +23,18 @@ func main() {
 	startups := flag.Int("startups", 20, "server starts to time")
 	joins := flag.Int("joins", 100, "calls to time")
 	relays := flag.Int("relays", 100, "relayed messages to time")
+	sockets := flag.Int("flood", 0, "instead: flood one server with this many WebSockets that never say hello, and bring a real pair in during it")
+	workers := flag.Int("flood-workers", 64, "sockets the flood opens at once")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *startups, *joins, *relays); err != nil {
+	if err := run(ctx, *bin, *startups, *joins, *relays, *sockets, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "signaling-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bin string, startups, joins, relays int) error {
+func run(ctx context.Context, bin string, startups, joins, relays, sockets, workers int) error {
 	if bin == "" {
 		dir, err := os.MkdirTemp("", "signaling-bench")
 		if err != nil {
@@ -39,6 +44,14 @@ func run(ctx context.Context, bin string, startups, joins, relays int) error {
 		if bin, err = Build(ctx, dir); err != nil {
 			return err
 		}
+	}
+	if sockets > 0 {
+		r, err := Flood(ctx, bin, sockets, workers)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("cmd/signaling on loopback, GOMEMLIMIT=%s (the room Pod's); machine: %s\n\n", podGoMemLimit, Machine(ctx))
+		return WriteFloodTable(os.Stdout, r)
 	}
 	r, err := Run(ctx, bin, startups, joins, relays)
 	if err != nil {

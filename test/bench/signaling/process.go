@@ -63,6 +63,11 @@ type Server struct {
 // Start runs bin with a fresh room (new tokens, expiry in an hour, no ICE
 // servers) on a free loopback port and returns once /readyz answers 200.
 func Start(ctx context.Context, bin string) (*Server, error) {
+	return StartWith(ctx, bin, nil)
+}
+
+// StartWith is Start with extra environment variables.
+func StartWith(ctx context.Context, bin string, extra map[string]string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -83,6 +88,9 @@ func Start(ctx context.Context, bin string) (*Server, error) {
 	env[config.EnvListen] = addr
 	env[config.EnvPublicURL] = s.URL
 	env[config.EnvICEServers] = "[]"
+	for k, v := range extra {
+		env[k] = v
+	}
 	s.cmd = exec.Command(bin)
 	for k, v := range env {
 		s.cmd.Env = append(s.cmd.Env, k+"="+v)

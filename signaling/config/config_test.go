@@ -1,0 +1,76 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+)
+
+// baseEnv is a valid minimal environment.
+func baseEnv() map[string]string {
+	c := &Config{
+		TherapistToken: jointoken.Of("therapist-token"),
+		ClientToken:    jointoken.Of("client-token"),
+		ExpiresAt:      time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC),
+		Language:       "de",
+	}
+	return c.Env()
+}
+
+func TestConnectionLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Config
+		wantErr string
+	}{
+		{name: "unset means the server's defaults", env: map[string]string{}},
+		{
+			name: "set",
+			env:  map[string]string{EnvMaxConnections: "64", EnvMaxPendingConnections: "24", EnvHelloTimeout: "3s"},
+			want: Config{MaxConnections: 64, MaxPendingConnections: 24, HelloTimeout: 3 * time.Second},
+		},
+		{name: "zero connections", env: map[string]string{EnvMaxConnections: "0"}, wantErr: EnvMaxConnections},
+		{name: "not a number", env: map[string]string{EnvMaxPendingConnections: "many"}, wantErr: EnvMaxPendingConnections},
+		{name: "not a duration", env: map[string]string{EnvHelloTimeout: "5"}, wantErr: EnvHelloTimeout},
+		{name: "negative duration", env: map[string]string{EnvHelloTimeout: "-1s"}, wantErr: EnvHelloTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := baseEnv()
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			c, err := Load(func(k string) string { return env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MaxConnections != tt.want.MaxConnections || c.MaxPendingConnections != tt.want.MaxPendingConnections || c.HelloTimeout != tt.want.HelloTimeout {
+				t.Fatalf("got %d/%d/%v, want %d/%d/%v", c.MaxConnections, c.MaxPendingConnections, c.HelloTimeout,
+					tt.want.MaxConnections, tt.want.MaxPendingConnections, tt.want.HelloTimeout)
+			}
+			// Env is Load's inverse for these too.
+			back := c.Env()
+			for k, v := range tt.env {
+				if k == EnvHelloTimeout {
+					d, _ := time.ParseDuration(back[k])
+					if d != c.HelloTimeout {
+						t.Errorf("Env()[%s] = %q", k, back[k])
+					}
+					continue
+				}
+				if back[k] != v {
+					t.Errorf("Env()[%s] = %q, want %q", k, back[k], v)
+				}
+			}
+		})
+	}
+}
