@@ -413,8 +413,9 @@ func (m *Member) helloLocked(env *protocol.Envelope) *protocol.Error {
 // told so in peer-joined or joined. The away device's resume wins the seat
 // back within Config.ResumeGrace: the holder gets reclaimed (4007). After
 // the grace period its resume gets seat-taken while a live connection holds
-// the seat, and enters when the seat is free. The device entering again,
-// or a hangup, ends its being away.
+// the seat, and enters when the seat is free. Only a lost connection makes
+// a device away, never a hangup; the device entering again, or the room's
+// end, ends it. While one device is away, later ones are not remembered.
 func (m *Member) join(env *protocol.Envelope) *protocol.Error {
 	r := m.room
 	r.mu.Lock()
