@@ -30,6 +30,9 @@ const (
 	CodeAlreadyJoined Code = "already-joined"
 	// CodeTestUnavailable: the connection test cannot run here now.
 	CodeTestUnavailable Code = "test-unavailable"
+	// CodeSeatTaken: a join with the resume of the seat's earlier device
+	// after its grace period, while another device holds the seat.
+	CodeSeatTaken Code = "seat-taken"
 )
 
 // Fatal error codes: sent, then the WebSocket is closed with CloseCode.
@@ -46,6 +49,9 @@ const (
 	CodeRoomFull Code = "room-full"
 	// CodeReplaced: a reconnect of the same role took this connection's place.
 	CodeReplaced Code = "replaced"
+	// CodeReclaimed: the seat's earlier device came back within its grace
+	// period and took the seat from this connection.
+	CodeReclaimed Code = "reclaimed"
 	// CodeRoomClosed: the appointment time is over.
 	CodeRoomClosed Code = "room-closed"
 )
@@ -64,6 +70,8 @@ const (
 	CloseReplaced = 4005
 	// CloseRoomClosed goes with room-closed.
 	CloseRoomClosed = 4006
+	// CloseReclaimed goes with reclaimed.
+	CloseReclaimed = 4007
 )
 
 // closeCodes maps each fatal code to its close code.
@@ -75,15 +83,16 @@ var closeCodes = map[Code]int{
 	CodeRoomFull:           CloseRoomFull,
 	CodeReplaced:           CloseReplaced,
 	CodeRoomClosed:         CloseRoomClosed,
+	CodeReclaimed:          CloseReclaimed,
 }
 
 // Codes lists every error code, for metrics that want to start at zero.
 var Codes = []Code{
 	CodeBadMessage, CodeUnknownType, CodeTooLarge, CodeRateLimited, CodeAlreadyWelcomed,
 	CodeConsentRequired, CodeBadName, CodeNotJoined, CodeNoPeer, CodeUnexpectedAnswer,
-	CodeAlreadyJoined, CodeTestUnavailable,
+	CodeAlreadyJoined, CodeTestUnavailable, CodeSeatTaken,
 	CodeHelloRequired, CodeVersionUnsupported, CodeLinkInvalid, CodeLinkExpired,
-	CodeRoomFull, CodeReplaced, CodeRoomClosed,
+	CodeRoomFull, CodeReplaced, CodeRoomClosed, CodeReclaimed,
 }
 
 // Error is a protocol error: what the server answers in an error message.

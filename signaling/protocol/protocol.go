@@ -180,6 +180,10 @@ type Peer struct {
 	Role Role `json:"role"`
 	// Name is the display name, if one was given.
 	Name string `json:"name,omitempty"`
+	// OtherDevice is true when this person entered with the role's link
+	// from another device while the seat's device was away: the link was
+	// opened on another device, and Name is that device's.
+	OtherDevice bool `json:"otherDevice,omitempty"`
 }
 
 // Joined is the data of joined.

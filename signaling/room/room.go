@@ -27,6 +27,11 @@ import (
 // liveness probe before a reconnect of the same role takes its place.
 const DefaultProbeTimeout = 2 * time.Second
 
+// DefaultResumeGrace is how long a seat's device that lost its connection
+// can take the seat back with its resume, even from another device that
+// entered in the meantime.
+const DefaultResumeGrace = 2 * time.Minute
+
 // Conn is a browser connection as the room sees it. The server's
 // implementation queues to a writer goroutine; none of the methods may block
 // for long, except Probe.
@@ -53,6 +58,9 @@ type Config struct {
 	ICEServers []protocol.ICEServer
 	// ProbeTimeout is the liveness probe's deadline; DefaultProbeTimeout if zero.
 	ProbeTimeout time.Duration
+	// ResumeGrace is how long a seat's device that lost its connection
+	// wins the seat back with its resume; DefaultResumeGrace if zero.
+	ResumeGrace time.Duration
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 	// OnChange, if set, gets the state after every change, in order, never
@@ -106,6 +114,9 @@ type Room struct {
 	seats   map[protocol.Role]*Member
 	// pending[r] means r sent an offer the other role has not answered.
 	pending map[protocol.Role]bool
+	// away[r] is the device that held r's seat until its connection
+	// dropped or failed the probe; see join.
+	away    map[protocol.Role]awayDevice
 	state   State
 	changed bool
 	closed  bool
@@ -120,6 +131,13 @@ type delivery struct {
 	reason string
 }
 
+// awayDevice is the seat's device while another connection may hold the
+// seat: the resume it was given and the end of its grace period.
+type awayDevice struct {
+	resume string
+	until  time.Time
+}
+
 // Member is one connection's place in the room, from the WebSocket's start
 // to its end. Its fields are guarded by the room's mutex.
 type Member struct {
@@ -130,12 +148,18 @@ type Member struct {
 	name     string
 	resume   string
 	gone     bool
+	// otherDevice marks a connection that entered while the seat's device
+	// was away (see join); the other person is told with Peer.OtherDevice.
+	otherDevice bool
 }
 
 // New returns an empty room.
 func New(cfg Config) *Room {
 	if cfg.ProbeTimeout == 0 {
 		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
+	if cfg.ResumeGrace == 0 {
+		cfg.ResumeGrace = DefaultResumeGrace
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -145,6 +169,7 @@ func New(cfg Config) *Room {
 		members: map[*Member]struct{}{},
 		seats:   map[protocol.Role]*Member{},
 		pending: map[protocol.Role]bool{},
+		away:    map[protocol.Role]awayDevice{},
 	}
 }
 
@@ -219,6 +244,7 @@ func (r *Room) Expire() {
 		}
 		clear(r.seats)
 		clear(r.pending)
+		clear(r.away)
 		r.state.Participants = 0
 		r.changed = true
 	}
@@ -379,6 +405,17 @@ func (m *Member) helloLocked(env *protocol.Envelope) *protocol.Error {
 // join admits the connection to its role's seat. When the seat is held by
 // another connection without a matching resume, it probes the holder with
 // the lock released and decides again under the lock.
+//
+// A seat belongs to its device, the tab that holds the seat's latest resume.
+// When that device loses its connection (it drops, or fails the probe of a
+// reconnect) the room remembers it as away. Another connection that enters
+// while the device is away is marked otherDevice, and the other person is
+// told so in peer-joined or joined. The away device's resume wins the seat
+// back within Config.ResumeGrace: the holder gets reclaimed (4007). After
+// the grace period its resume gets seat-taken while a live connection holds
+// the seat, and enters when the seat is free. Only a lost connection makes
+// a device away, never a hangup; the device entering again, or the room's
+// end, ends it. While one device is away, later ones are not remembered.
 func (m *Member) join(env *protocol.Envelope) *protocol.Error {
 	r := m.room
 	r.mu.Lock()
@@ -386,7 +423,7 @@ func (m *Member) join(env *protocol.Envelope) *protocol.Error {
 		r.mu.Unlock()
 		return nil
 	}
-	name, holder, perr := m.checkJoinLocked(env)
+	name, resume, holder, perr := m.checkJoinLocked(env)
 	if perr == nil && holder != nil {
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProbeTimeout)
@@ -404,15 +441,18 @@ func (m *Member) join(env *protocol.Envelope) *protocol.Error {
 		case r.seats[m.role] == nil:
 			holder = nil
 		case r.seats[m.role] == holder && probeErr != nil:
+		case r.returningLocked(m.role, resume):
+			perr = protocol.NewError(protocol.CodeSeatTaken, "another device holds this seat since the grace period ended")
 		default:
 			perr = protocol.NewError(protocol.CodeRoomFull, "two people are already in this room")
 		}
 	}
 	if perr == nil {
 		if holder != nil {
-			r.replaceLocked(holder)
+			r.awayLocked(holder)
+			r.replaceLocked(holder, protocol.NewError(protocol.CodeReplaced, "the call continues in another window"))
 		}
-		r.enterLocked(m, name)
+		r.enterLocked(m, name, resume)
 	} else {
 		r.refuseLocked(m, perr)
 	}
@@ -420,40 +460,65 @@ func (m *Member) join(env *protocol.Envelope) *protocol.Error {
 	return perr
 }
 
-// checkJoinLocked validates a join. It returns the cleaned name and, when
-// the seat is held by a connection whose resume does not match, that holder
-// for a liveness probe. A matching resume replaces the holder at once.
-func (m *Member) checkJoinLocked(env *protocol.Envelope) (string, *Member, *protocol.Error) {
+// checkJoinLocked validates a join. It returns the cleaned name, the resume
+// sent and, when the seat is held by a connection whose resume does not
+// match, that holder for a liveness probe. A matching resume replaces the
+// holder at once, and so does the away device's resume within its grace
+// period (the holder is reclaimed).
+func (m *Member) checkJoinLocked(env *protocol.Envelope) (string, string, *Member, *protocol.Error) {
 	r := m.room
 	switch {
 	case !m.welcomed:
-		return "", nil, protocol.NewError(protocol.CodeHelloRequired, "the first message must be hello")
+		return "", "", nil, protocol.NewError(protocol.CodeHelloRequired, "the first message must be hello")
 	case r.seats[m.role] == m:
-		return "", nil, protocol.NewError(protocol.CodeAlreadyJoined, "already in the room")
+		return "", "", nil, protocol.NewError(protocol.CodeAlreadyJoined, "already in the room")
 	}
 	j, err := protocol.DecodeData[protocol.Join](env)
 	if err != nil {
-		return "", nil, asError(err)
+		return "", "", nil, asError(err)
 	}
 	if m.role == protocol.RoleClient {
 		c := j.Consent
 		if c == nil || !c.TermsAccepted || !c.ProcessingAccepted || c.TermsVersion != r.cfg.TermsVersion {
-			return "", nil, protocol.NewError(protocol.CodeConsentRequired, "join needs consent to the current terms")
+			return "", "", nil, protocol.NewError(protocol.CodeConsentRequired, "join needs consent to the current terms")
 		}
 	}
 	name, _ := protocol.CleanName(j.Name)
 	if p := protocol.CheckName(name); p != protocol.NameOK {
-		return "", nil, protocol.NewError(protocol.CodeBadName, "name refused: "+string(p))
+		return "", "", nil, protocol.NewError(protocol.CodeBadName, "name refused: "+string(p))
 	}
 	holder := r.seats[m.role]
-	if holder == nil {
-		return name, nil, nil
+	switch {
+	case holder == nil:
+		return name, j.Resume, nil, nil
+	case r.returningLocked(m.role, j.Resume) && r.cfg.Now().Before(r.away[m.role].until):
+		r.replaceLocked(holder, protocol.NewError(protocol.CodeReclaimed, "the link's earlier device took its place back"))
+		return name, j.Resume, nil, nil
+	case sameResume(j.Resume, holder.resume):
+		r.replaceLocked(holder, protocol.NewError(protocol.CodeReplaced, "the call continues in another window"))
+		return name, j.Resume, nil, nil
 	}
-	if j.Resume != "" && subtle.ConstantTimeCompare([]byte(j.Resume), []byte(holder.resume)) == 1 {
-		r.replaceLocked(holder)
-		return name, nil, nil
+	return name, j.Resume, holder, nil
+}
+
+// returningLocked reports whether resume is that of role's away device.
+func (r *Room) returningLocked(role protocol.Role, resume string) bool {
+	a, ok := r.away[role]
+	return ok && sameResume(resume, a.resume)
+}
+
+// awayLocked remembers m, which loses its seat without hanging up, as its
+// seat's away device, unless an earlier device is away already.
+func (r *Room) awayLocked(m *Member) {
+	if _, ok := r.away[m.role]; !ok {
+		r.away[m.role] = awayDevice{resume: m.resume, until: r.cfg.Now().Add(r.cfg.ResumeGrace)}
 	}
-	return name, holder, nil
+}
+
+// sameResume compares a sent resume with a given one in constant time; an
+// empty one never matches.
+func sameResume(sent, given string) bool {
+	return sent != "" && subtle.ConstantTimeCompare([]byte(sent), []byte(given)) == 1
 }
 
 // relayLocked passes offer, answer or candidate to the other person.
@@ -496,23 +561,35 @@ func (m *Member) relayLocked(env *protocol.Envelope) *protocol.Error {
 	return nil
 }
 
-// enterLocked seats m, answers joined and tells the other person.
-func (r *Room) enterLocked(m *Member, name string) {
+// enterLocked seats m, answers joined and tells the other person. m is the
+// seat's device again when its resume is the away device's or none is away;
+// otherwise it is marked otherDevice.
+func (r *Room) enterLocked(m *Member, name, resume string) {
 	m.name = name
+	m.otherDevice = false
+	if _, ok := r.away[m.role]; ok && !r.returningLocked(m.role, resume) {
+		m.otherDevice = true
+	} else {
+		delete(r.away, m.role)
+	}
 	m.resume = newResume()
 	r.seats[m.role] = m
 	clear(r.pending)
 	joined := protocol.Joined{Polite: m.role == protocol.RoleClient, Resume: m.resume}
 	if other := r.seats[m.role.Other()]; other != nil {
-		joined.Peer = &protocol.Peer{Role: other.role, Name: other.name}
-		r.sendLocked(other, protocol.TypePeerJoined, protocol.Peer{Role: m.role, Name: m.name})
+		joined.Peer = &protocol.Peer{Role: other.role, Name: other.name, OtherDevice: other.otherDevice}
+		r.sendLocked(other, protocol.TypePeerJoined, protocol.Peer{Role: m.role, Name: m.name, OtherDevice: m.otherDevice})
 	}
 	r.sendLocked(m, protocol.TypeJoined, joined)
 	r.seatsChangedLocked()
 }
 
-// leaveLocked empties m's seat and tells the other person why.
+// leaveLocked empties m's seat and tells the other person why. A seat's
+// device that drops (reason gone) is away from then on; see join.
 func (r *Room) leaveLocked(m *Member, reason string) {
+	if reason == protocol.LeftGone {
+		r.awayLocked(m)
+	}
 	delete(r.seats, m.role)
 	clear(r.pending)
 	if other := r.seats[m.role.Other()]; other != nil {
@@ -522,9 +599,10 @@ func (r *Room) leaveLocked(m *Member, reason string) {
 }
 
 // replaceLocked takes the seat from holder for a reconnect of the same role:
-// holder gets replaced (4005), the other person sees it go, and enterLocked
-// seats the new connection in the same locked step.
-func (r *Room) replaceLocked(holder *Member) {
+// holder gets perr (replaced, 4005, or reclaimed, 4007), the other person
+// sees it go, and enterLocked seats the new connection in the same locked
+// step.
+func (r *Room) replaceLocked(holder *Member, perr *protocol.Error) {
 	holder.gone = true
 	delete(r.members, holder)
 	delete(r.seats, holder.role)
@@ -532,7 +610,7 @@ func (r *Room) replaceLocked(holder *Member) {
 	if other := r.seats[holder.role.Other()]; other != nil {
 		r.sendLocked(other, protocol.TypePeerLeft, protocol.PeerLeft{Role: holder.role, Reason: protocol.LeftGone})
 	}
-	r.refuseLocked(holder, protocol.NewError(protocol.CodeReplaced, "the call continues in another window"))
+	r.refuseLocked(holder, perr)
 }
 
 // seatsChangedLocked updates the state after the seats changed.

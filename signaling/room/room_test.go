@@ -340,3 +340,126 @@ func TestRestoreKeepsTimesFromBefore(t *testing.T) {
 		})
 	}
 }
+
+// join connects, says hello and sends join with data; it returns the conn
+// after welcome and what Receive returned for the join.
+func join(t *testing.T, r *Room, token, data string) (*conn, *Member, error) {
+	t.Helper()
+	c := newConn()
+	m := r.Connect(c)
+	if err := m.Receive(hello(token)); err != nil {
+		t.Fatal(err)
+	}
+	expect[protocol.Welcome](t, c, protocol.TypeWelcome)
+	return c, m, m.Receive(msg(protocol.TypeJoin, data))
+}
+
+// TestSeatBelongsToItsDevice: the client's device A loses its seat, device
+// B enters with the client link while A is away (the therapist is told),
+// and A comes back with its resume.
+func TestSeatBelongsToItsDevice(t *testing.T) {
+	tests := []struct {
+		name string
+		// lose is how A leaves its seat: "drop", "probe" (B's join finds A
+		// dead) or "hangup".
+		lose string
+		// after is the time from A losing its seat to A's resume.
+		after time.Duration
+		// other is whether the therapist is told B is another device.
+		other bool
+		// want is A's answer: "" for joined (B is reclaimed), else the
+		// error code.
+		want protocol.Code
+	}{
+		{name: "dropped, back within the grace period", lose: "drop", after: time.Minute, other: true},
+		{name: "failed the probe, back within the grace period", lose: "probe", after: DefaultResumeGrace - time.Second, other: true},
+		{name: "dropped, back after the grace period", lose: "drop", after: DefaultResumeGrace, other: true, want: protocol.CodeSeatTaken},
+		{name: "hung up: B is an ordinary join, A's resume a third person", lose: "hangup", after: time.Minute, want: protocol.CodeRoomFull},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, clk := newRoom(t, nil)
+			tc, tm, _ := enter(t, r, protocol.RoleTherapist, "")
+			ac, am, aj := enter(t, r, protocol.RoleClient, `"name":"A"`)
+			expect[protocol.Peer](t, tc, protocol.TypePeerJoined)
+
+			switch tt.lose {
+			case "drop":
+				am.Disconnect()
+				expect[protocol.PeerLeft](t, tc, protocol.TypePeerLeft)
+			case "hangup":
+				if err := am.Receive(msg(protocol.TypeHangup, `{}`)); err != nil {
+					t.Fatal(err)
+				}
+				expect[protocol.PeerLeft](t, tc, protocol.TypePeerLeft)
+			case "probe":
+				ac.dead = true
+			}
+			bc, _, bj := enter(t, r, protocol.RoleClient, `"name":"B"`)
+			if tt.lose == "probe" {
+				if e := expect[protocol.ErrorData](t, ac, protocol.TypeError); e.Code != protocol.CodeReplaced {
+					t.Fatalf("dead A got %s", e.Code)
+				}
+				expect[protocol.PeerLeft](t, tc, protocol.TypePeerLeft)
+			}
+			want := protocol.Peer{Role: protocol.RoleClient, Name: "B", OtherDevice: tt.other}
+			if p := expect[protocol.Peer](t, tc, protocol.TypePeerJoined); p != want {
+				t.Fatalf("therapist told %+v, want %+v", p, want)
+			}
+			// B's own reconnect (its resume) stays marked, and so does B in
+			// the joined of a therapist who enters again.
+			bc2, bm2, _ := enter(t, r, protocol.RoleClient, `"name":"B","resume":"`+bj.Resume+`"`)
+			expect[protocol.ErrorData](t, bc, protocol.TypeError)
+			expect[protocol.PeerLeft](t, tc, protocol.TypePeerLeft)
+			if p := expect[protocol.Peer](t, tc, protocol.TypePeerJoined); p != want {
+				t.Fatalf("B's reconnect: therapist told %+v, want %+v", p, want)
+			}
+			for _, m := range []*protocol.Envelope{msg(protocol.TypeHangup, `{}`), msg(protocol.TypeJoin, `{}`)} {
+				if err := tm.Receive(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if j := expect[protocol.Joined](t, tc, protocol.TypeJoined); j.Peer == nil || *j.Peer != want {
+				t.Fatalf("therapist joined %+v, want peer %+v", j, want)
+			}
+			expect[protocol.PeerLeft](t, bc2, protocol.TypePeerLeft)
+			expect[protocol.Peer](t, bc2, protocol.TypePeerJoined)
+
+			clk.add(tt.after)
+			a2, am2, err := join(t, r, clientToken, `{`+consent+`,"name":"A","resume":"`+aj.Resume+`"}`)
+			if tt.want != "" {
+				if e := expect[protocol.ErrorData](t, a2, protocol.TypeError); e.Code != tt.want || err == nil {
+					t.Fatalf("A got %s (%v), want %s", e.Code, err, tt.want)
+				}
+				bc2.none(t)
+				if tt.want != protocol.CodeSeatTaken {
+					return
+				}
+				// seat-taken is not final: A's connection stays, and A
+				// enters once B has left.
+				select {
+				case code := <-a2.closed:
+					t.Fatalf("seat-taken closed A with %d", code)
+				default:
+				}
+				if err := bm2.Receive(msg(protocol.TypeHangup, `{}`)); err != nil {
+					t.Fatal(err)
+				}
+				if err := am2.Receive(msg(protocol.TypeJoin, `{`+consent+`,"name":"A","resume":"`+aj.Resume+`"}`)); err != nil {
+					t.Fatalf("A again: %v", err)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("A's resume: %v", err)
+				}
+				if e := expect[protocol.ErrorData](t, bc2, protocol.TypeError); e.Code != protocol.CodeReclaimed {
+					t.Fatalf("B got %s", e.Code)
+				}
+				if code := <-bc2.closed; code != protocol.CloseReclaimed {
+					t.Fatalf("B closed with %d", code)
+				}
+			}
+			expect[protocol.Joined](t, a2, protocol.TypeJoined)
+		})
+	}
+}

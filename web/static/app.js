@@ -99,6 +99,11 @@ function renderStatus() {
   };
   $("status").textContent = texts[app.state] ?? "";
   $("peer-name").textContent = app.peer && app.state !== "waiting" ? app.peer.name || tr.t(app.peer.role === "therapist" ? "role.therapist" : "role.client") : "";
+  // The name of a person who entered from another device is never shown
+  // without saying so (PROTOCOL.md, "A seat belongs to its device").
+  const notice = $("device-notice");
+  notice.hidden = !app.peer?.otherDevice;
+  notice.textContent = app.peer?.otherDevice ? tr.t(app.peer.role === "therapist" ? "notice.otherDevice.therapist" : "notice.otherDevice.client") : "";
 }
 
 /**
@@ -120,7 +125,7 @@ function fail(code) {
     store.del("resume");
     store.del("inCall");
   }
-  if (code === "replaced" || code === "room-full") store.del("inCall");
+  if (code === "replaced" || code === "room-full" || code === "reclaimed") store.del("inCall");
   for (const t of app.local?.getTracks() ?? []) t.stop();
   meter.detach();
   setState("closed");
@@ -461,6 +466,7 @@ async function onMessage(type, data) {
       if (!app.joined) return;
       app.peer = data;
       app.peerGone = false;
+      renderStatus();
       await startCall(true);
       return;
     case "peer-left":
@@ -502,6 +508,7 @@ function onError(code) {
   switch (code) {
     case "consent-required":
     case "bad-name":
+    case "seat-taken": // not final: entering again works once the seat is free
       store.del("inCall");
       app.joined = false;
       setState("waiting-room");

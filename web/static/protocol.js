@@ -100,6 +100,8 @@ export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
  * @typedef {object} Peer
  * @property {Role} role
  * @property {string} [name]
+ * @property {boolean} [otherDevice] true: the role's link was opened on
+ *   another device while the seat's device was away; name is that device's
  */
 
 /**
@@ -127,9 +129,9 @@ export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
 export const ERROR_CODES = Object.freeze(/** @type {const} */ ([
   "bad-message", "unknown-type", "too-large", "rate-limited", "already-welcomed",
   "consent-required", "bad-name", "not-joined", "no-peer", "unexpected-answer",
-  "already-joined", "test-unavailable",
+  "already-joined", "test-unavailable", "seat-taken",
   "hello-required", "version-unsupported", "link-invalid", "link-expired",
-  "room-full", "replaced", "room-closed",
+  "room-full", "replaced", "room-closed", "reclaimed",
 ]));
 
 /** @typedef {typeof ERROR_CODES[number]} ErrorCode */
@@ -150,6 +152,7 @@ export const Close = Object.freeze({
   ROOM_FULL: 4003,
   REPLACED: 4005,
   ROOM_CLOSED: 4006,
+  RECLAIMED: 4007,
 });
 
 /**
@@ -164,6 +167,7 @@ export const FATAL_CLOSE = Object.freeze({
   [Close.ROOM_FULL]: "room-full",
   [Close.REPLACED]: "replaced",
   [Close.ROOM_CLOSED]: "room-closed",
+  [Close.RECLAIMED]: "reclaimed",
 });
 
 /**
@@ -172,7 +176,7 @@ export const FATAL_CLOSE = Object.freeze({
  */
 export const FATAL_CODES = Object.freeze(new Set([
   "hello-required", "version-unsupported", "link-invalid", "link-expired",
-  "room-full", "replaced", "room-closed",
+  "room-full", "replaced", "room-closed", "reclaimed",
 ]));
 
 /**
