@@ -139,7 +139,7 @@ type Server struct {
 	log     *slog.Logger
 	penalty *penalties
 	// pause waits d or until ctx ends, and reports whether d passed.
-	pause func(ctx context.Context, d time.Duration) bool
+	pause   func(ctx context.Context, d time.Duration) bool
 	origins map[string]bool
 	static  http.Handler
 	echoes  chan struct{} // one token a running echo peer
