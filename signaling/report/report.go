@@ -68,7 +68,8 @@ type Options struct {
 // DefaultRefusalInterval is Options.RefusalInterval's default.
 const DefaultRefusalInterval = 5 * time.Second
 
-// FromConfig returns the options for the signaling server's configuration.
+// FromConfig returns the options for the signaling server's configuration,
+// its refusal report interval included.
 // The API server is config.APIServer or, by default,
 // https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT.
 func FromConfig(c *config.Config, getenv func(string) string) (Options, error) {
@@ -80,7 +81,8 @@ func FromConfig(c *config.Config, getenv func(string) string) (Options, error) {
 		}
 		api = "https://" + net.JoinHostPort(host, port)
 	}
-	return Options{APIServer: api, Namespace: c.SessionNamespace, Name: c.SessionName, ServiceAccountDir: c.ServiceAccountDir}, nil
+	return Options{APIServer: api, Namespace: c.SessionNamespace, Name: c.SessionName, ServiceAccountDir: c.ServiceAccountDir,
+		RefusalInterval: c.RefusalReportInterval}, nil
 }
 
 // Reporter sends a room's state to its VideoSession's status.

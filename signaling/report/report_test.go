@@ -228,8 +228,10 @@ func TestRestoreComesFirst(t *testing.T) {
 
 func TestFromConfigNeedsAnAPIServer(t *testing.T) {
 	env := map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
-	opts, err := FromConfig(&configFixture, func(k string) string { return env[k] })
-	if err != nil || opts.APIServer != "https://10.0.0.1:443" {
+	c := configFixture
+	c.RefusalReportInterval = 7 * time.Second
+	opts, err := FromConfig(&c, func(k string) string { return env[k] })
+	if err != nil || opts.APIServer != "https://10.0.0.1:443" || opts.RefusalInterval != 7*time.Second {
 		t.Fatalf("%+v, %v", opts, err)
 	}
 	if _, err := FromConfig(&configFixture, func(string) string { return "" }); err == nil {
