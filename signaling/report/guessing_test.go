@@ -115,7 +115,7 @@ func TestGuessesCostAFewPatches(t *testing.T) {
 		want     string
 	}{
 		{"every refusal at once (before)", time.Nanosecond, func(p int64) bool { return p >= 50 }, ">= 50"},
-		{"refusals at most every 5 s (after)", DefaultRefusalInterval, func(p int64) bool { return p <= 3 }, "<= 3"},
+		{"refusals at most every 5 s (after)", DefaultRefusalInterval, func(p int64) bool { return p <= 5 }, "<= 5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
