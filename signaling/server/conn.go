@@ -184,6 +184,9 @@ func (c *wsConn) holdHello(helloTimer *time.Timer) bool {
 		return true
 	}
 	helloTimer.Stop()
+	if c.s.opts.Metrics != nil {
+		c.s.opts.Metrics.HellosDelayed.Inc()
+	}
 	return c.s.pause(c.ctx, d)
 }
 

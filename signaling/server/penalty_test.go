@@ -118,4 +118,7 @@ func TestGuessingSlowsTheGuesserOnly(t *testing.T) {
 		_ = c.ws.CloseNow()
 		h.server.Wait()
 	}
+	if got := scrape(t, h, "sprechzimmer_signaling_hellos_delayed_total"); got != 5 {
+		t.Errorf("hellos_delayed_total = %v, want 5", got)
+	}
 }
