@@ -7,12 +7,18 @@
 //
 // Unknown, expired and malformed room ids get one and the same 404, so the
 // answers tell nobody which rooms exist. Only the path reaches a room
-// server: no query, no cookies, no client address. Logs and metrics name a
-// route and a status class, never a room, token or address.
+// server: no query, no cookies, no client address (only a pseudonym of it). Logs and metrics name a
+// route and a status class, never a room, token or address. A room server
+// learns where a request comes from only as a pseudonym (see
+// protocol.SourceHeader), for slowing down token guessing.
 package frontdoor
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log"
@@ -20,12 +26,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"sync"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
 
 // Options configure a Handler.
@@ -52,11 +60,13 @@ type Options struct {
 
 // Handler is the front door's http.Handler.
 type Handler struct {
-	opts   Options
-	proxy  *httputil.ReverseProxy
-	log    *slog.Logger
-	limits *limiter
-	wg     sync.WaitGroup
+	opts  Options
+	proxy *httputil.ReverseProxy
+	// sourceKey keys the pseudonyms of sources; random, of this process.
+	sourceKey []byte
+	log       *slog.Logger
+	limits    *limiter
+	wg        sync.WaitGroup
 }
 
 // New builds a Handler.
@@ -67,7 +77,8 @@ func New(opts Options) (*Handler, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	h := &Handler{opts: opts, log: opts.Logger, limits: newLimiter(opts.Limits)}
+	h := &Handler{opts: opts, log: opts.Logger, limits: newLimiter(opts.Limits), sourceKey: make([]byte, 32)}
+	_, _ = rand.Read(h.sourceKey) // crypto/rand.Read never fails on supported platforms.
 	if h.log == nil {
 		h.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
@@ -94,6 +105,7 @@ type proxyKey struct{}
 type proxyRequest struct {
 	target   *url.URL
 	path     string
+	source   string // pseudonym of the source, for protocol.SourceHeader
 	upgraded bool
 }
 
@@ -153,7 +165,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, *proxyR
 	if r.Header.Get("Upgrade") != "" {
 		route = RouteWebSocket
 	}
-	release, reason := h.limits.acquire(h.limits.source(r), rp.id, route == RouteWebSocket)
+	src := h.limits.source(r)
+	release, reason := h.limits.acquire(src, rp.id, route == RouteWebSocket)
 	if reason != "" {
 		h.opts.Metrics.limited.WithLabelValues(reason).Inc()
 		status := http.StatusTooManyRequests
@@ -166,7 +179,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, *proxyR
 		return RouteLimited, nil
 	}
 	defer release()
-	pr := &proxyRequest{target: target, path: rp.rest}
+	pr := &proxyRequest{target: target, path: rp.rest, source: h.pseudonym(src)}
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), proxyKey{}, pr)))
 	if pr.upgraded {
 		h.opts.Metrics.websockets.Dec()
@@ -205,6 +218,22 @@ func rewrite(pr *httputil.ProxyRequest) {
 			delete(pr.Out.Header, k)
 		}
 	}
+	if p.source != "" {
+		pr.Out.Header.Set(protocol.SourceHeader, p.source)
+	}
+}
+
+// pseudonym returns the name under which a room server knows src: a keyed
+// hash with the front door's own random key, the same for the same source
+// while this process runs, from which no address can be learned. Each
+// replica of the front door has its own key. An invalid src has none.
+func (h *Handler) pseudonym(src netip.Addr) string {
+	if !src.IsValid() {
+		return ""
+	}
+	mac := hmac.New(sha256.New, h.sourceKey)
+	_, _ = mac.Write(src.AsSlice()) // a hash.Hash never fails to write
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
 }
 
 // modifyResponse cleans a room server's response headers (see

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
 
 // clientIP is an address the browser's side claims; it must not reach a
@@ -34,6 +36,8 @@ func browserHeaders() http.Header {
 		"X-Original-Uri":   {"/r/whatever/?x=1"},
 		"X-Request-Id":     {"b2f0c0de"},
 		"X-Something-Else": {"nope"},
+		// A browser cannot name its own source.
+		protocol.SourceHeader: {"forged-" + clientIP},
 	}
 }
 
@@ -41,6 +45,7 @@ func browserHeaders() http.Header {
 var allowedUpstream = []string{
 	"Accept", "Accept-Encoding", "Accept-Language", "Cache-Control", "If-Modified-Since", "If-None-Match",
 	"Origin", "Connection", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions", "Sec-Websocket-Protocol",
+	protocol.SourceHeader, // a pseudonym, checked below
 }
 
 // checkUpstream asserts that a room server got only the path, its own Host
@@ -52,6 +57,9 @@ func checkUpstream(t *testing.T, r *http.Request, wantURI, wantHost string) {
 	}
 	if r.Host != wantHost {
 		t.Errorf("room server got Host %q, want %q", r.Host, wantHost)
+	}
+	if src := r.Header.Values(protocol.SourceHeader); len(src) != 1 || len(src[0]) != 22 || strings.Contains(src[0], "forged") {
+		t.Errorf("room server got source %q, want one pseudonym of the front door's", src)
 	}
 	for k, vs := range r.Header {
 		if !slices.Contains(allowedUpstream, k) {
@@ -383,5 +391,33 @@ func TestOnlyTheDoorsOwnHSTS(t *testing.T) {
 	r := d.get("/r/"+id+"/hostile", nil)
 	if got := r.header.Values("Strict-Transport-Security"); !slices.Equal(got, []string{"max-age=63072000"}) {
 		t.Errorf("Strict-Transport-Security %q, want only the front door's", got)
+	}
+}
+
+// TestRoomLearnsOnlyAPseudonymOfTheSource: the room server can tell
+// sources apart (to slow down one that keeps guessing tokens) but learns
+// no address: the same source has the same pseudonym, another source
+// another one.
+func TestRoomLearnsOnlyAPseudonymOfTheSource(t *testing.T) {
+	d := startDoor(t, func(o *frontdoor.Options) {
+		o.Limits.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	id, _, b := d.openRoom("anna")
+	sources := []string{"198.51.100.1", "198.51.100.1", "198.51.100.2"}
+	var got []string
+	for _, src := range sources {
+		r := d.get("/r/"+id+"/", http.Header{"X-Forwarded-For": {src}})
+		if r.status != http.StatusOK {
+			t.Fatalf("GET from %s: %d", src, r.status)
+		}
+		seen := b.requests()
+		p := seen[len(seen)-1].Header.Get(protocol.SourceHeader)
+		if p == "" || strings.Contains(p, "198.51") {
+			t.Fatalf("source header %q", p)
+		}
+		got = append(got, p)
+	}
+	if got[0] != got[1] || got[0] == got[2] {
+		t.Fatalf("pseudonyms %q: want the same for the same source, another for another", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +38,10 @@ const (
 	closeWait = 5 * time.Second
 	// shutdownWait bounds the HTTP shutdown and the last status report.
 	shutdownWait = 5 * time.Second
+	// finalReportSpread is the span over which rooms expiring together
+	// spread their last status reports, so that the API server does not
+	// get them all at once. It is taken from shutdownWait's budget.
+	finalReportSpread = 3 * time.Second
 )
 
 func main() {
@@ -104,9 +109,11 @@ func run(log *slog.Logger) error {
 	expiry := time.NewTimer(time.Until(cfg.ExpiresAt))
 	defer expiry.Stop()
 
+	expired := false
 	select {
 	case <-expiry.C:
 		log.Info("room expired")
+		expired = true
 		r.Expire()
 		waitOrTimeout(srv.Wait, closeWait)
 	case <-sig.Done():
@@ -123,7 +130,15 @@ func run(log *slog.Logger) error {
 	}
 	srv.Close()
 	if rep != nil {
-		if err := rep.Flush(ctx); err != nil {
+		if d := finalReportDelay(expired, rep.Pending(), rand.Int64N); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-sig.Done():
+			}
+		}
+		flushCtx, cancelFlush := context.WithTimeout(context.Background(), shutdownWait)
+		defer cancelFlush()
+		if err := rep.Flush(flushCtx); err != nil {
 			log.Warn("last status report not sent", "error", err.Error())
 		}
 	}
@@ -140,6 +155,19 @@ func newEcho(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)
 		return nil, err
 	}
 	return p, nil
+}
+
+// finalReportDelay is how long an expired room waits before its last
+// status report: nothing when nothing is left to send (the report was
+// already sent, or the expiry changed nothing) or when it stops for a
+// signal, otherwise a random time below finalReportSpread, drawn with
+// randN (rand.Int64N), so that rooms expiring at the same moment do not
+// report at the same moment.
+func finalReportDelay(expired, pending bool, randN func(int64) int64) time.Duration {
+	if !expired || !pending {
+		return 0
+	}
+	return time.Duration(randN(int64(finalReportSpread)))
 }
 
 // waitOrTimeout runs wait and returns when it does or after d.

@@ -283,3 +283,31 @@ func rssMiB(tb testing.TB, pid int) float64 {
 	tb.Fatal("no VmRSS")
 	return 0
 }
+
+// TestFinalReportDelay: rooms expiring together spread their last reports
+// over finalReportSpread; a room with nothing left to send, or stopping
+// for a signal, does not wait.
+func TestFinalReportDelay(t *testing.T) {
+	tests := []struct {
+		name             string
+		expired, pending bool
+		draw             int64 // what randN returns
+		want             time.Duration
+	}{
+		{"expired with a report left", true, true, int64(1234 * time.Millisecond), 1234 * time.Millisecond},
+		{"expired, nothing changed", true, false, int64(time.Second), 0},
+		{"signal", false, true, int64(time.Second), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var bound int64
+			got := finalReportDelay(tt.expired, tt.pending, func(n int64) int64 { bound = n; return tt.draw })
+			if got != tt.want {
+				t.Fatalf("delay %v, want %v", got, tt.want)
+			}
+			if got > 0 && (bound != int64(finalReportSpread) || finalReportSpread > shutdownWait) {
+				t.Fatalf("drawn below %v, want below finalReportSpread (%v, within %v)", time.Duration(bound), finalReportSpread, shutdownWait)
+			}
+		})
+	}
+}

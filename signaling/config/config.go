@@ -62,6 +62,10 @@ const (
 	// EnvHelloTimeout is how long a new WebSocket may take to say hello, a
 	// Go duration such as "5s" (optional).
 	EnvHelloTimeout = "SPRECHZIMMER_HELLO_TIMEOUT"
+	// EnvRefusalReportInterval is the least time between two status
+	// reports that only count more refused joins, a Go duration such as
+	// "5s" (optional; the reporter's default when unset).
+	EnvRefusalReportInterval = "SPRECHZIMMER_REFUSAL_REPORT_INTERVAL"
 )
 
 // DefaultServiceAccountDir is where kubelet mounts a Pod's API credentials.
@@ -91,6 +95,9 @@ type Config struct {
 	MaxConnections        int
 	MaxPendingConnections int
 	HelloTimeout          time.Duration
+	// RefusalReportInterval is the least time between two status reports
+	// that only count more refused joins; zero means the reporter's default.
+	RefusalReportInterval time.Duration
 }
 
 // Env returns the environment for cfg, the inverse of Load. The operator's
@@ -122,6 +129,9 @@ func (c *Config) Env() map[string]string {
 	}
 	if c.HelloTimeout != 0 {
 		env[EnvHelloTimeout] = c.HelloTimeout.String()
+	}
+	if c.RefusalReportInterval != 0 {
+		env[EnvRefusalReportInterval] = c.RefusalReportInterval.String()
 	}
 	return env
 }
@@ -198,9 +208,11 @@ func Load(getenv func(string) string) (*Config, error) {
 			*field = n
 		}
 	}
-	if raw := getenv(EnvHelloTimeout); raw != "" {
-		if c.HelloTimeout, err = time.ParseDuration(raw); err != nil || c.HelloTimeout <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 5s", EnvHelloTimeout))
+	for name, field := range map[string]*time.Duration{EnvHelloTimeout: &c.HelloTimeout, EnvRefusalReportInterval: &c.RefusalReportInterval} {
+		if raw := getenv(name); raw != "" {
+			if *field, err = time.ParseDuration(raw); err != nil || *field <= 0 {
+				errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 5s", name))
+			}
 		}
 	}
 	if c.ReportStatus && (c.SessionNamespace == "" || c.SessionName == "") {

@@ -29,13 +29,14 @@ func TestConnectionLimits(t *testing.T) {
 		{name: "unset means the server's defaults", env: map[string]string{}},
 		{
 			name: "set",
-			env:  map[string]string{EnvMaxConnections: "64", EnvMaxPendingConnections: "24", EnvHelloTimeout: "3s"},
-			want: Config{MaxConnections: 64, MaxPendingConnections: 24, HelloTimeout: 3 * time.Second},
+			env:  map[string]string{EnvMaxConnections: "64", EnvMaxPendingConnections: "24", EnvHelloTimeout: "3s", EnvRefusalReportInterval: "10s"},
+			want: Config{MaxConnections: 64, MaxPendingConnections: 24, HelloTimeout: 3 * time.Second, RefusalReportInterval: 10 * time.Second},
 		},
 		{name: "zero connections", env: map[string]string{EnvMaxConnections: "0"}, wantErr: EnvMaxConnections},
 		{name: "not a number", env: map[string]string{EnvMaxPendingConnections: "many"}, wantErr: EnvMaxPendingConnections},
 		{name: "not a duration", env: map[string]string{EnvHelloTimeout: "5"}, wantErr: EnvHelloTimeout},
 		{name: "negative duration", env: map[string]string{EnvHelloTimeout: "-1s"}, wantErr: EnvHelloTimeout},
+		{name: "zero refusal interval", env: map[string]string{EnvRefusalReportInterval: "0s"}, wantErr: EnvRefusalReportInterval},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,16 +54,18 @@ func TestConnectionLimits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.MaxConnections != tt.want.MaxConnections || c.MaxPendingConnections != tt.want.MaxPendingConnections || c.HelloTimeout != tt.want.HelloTimeout {
-				t.Fatalf("got %d/%d/%v, want %d/%d/%v", c.MaxConnections, c.MaxPendingConnections, c.HelloTimeout,
-					tt.want.MaxConnections, tt.want.MaxPendingConnections, tt.want.HelloTimeout)
+			if c.MaxConnections != tt.want.MaxConnections || c.MaxPendingConnections != tt.want.MaxPendingConnections || c.HelloTimeout != tt.want.HelloTimeout ||
+				c.RefusalReportInterval != tt.want.RefusalReportInterval {
+				t.Fatalf("got %d/%d/%v/%v, want %d/%d/%v/%v", c.MaxConnections, c.MaxPendingConnections, c.HelloTimeout, c.RefusalReportInterval,
+					tt.want.MaxConnections, tt.want.MaxPendingConnections, tt.want.HelloTimeout, tt.want.RefusalReportInterval)
 			}
 			// Env is Load's inverse for these too.
 			back := c.Env()
 			for k, v := range tt.env {
-				if k == EnvHelloTimeout {
+				durations := map[string]time.Duration{EnvHelloTimeout: c.HelloTimeout, EnvRefusalReportInterval: c.RefusalReportInterval}
+				if want, ok := durations[k]; ok {
 					d, _ := time.ParseDuration(back[k])
-					if d != c.HelloTimeout {
+					if d != want {
 						t.Errorf("Env()[%s] = %q", k, back[k])
 					}
 					continue

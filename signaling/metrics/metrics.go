@@ -29,6 +29,9 @@ type Metrics struct {
 	ConnectedPeers prometheus.Gauge
 	// ProtocolErrors counts answered errors by code.
 	ProtocolErrors *prometheus.CounterVec
+	// HellosDelayed counts hellos that waited because their source had
+	// sent tokens that are not the room's.
+	HellosDelayed prometheus.Counter
 }
 
 // New returns the metrics, registered and with every label value at zero.
@@ -51,8 +54,12 @@ func New() *Metrics {
 			Name: "sprechzimmer_signaling_protocol_errors_total",
 			Help: "Error messages sent to browsers, by code.",
 		}, []string{"code"}),
+		HellosDelayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sprechzimmer_signaling_hellos_delayed_total",
+			Help: "Hellos answered only after a wait, because their source had sent tokens that are not the room's.",
+		}),
 	}
-	m.Registry.MustRegister(m.Joins, m.JoinRefusals, m.ConnectedPeers, m.ProtocolErrors,
+	m.Registry.MustRegister(m.Joins, m.JoinRefusals, m.ConnectedPeers, m.ProtocolErrors, m.HellosDelayed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []protocol.Role{protocol.RoleTherapist, protocol.RoleClient} {
 		m.Joins.WithLabelValues(string(r))

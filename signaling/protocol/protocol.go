@@ -12,6 +12,14 @@ import (
 // Version is the protocol version a browser announces in hello.
 const Version = 1
 
+// SourceHeader is the request header in which the front door tells a room
+// server where a request comes from: not the address, but a pseudonym of
+// it (a keyed hash the front door makes with a key of its own), so that
+// the room can slow down a source that keeps guessing tokens without ever
+// learning an address. The front door always sets it, replacing whatever a
+// browser sent.
+const SourceHeader = "X-Sprechzimmer-Source"
+
 // MaxMessageBytes is the largest frame the server accepts (64 KiB).
 const MaxMessageBytes = 64 << 10
 

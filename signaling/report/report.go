@@ -50,13 +50,26 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Logger gets failures; slog.Default if nil.
 	Logger *slog.Logger
+	// RefusalInterval is the least time between two sends when the newer
+	// state differs from the last one sent only in its refused joins; a
+	// guesser's refused hellos thus cost the API server at most one patch
+	// per interval. Changes of participants and times go at once (and take
+	// the refusals counted so far along). DefaultRefusalInterval when zero.
+	RefusalInterval time.Duration
+	// Now and After are the clock; time.Now and time.After if nil.
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
 	// Restore, if set, gets what the session's status already holds (the
 	// times and refused joins a room process before this one reported),
 	// once, before any state is sent; the room merges it (room.Restore).
 	Restore func(room.State)
 }
 
-// FromConfig returns the options for the signaling server's configuration.
+// DefaultRefusalInterval is Options.RefusalInterval's default.
+const DefaultRefusalInterval = 5 * time.Second
+
+// FromConfig returns the options for the signaling server's configuration,
+// its refusal report interval included.
 // The API server is config.APIServer or, by default,
 // https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT.
 func FromConfig(c *config.Config, getenv func(string) string) (Options, error) {
@@ -68,7 +81,8 @@ func FromConfig(c *config.Config, getenv func(string) string) (Options, error) {
 		}
 		api = "https://" + net.JoinHostPort(host, port)
 	}
-	return Options{APIServer: api, Namespace: c.SessionNamespace, Name: c.SessionName, ServiceAccountDir: c.ServiceAccountDir}, nil
+	return Options{APIServer: api, Namespace: c.SessionNamespace, Name: c.SessionName, ServiceAccountDir: c.ServiceAccountDir,
+		RefusalInterval: c.RefusalReportInterval}, nil
 }
 
 // Reporter sends a room's state to its VideoSession's status.
@@ -83,6 +97,13 @@ type Reporter struct {
 	wake    chan struct{}
 	sent    chan struct{} // closed and replaced whenever latest was sent
 	lastErr error
+	// lastSent is the state the status holds after the last successful
+	// send, and sentAt its time; nil before the first.
+	lastSent *room.State
+	sentAt   time.Time
+	// urgent is set by Flush: the pending state goes without waiting for
+	// RefusalInterval.
+	urgent bool
 }
 
 // New returns a reporter; it reads the CA now and fails if it cannot.
@@ -92,6 +113,15 @@ func New(opts Options) (*Reporter, error) {
 	}
 	if opts.MaxBackoff == 0 {
 		opts.MaxBackoff = 10 * time.Second
+	}
+	if opts.RefusalInterval == 0 {
+		opts.RefusalInterval = DefaultRefusalInterval
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.After == nil {
+		opts.After = time.After
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -158,24 +188,37 @@ func (r *Reporter) Run(ctx context.Context) {
 	}
 	backoff = r.opts.MinBackoff
 	for {
-		r.mu.Lock()
-		s := r.latest
-		r.mu.Unlock()
-		if s == nil {
+		s, wait := r.next()
+		if s == nil || wait > 0 {
+			var timer <-chan time.Time
+			if wait > 0 {
+				timer = r.opts.After(wait)
+			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-r.wake:
-				continue
+			case <-timer:
 			}
+			continue
 		}
-		err := r.send(ctx, *s)
+		var err error
+		if r.lastSent == nil || *s != *r.lastSent {
+			err = r.send(ctx, *s)
+		}
 		r.mu.Lock()
 		r.lastErr = err
-		if err == nil && r.latest == s {
-			r.latest = nil
-			close(r.sent)
-			r.sent = make(chan struct{})
+		if err == nil {
+			if r.lastSent == nil || *s != *r.lastSent {
+				r.sentAt = r.opts.Now()
+			}
+			r.lastSent = s
+			if r.latest == s {
+				r.latest = nil
+				r.urgent = false
+				close(r.sent)
+				r.sent = make(chan struct{})
+			}
 		}
 		r.mu.Unlock()
 		if err == nil {
@@ -192,9 +235,45 @@ func (r *Reporter) Run(ctx context.Context) {
 	}
 }
 
+// next returns the state to send, nil if there is none, and how long it
+// must wait first: a state that changes only the refused joins waits until
+// RefusalInterval has passed since the last send, unless Flush asked.
+// A state equal to the last one sent needs no patch; Run marks it sent.
+func (r *Reporter) next() (*room.State, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.latest
+	if s == nil || r.urgent || r.lastSent == nil || !onlyRefusals(*r.lastSent, *s) {
+		return s, 0
+	}
+	return s, r.opts.RefusalInterval - r.opts.Now().Sub(r.sentAt)
+}
+
+// onlyRefusals reports whether b differs from a in its refused joins only.
+func onlyRefusals(a, b room.State) bool {
+	a.RefusedJoins = b.RefusedJoins
+	return a == b
+}
+
+// Pending reports whether a state is waiting that differs from the one
+// last sent, so that Flush will send a patch.
+func (r *Reporter) Pending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.latest != nil && (r.lastSent == nil || *r.latest != *r.lastSent)
+}
+
 // Flush waits until the latest state has been sent or ctx ends; it returns
-// the last send error in the latter case. Run must be running.
+// the last send error in the latter case. A state waiting for
+// RefusalInterval goes at once. Run must be running.
 func (r *Reporter) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	r.urgent = r.latest != nil
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 	for {
 		r.mu.Lock()
 		pending, sent, lastErr := r.latest != nil, r.sent, r.lastErr

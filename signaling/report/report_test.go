@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,8 +228,10 @@ func TestRestoreComesFirst(t *testing.T) {
 
 func TestFromConfigNeedsAnAPIServer(t *testing.T) {
 	env := map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
-	opts, err := FromConfig(&configFixture, func(k string) string { return env[k] })
-	if err != nil || opts.APIServer != "https://10.0.0.1:443" {
+	c := configFixture
+	c.RefusalReportInterval = 7 * time.Second
+	opts, err := FromConfig(&c, func(k string) string { return env[k] })
+	if err != nil || opts.APIServer != "https://10.0.0.1:443" || opts.RefusalInterval != 7*time.Second {
 		t.Fatalf("%+v, %v", opts, err)
 	}
 	if _, err := FromConfig(&configFixture, func(string) string { return "" }); err == nil {
@@ -237,3 +240,166 @@ func TestFromConfigNeedsAnAPIServer(t *testing.T) {
 }
 
 var configFixture = config.Config{SessionNamespace: "n", SessionName: "s", ServiceAccountDir: "/nonexistent"}
+
+// fakeClock is a clock whose timers the test fires.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	pending []fakeTimer    // not fired yet
+	timers  chan fakeTimer // every After call, for the test to see
+}
+
+// fakeTimer is one After call: its duration and the channel that fires it.
+type fakeTimer struct {
+	d    time.Duration
+	at   time.Time
+	fire chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), timers: make(chan fakeTimer, 1024)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	t := fakeTimer{d: d, at: c.now.Add(d), fire: make(chan time.Time, 1)}
+	c.pending = append(c.pending, t)
+	c.mu.Unlock()
+	c.timers <- t
+	return t.fire
+}
+
+// advance moves the clock and fires the timers that are due.
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.pending[:0]
+	for _, t := range c.pending {
+		if t.at.After(c.now) {
+			kept = append(kept, t)
+			continue
+		}
+		t.fire <- c.now
+	}
+	c.pending = kept
+}
+
+// timer waits for the reporter to start waiting.
+func (c *fakeClock) timer(t *testing.T) fakeTimer {
+	t.Helper()
+	select {
+	case tm := <-c.timers:
+		return tm
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reporter did not wait for the refusal interval")
+		return fakeTimer{}
+	}
+}
+
+// noPatch fails if a patch has arrived.
+func noPatch(t *testing.T, got chan patch) {
+	t.Helper()
+	select {
+	case p := <-got:
+		t.Fatalf("unexpected patch %v", p.body)
+	default:
+	}
+}
+
+func refused(p patch) any { return p.body["status"].(map[string]any)["refusedJoins"] }
+
+// TestRefusalsWaitForTheInterval: a state that only counts more refused
+// joins waits until RefusalInterval has passed since the last send, however
+// many arrive; a change of participants goes at once and takes the count
+// along; Flush sends a waiting count at once; a state equal to the last one
+// sent is not sent again.
+func TestRefusalsWaitForTheInterval(t *testing.T) {
+	srv, got, dir := apiServer(t)
+	clock := newFakeClock()
+	r := start(t, Options{APIServer: srv.URL, Namespace: "n", Name: "s", ServiceAccountDir: dir,
+		RefusalInterval: 5 * time.Second, Now: clock.Now, After: clock.After})
+	receiveReadBack(t, got)
+
+	r.Update(room.State{Participants: 1})
+	receive(t, got) // the first state goes at once
+
+	for i := 1; i <= 100; i++ {
+		r.Update(room.State{Participants: 1, RefusedJoins: i})
+		// Each update wakes the reporter, which waits again (a wake can
+		// cover several updates).
+	}
+	tm := clock.timer(t)
+	if tm.d != 5*time.Second {
+		t.Fatalf("waits %v, want the whole interval", tm.d)
+	}
+	noPatch(t, got)
+	clock.advance(2 * time.Second)
+	r.Update(room.State{Participants: 1, RefusedJoins: 101})
+	for tm.d != 3*time.Second {
+		tm = clock.timer(t) // the rest of the interval
+	}
+	noPatch(t, got)
+	clock.advance(3 * time.Second)
+	if p := receive(t, got); refused(p) != 101.0 {
+		t.Fatalf("after the interval sent %v refused joins, want 101", refused(p))
+	}
+
+	started := clock.Now()
+	r.Update(room.State{Participants: 1, RefusedJoins: 102})
+	clock.timer(t)
+	r.Update(room.State{Participants: 2, StartedAt: started, RefusedJoins: 103})
+	if p := receive(t, got); refused(p) != 103.0 || p.body["status"].(map[string]any)["participants"] != 2.0 {
+		t.Fatalf("a join was not sent at once: %v", p.body)
+	}
+
+	r.Update(room.State{Participants: 2, StartedAt: started, RefusedJoins: 104})
+	clock.timer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := receive(t, got); refused(p) != 104.0 {
+		t.Fatalf("Flush sent %v refused joins, want 104", refused(p))
+	}
+
+	// Expiry of an empty room changes nothing: no patch, nothing pending.
+	r.Update(room.State{Participants: 2, StartedAt: started, RefusedJoins: 104})
+	if r.Pending() {
+		t.Fatal("a state equal to the last one sent is pending")
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	noPatch(t, got)
+}
+
+func TestOnlyRefusals(t *testing.T) {
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	base := room.State{Participants: 1, StartedAt: at, RefusedJoins: 3}
+	tests := []struct {
+		name string
+		b    room.State
+		want bool
+	}{
+		{"same", base, true},
+		{"more refusals", room.State{Participants: 1, StartedAt: at, RefusedJoins: 9}, true},
+		{"participants", room.State{Participants: 2, StartedAt: at, RefusedJoins: 9}, false},
+		{"start", room.State{Participants: 1, RefusedJoins: 9}, false},
+		{"end", room.State{Participants: 1, StartedAt: at, EndedAt: at, RefusedJoins: 3}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := onlyRefusals(base, tt.b); got != tt.want {
+				t.Fatalf("onlyRefusals = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -36,6 +36,9 @@ type wsConn struct {
 	// the room knows it. Both are guarded by the server's mutex.
 	dropped bool
 	member  *room.Member
+	// source is where the connection comes from, for penalties only; set
+	// before run, never logged.
+	source string
 }
 
 // outFrame is a frame to write, or a close when code is set.
@@ -145,7 +148,11 @@ func (c *wsConn) run() {
 				continue
 			}
 		}
+		if env.Type == protocol.TypeHello && !c.holdHello(helloTimer) {
+			break
+		}
 		err = member.Receive(env)
+		c.s.failed(c, err)
 		c.s.answered(c, err)
 		if _, ok := member.Role(); ok && err == nil && env.Type == protocol.TypeHello {
 			c.s.welcomed(c)
@@ -162,6 +169,25 @@ func (c *wsConn) run() {
 	<-writerDone
 	role, _ := member.Role()
 	c.s.log.Info("connection closed", "conn", c.id, "role", string(role), "closeCode", c.closeCode.Load())
+}
+
+// holdHello makes a hello from a source that keeps failing wait for its
+// penalty (see Server). The hello deadline is met: it is stopped first, so
+// the wait cannot turn into hello-required. It reports false when the
+// connection ended meanwhile.
+func (c *wsConn) holdHello(helloTimer *time.Timer) bool {
+	if c.s.penalty == nil {
+		return true
+	}
+	d := c.s.penalty.delay(c.source)
+	if d <= 0 {
+		return true
+	}
+	helloTimer.Stop()
+	if c.s.opts.Metrics != nil {
+		c.s.opts.Metrics.HellosDelayed.Inc()
+	}
+	return c.s.pause(c.ctx, d)
 }
 
 // read returns the next text frame. Frames over protocol.MaxMessageBytes are

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -87,8 +88,22 @@ type Options struct {
 	SendQueue    int
 	MaxPending   int
 	MaxConns     int
-	// Now is the clock of the rate limiter; time.Now if nil.
+	// FreeFailures, PenaltyBase, PenaltyMax, PenaltyForget and
+	// PenaltySources shape the wait for hellos from a source that keeps
+	// sending tokens that are not the room's (see Server); they default to
+	// the Default constants of the same names when zero. A negative
+	// FreeFailures turns the wait off.
+	FreeFailures   int
+	PenaltyBase    time.Duration
+	PenaltyMax     time.Duration
+	PenaltyForget  time.Duration
+	PenaltySources int
+	// Now is the clock of the rate limiter and of the penalties; time.Now
+	// if nil.
 	Now func() time.Time
+
+	// pause replaces the wait of a penalized hello in tests.
+	pause func(ctx context.Context, d time.Duration) bool
 }
 
 // Server serves one room.
@@ -106,9 +121,25 @@ type Options struct {
 // keeps one source well below that). Only when all MaxConns connections
 // have said hello, which takes a valid token, is an upgrade refused, with
 // 503 and Connection: close, before anything is allocated for it.
+//
+// Guessing tokens costs the guesser: after FreeFailures hellos from one
+// source were answered link-invalid, every further hello from it waits
+// before the room answers it, PenaltyBase doubling with each failure up to
+// PenaltyMax, until the source has not failed for PenaltyForget. While it
+// waits, the connection still counts as waiting for hello and makes way
+// for newcomers. A source is the pseudonym the front door sends in
+// protocol.SourceHeader or, without it, the peer's address (an IPv6
+// address by its /64). The header is taken from any peer: a room is
+// reachable only inside the cluster, and there a sender that forges it
+// gains nothing it could not get from more Pods. Sources are held in
+// memory only and never logged. A hello from a source that has not failed
+// never waits.
 type Server struct {
 	opts    Options
 	log     *slog.Logger
+	penalty *penalties
+	// pause waits d or until ctx ends, and reports whether d passed.
+	pause   func(ctx context.Context, d time.Duration) bool
 	origins map[string]bool
 	static  http.Handler
 	echoes  chan struct{} // one token a running echo peer
@@ -171,6 +202,20 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&opts.PenaltyBase, DefaultPenaltyBase)
+	def(&opts.PenaltyMax, DefaultPenaltyMax)
+	def(&opts.PenaltyForget, DefaultPenaltyForget)
+	if opts.FreeFailures == 0 {
+		opts.FreeFailures = DefaultFreeFailures
+	}
+	if opts.PenaltySources == 0 {
+		opts.PenaltySources = DefaultPenaltySources
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -185,6 +230,13 @@ func New(opts Options) (*Server, error) {
 		static:  http.FileServerFS(static),
 		echoes:  make(chan struct{}, opts.MaxEchoPeers),
 		conns:   map[*wsConn]struct{}{},
+		pause:   opts.pause,
+	}
+	if s.pause == nil {
+		s.pause = pause
+	}
+	if opts.FreeFailures >= 0 {
+		s.penalty = newPenalties(opts.FreeFailures, opts.PenaltyBase, opts.PenaltyMax, opts.PenaltyForget, opts.PenaltySources, opts.Now)
 	}
 	if u := opts.Config.PublicURL; u != nil {
 		s.origins[originOf(u)] = true
@@ -276,12 +328,46 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, dropped := s.track(ws)
+	c.source = sourceOf(r)
 	for _, d := range dropped {
 		s.log.Info("connection dropped", "conn", d.id, "reason", "waiting for hello while others arrive")
 		d.abort()
 	}
 	defer s.untrack(c)
 	c.run()
+}
+
+// maxSourceLen bounds the source pseudonym taken from a request.
+const maxSourceLen = 64
+
+// sourceOf returns the source r counts against for penalties: the front
+// door's pseudonym, or else the peer's address, an IPv6 one cut to its /64.
+func sourceOf(r *http.Request) string {
+	if v := r.Header.Get(protocol.SourceHeader); v != "" {
+		return "p:" + v[:min(len(v), maxSourceLen)]
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	a := peer.Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		a = p.Addr()
+	}
+	return "a:" + a.String()
+}
+
+// pause waits d or until ctx ends, and reports whether d passed.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // hasRoom reports whether a new connection could be taken now: below
@@ -408,4 +494,12 @@ func (s *Server) answered(c *wsConn, err error) {
 		level = slog.LevelInfo
 	}
 	s.log.Log(context.Background(), level, "refused", "conn", c.id, "code", string(perr.Code))
+}
+
+// failed counts a hello answered link-invalid against c's source.
+func (s *Server) failed(c *wsConn, err error) {
+	var perr *protocol.Error
+	if s.penalty != nil && errors.As(err, &perr) && perr != nil && perr.Code == protocol.CodeLinkInvalid {
+		s.penalty.fail(c.source)
+	}
 }
