@@ -169,24 +169,10 @@ func (r *Reporter) Update(s room.State) {
 // Run reads the stored status back (see Options.Restore), then sends
 // states until ctx ends.
 func (r *Reporter) Run(ctx context.Context) {
-	backoff := r.opts.MinBackoff
-	for {
-		stored, err := r.stored(ctx)
-		if err == nil {
-			if r.opts.Restore != nil {
-				r.opts.Restore(stored)
-			}
-			break
-		}
-		r.log.Warn("reading the stored status failed", "error", err.Error(), "retryIn", backoff.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, r.opts.MaxBackoff)
+	if !r.restore(ctx) {
+		return
 	}
-	backoff = r.opts.MinBackoff
+	backoff := r.opts.MinBackoff
 	for {
 		s, wait := r.next()
 		if s == nil || wait > 0 {
@@ -203,13 +189,14 @@ func (r *Reporter) Run(ctx context.Context) {
 			continue
 		}
 		var err error
-		if r.lastSent == nil || *s != *r.lastSent {
+		changed := r.lastSent == nil || *s != *r.lastSent // only Run writes lastSent
+		if changed {
 			err = r.send(ctx, *s)
 		}
 		r.mu.Lock()
 		r.lastErr = err
 		if err == nil {
-			if r.lastSent == nil || *s != *r.lastSent {
+			if changed {
 				r.sentAt = r.opts.Now()
 			}
 			r.lastSent = s
@@ -226,12 +213,39 @@ func (r *Reporter) Run(ctx context.Context) {
 			continue
 		}
 		r.log.Warn("status report failed", "error", err.Error(), "retryIn", backoff.String())
-		select {
-		case <-ctx.Done():
+		if !r.pause(ctx, backoff) {
 			return
-		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, r.opts.MaxBackoff)
+	}
+}
+
+// restore reads the stored status back, retrying with backoff, and hands
+// it to Options.Restore. It reports false when ctx ended first.
+func (r *Reporter) restore(ctx context.Context) bool {
+	for backoff := r.opts.MinBackoff; ; backoff = min(2*backoff, r.opts.MaxBackoff) {
+		stored, err := r.stored(ctx)
+		if err == nil {
+			if r.opts.Restore != nil {
+				r.opts.Restore(stored)
+			}
+			return true
+		}
+		r.log.Warn("reading the stored status failed", "error", err.Error(), "retryIn", backoff.String())
+		if !r.pause(ctx, backoff) {
+			return false
+		}
+	}
+}
+
+// pause waits d on the reporter's clock; it reports false when ctx ended
+// first.
+func (r *Reporter) pause(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-r.opts.After(d):
+		return true
 	}
 }
 
