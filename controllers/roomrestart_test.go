@@ -9,14 +9,10 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
-	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
@@ -89,16 +85,9 @@ func TestRoomRestartKeepsTheCallsTimes(t *testing.T) {
 // a token bound to pod, and the API server's CA.
 func roomServiceAccountDir(t *testing.T, pod *corev1.Pod) string {
 	t.Helper()
-	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
-		ExpirationSeconds: ptr.To[int64](600),
-		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
-	}}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: controllers.RoomServiceAccount}}
-	if err := k8sClient.SubResource("token").Create(context.Background(), sa, req); err != nil {
-		t.Fatal(err)
-	}
+	token := roomToken(t, pod.Namespace, pod)
 	dir := t.TempDir()
-	for name, content := range map[string][]byte{"token": []byte(req.Status.Token), "ca.crt": cfg.CAData} {
+	for name, content := range map[string][]byte{"token": []byte(token), "ca.crt": cfg.CAData} {
 		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
 			t.Fatal(err)
 		}

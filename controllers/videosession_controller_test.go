@@ -399,6 +399,19 @@ func operatorStatusFields(t *testing.T) []string {
 // bound to pod as the kubelet's would be; a nil pod gives an unbound token.
 func roomClient(t *testing.T, namespace string, pod *corev1.Pod) client.Client {
 	t.Helper()
+	asRoom := rest.AnonymousClientConfig(cfg)
+	asRoom.BearerToken = roomToken(t, namespace, pod)
+	c, err := client.New(asRoom, client.Options{Scheme: k8sClient.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// roomToken is a token of the namespace's room ServiceAccount, bound to pod
+// as the kubelet mounts it, or bound to nothing when pod is nil.
+func roomToken(t *testing.T, namespace string, pod *corev1.Pod) string {
+	t.Helper()
 	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}
 	if pod != nil {
 		if pod.Spec.ServiceAccountName != controllers.RoomServiceAccount {
@@ -410,13 +423,7 @@ func roomClient(t *testing.T, namespace string, pod *corev1.Pod) client.Client {
 	if err := k8sClient.SubResource("token").Create(context.Background(), sa, req); err != nil {
 		t.Fatalf("requesting a room token: %v", err)
 	}
-	asRoom := rest.AnonymousClientConfig(cfg)
-	asRoom.BearerToken = req.Status.Token
-	c, err := client.New(asRoom, client.Options{Scheme: k8sClient.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return req.Status.Token
 }
 
 func TestExpiryDeletesAtTheDeadline(t *testing.T) {
