@@ -160,62 +160,24 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil || opts.Room == nil {
 		return nil, errors.New("server: Config and Room are required")
 	}
-	if opts.PingInterval == 0 {
-		opts.PingInterval = DefaultPingInterval
-	}
-	if opts.DeadAfter == 0 {
-		opts.DeadAfter = DefaultDeadAfter
-	}
-	if opts.HelloTimeout == 0 {
-		opts.HelloTimeout = opts.Config.HelloTimeout
-	}
-	if opts.HelloTimeout == 0 {
-		opts.HelloTimeout = DefaultHelloTimeout
-	}
-	if opts.Rate == 0 {
-		opts.Rate = DefaultRate
-	}
-	if opts.Burst == 0 {
-		opts.Burst = DefaultBurst
-	}
-	if opts.MaxEchoPeers == 0 {
-		opts.MaxEchoPeers = DefaultMaxEchoPeers
-	}
-	if opts.SendQueue == 0 {
-		opts.SendQueue = DefaultSendQueue
-	}
-	if opts.MaxConns == 0 {
-		opts.MaxConns = opts.Config.MaxConnections
-	}
-	if opts.MaxConns == 0 {
-		opts.MaxConns = DefaultMaxConns
-	}
-	if opts.MaxPending == 0 {
-		opts.MaxPending = opts.Config.MaxPendingConnections
-	}
-	if opts.MaxPending == 0 {
-		opts.MaxPending = DefaultMaxPending
-	}
-	if opts.MaxPending > opts.MaxConns {
-		opts.MaxPending = opts.MaxConns
-	}
+	setDefault(&opts.PingInterval, DefaultPingInterval)
+	setDefault(&opts.DeadAfter, DefaultDeadAfter)
+	setDefault(&opts.HelloTimeout, opts.Config.HelloTimeout, DefaultHelloTimeout)
+	setDefault(&opts.Rate, DefaultRate)
+	setDefault(&opts.Burst, DefaultBurst)
+	setDefault(&opts.MaxEchoPeers, DefaultMaxEchoPeers)
+	setDefault(&opts.SendQueue, DefaultSendQueue)
+	setDefault(&opts.MaxConns, opts.Config.MaxConnections, DefaultMaxConns)
+	setDefault(&opts.MaxPending, opts.Config.MaxPendingConnections, DefaultMaxPending)
+	opts.MaxPending = min(opts.MaxPending, opts.MaxConns)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	def := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&opts.PenaltyBase, DefaultPenaltyBase)
-	def(&opts.PenaltyMax, DefaultPenaltyMax)
-	def(&opts.PenaltyForget, DefaultPenaltyForget)
-	if opts.FreeFailures == 0 {
-		opts.FreeFailures = DefaultFreeFailures
-	}
-	if opts.PenaltySources == 0 {
-		opts.PenaltySources = DefaultPenaltySources
-	}
+	setDefault(&opts.PenaltyBase, DefaultPenaltyBase)
+	setDefault(&opts.PenaltyMax, DefaultPenaltyMax)
+	setDefault(&opts.PenaltyForget, DefaultPenaltyForget)
+	setDefault(&opts.FreeFailures, DefaultFreeFailures)
+	setDefault(&opts.PenaltySources, DefaultPenaltySources)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -247,6 +209,17 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// setDefault sets a zero *v to the first of defaults that is not zero.
+func setDefault[T comparable](v *T, defaults ...T) {
+	var zero T
+	for _, d := range defaults {
+		if *v != zero {
+			return
+		}
+		*v = d
+	}
 }
 
 // originOf returns scheme://host in lower case.
