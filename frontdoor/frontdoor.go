@@ -7,10 +7,10 @@
 //
 // Unknown, expired and malformed room ids get one and the same 404, so the
 // answers tell nobody which rooms exist. Only the path reaches a room
-// server: no query, no cookies, no client address (only a pseudonym of it). Logs and metrics name a
-// route and a status class, never a room, token or address. A room server
-// learns where a request comes from only as a pseudonym (see
-// protocol.SourceHeader), for slowing down token guessing.
+// server: no query, no cookies, no client address; a room server learns
+// where a request comes from only as a pseudonym (protocol.SourceHeader),
+// for slowing down token guessing. Logs and metrics name a route and a
+// status class, never a room, token or address.
 package frontdoor
 
 import (
