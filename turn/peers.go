@@ -83,13 +83,17 @@ func NewPeerPolicy(allow, deny []netip.Prefix) *PeerPolicy {
 	return p
 }
 
+// plainAddr is ip as peers and the host's addresses are compared: an
+// IPv4-mapped IPv6 address as its IPv4 address, without a zone.
+func plainAddr(ip netip.Addr) netip.Addr { return ip.Unmap().WithZone("") }
+
 // Allowed reports whether ip may be a peer. IPv4-mapped IPv6 addresses are
 // judged as the IPv4 address they carry.
 func (p *PeerPolicy) Allowed(ip netip.Addr) bool {
 	if !ip.IsValid() {
 		return false
 	}
-	ip = ip.Unmap().WithZone("")
+	ip = plainAddr(ip)
 	best, allowed := -1, true
 	for _, r := range p.rules {
 		if !r.prefix.Contains(ip) {

@@ -37,7 +37,7 @@ func newSelfGuard(relay []net.IP, extra ...net.IP) (*selfGuard, error) {
 		g.relay = map[netip.Addr]struct{}{}
 		for _, ip := range relay {
 			if addr, ok := netip.AddrFromSlice(ip); ok {
-				g.relay[addr.Unmap().WithZone("")] = struct{}{}
+				g.relay[plainAddr(addr)] = struct{}{}
 			}
 		}
 	}
@@ -53,7 +53,7 @@ func newSelfGuard(relay []net.IP, extra ...net.IP) (*selfGuard, error) {
 	}
 	for _, ip := range ips {
 		if addr, ok := netip.AddrFromSlice(ip); ok {
-			g.own[addr.Unmap().WithZone("")] = struct{}{}
+			g.own[plainAddr(addr)] = struct{}{}
 		}
 	}
 	return g, nil
@@ -64,7 +64,7 @@ func (g *selfGuard) isOwn(ip netip.Addr) bool {
 	if g.own == nil {
 		return false
 	}
-	ip = ip.Unmap().WithZone("")
+	ip = plainAddr(ip)
 	if ip.IsLoopback() || ip.IsUnspecified() {
 		return true
 	}
@@ -84,7 +84,7 @@ func (g *selfGuard) allowed(addr net.Addr) bool {
 	if !ok || !g.isOwn(ip) {
 		return ok
 	}
-	if _, relay := g.relay[ip.Unmap().WithZone("")]; g.relay != nil && !relay {
+	if _, relay := g.relay[plainAddr(ip)]; g.relay != nil && !relay {
 		return false // an own address no relay socket listens on
 	}
 	g.mu.RLock()
