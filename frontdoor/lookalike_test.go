@@ -3,14 +3,17 @@ package frontdoor_test
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
+	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
 	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 )
@@ -124,4 +127,36 @@ func TestLookAlikeServicesAreIgnored(t *testing.T) {
 	if got, n := metric(t, d.registry, "sprechzimmer_frontdoor_ignored_services", map[string]string{"reason": frontdoor.IgnoredNoSession}), want[frontdoor.IgnoredNoSession]+1; got != n {
 		t.Errorf("ignored_services{reason=no-session} = %v, want %v", got, n)
 	}
+}
+
+// TestFrontDoorRBACSuffices runs a Directory as the front door's
+// ServiceAccount with nothing but config/frontdoor/rbac.yaml's ClusterRole
+// and binding: its caches sync over all namespaces and an open room is
+// found.
+func TestFrontDoorRBACSuffices(t *testing.T) {
+	ctx := context.Background()
+	if err := manifests.Create(ctx, k8sClient, filepath.Join("..", "config", "frontdoor", "rbac.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	asFrontDoor := rest.CopyConfig(cfg)
+	asFrontDoor.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:sprechzimmer-frontdoor:frontdoor",
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:sprechzimmer-frontdoor", "system:authenticated"},
+	}
+	d := startDoor(t)
+	dir, err := frontdoor.NewDirectory(asFrontDoor, frontdoor.DirectoryOptions{Clock: d.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Go(t, "directory", dir.Start)
+	id, _ := d.createRoom("anna", roomSpec{})
+	testenv.Eventually(t, "the room found as the front door", func() error {
+		if !dir.Synced() {
+			return errorf("not synced")
+		}
+		if _, ok := dir.Lookup(ctx, id); !ok {
+			return errorf("room not found")
+		}
+		return nil
+	})
 }
