@@ -3,6 +3,8 @@ package controllers_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -110,6 +112,7 @@ func (s *settableTime) Add(d time.Duration) { s.mu.Lock(); s.t = s.t.Add(d); s.m
 // reporter, wired the same way.
 type roomProcess struct {
 	room     *room.Room
+	rep      *report.Reporter
 	members  []*room.Member
 	restored chan struct{}
 	kill     func()
@@ -132,11 +135,14 @@ func startRoomProcess(t *testing.T, saDir string, s *videov1alpha1.VideoSession,
 	var err error
 	rep, err = report.New(report.Options{
 		APIServer: cfg.Host, Namespace: s.Namespace, Name: s.Name, ServiceAccountDir: saDir,
+		// Retries of a report whose session is gone are expected here.
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Restore: func(st room.State) { p.room.Restore(st); close(p.restored) },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.rep = rep
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { rep.Run(ctx); close(done) }()
@@ -175,6 +181,14 @@ func (p *roomProcess) seatBoth(t *testing.T) {
 		}
 		p.members = append(p.members, m)
 	}
+}
+
+// flush waits up to d for the room's last report, as cmd/signaling does
+// before it stops.
+func (p *roomProcess) flush(d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return p.rep.Flush(ctx)
 }
 
 // leave hangs up: both connections go.

@@ -105,13 +105,14 @@ type testOperator struct {
 }
 
 // startOperator runs the operator on namespace ns until the test ends or
-// stop is called. Starting it again with the same clock is a restart.
-func startOperator(t *testing.T, ns string, clk *testingclock.FakeClock) *testOperator {
+// stop is called. Starting it again with the same clock is a restart. tune
+// changes its options and its copy of the API server's config.
+func startOperator(t *testing.T, ns string, clk *testingclock.FakeClock, tune ...func(*operator.Options, *rest.Config)) *testOperator {
 	t.Helper()
 	base, _ := url.Parse("https://video.example.test")
 	reg := prometheus.NewRegistry()
 	usage := &testlog.Buffer{}
-	mgr, err := operator.New(context.Background(), cfg, operator.Options{
+	opts := operator.Options{
 		UsageLog: logr.FromSlogHandler(slog.NewJSONHandler(usage, nil)).WithName("usage"),
 		Manager: ctrl.Options{
 			Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -132,7 +133,12 @@ func startOperator(t *testing.T, ns string, clk *testingclock.FakeClock) *testOp
 			STUNURLs:           []string{"stun:turn.example.test:3478"},
 			TermsVersion:       "2026-11",
 		},
-	})
+	}
+	c := rest.CopyConfig(cfg)
+	for _, f := range tune {
+		f(&opts, c)
+	}
+	mgr, err := operator.New(context.Background(), c, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 )
 
@@ -40,14 +43,35 @@ type DirectoryOptions struct {
 	Clock clock.PassiveClock
 }
 
+// IgnoredNoSession is the reason, besides roomcontract's Problems, that a
+// Service is not routed to: no VideoSession with the Service's room id as
+// UID exists in the Service's own namespace under the owner's name. A
+// look-alike Service in another namespace that copies a room's labels and
+// owner reference is ignored for it, and the real room keeps answering.
+const IgnoredNoSession = "no-session"
+
+// ignoredReasons are the label values of the ignored-services metric.
+var ignoredReasons = []string{
+	roomcontract.ProblemLabels, roomcontract.ProblemType, roomcontract.ProblemOwner,
+	roomcontract.ProblemExpired, roomcontract.ProblemPort, IgnoredNoSession,
+}
+
 // Directory finds a room's signaling Service in an informer cache of the
-// Services the operator made (label managed-by), indexed by room id. A
-// lookup is a map access; nothing is asked of the API server per request.
+// Services the operator made (label managed-by), indexed by room id, and
+// of the VideoSessions' metadata (name and UID, nothing of spec or
+// status): a Service is routed to only while the session that controls it
+// exists in its namespace. A lookup is two map accesses; nothing is asked
+// of the API server per request.
+//
+// Directory is a prometheus.Collector of the gauge
+// sprechzimmer_frontdoor_ignored_services: the cached Services not routed
+// to, by reason (roomcontract's Problems and IgnoredNoSession).
 type Directory struct {
-	cache  cache.Cache
-	domain string
-	clock  clock.PassiveClock
-	synced atomic.Bool
+	cache   cache.Cache
+	domain  string
+	clock   clock.PassiveClock
+	synced  atomic.Bool
+	ignored *prometheus.Desc
 }
 
 // NewDirectory builds a Directory; run it with Start.
@@ -59,8 +83,10 @@ func NewDirectory(cfg *rest.Config, opts DirectoryOptions) (*Directory, error) {
 		Scheme: scheme,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Service{}: {Label: managed, Transform: cache.TransformStripManagedFields()},
+			newSessionMeta():  {Transform: keepIdentity},
 		},
-		// Only Services are cached; a lookup of anything else is a bug.
+		// Only Services and sessions' metadata are cached; a lookup of
+		// anything else is a bug.
 		ReaderFailOnMissingInformer: true,
 	}
 	if len(opts.Namespaces) > 0 {
@@ -82,7 +108,15 @@ func NewDirectory(cfg *rest.Config, opts DirectoryOptions) (*Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("indexing services by room: %w", err)
 	}
-	d := &Directory{cache: c, domain: opts.ClusterDomain, clock: opts.Clock}
+	// The session informer, made now: with ReaderFailOnMissingInformer a
+	// lookup does not make one.
+	if _, err := c.GetInformer(context.Background(), newSessionMeta()); err != nil {
+		return nil, fmt.Errorf("watching sessions: %w", err)
+	}
+	d := &Directory{cache: c, domain: opts.ClusterDomain, clock: opts.Clock,
+		ignored: prometheus.NewDesc("sprechzimmer_frontdoor_ignored_services",
+			"Services labelled as rooms that are not routed to, by reason (labels, type, owner, expired, port, no-session).",
+			[]string{"reason"}, nil)}
 	if d.domain == "" {
 		d.domain = DefaultClusterDomain
 	}
@@ -109,29 +143,89 @@ func (d *Directory) Start(ctx context.Context) error {
 // Synced reports whether the cache has listed the Services once.
 func (d *Directory) Synced() bool { return d.synced.Load() }
 
-// Lookup returns the base URL of the open room id: its Service carries the
-// room label, is controlled by the VideoSession whose UID is id, and has
-// not expired. Anything else, and more than one candidate, is no room.
+// Lookup returns the base URL of the open room id: the one Service with
+// that room label that roomcontract.CheckService finds no problem with and
+// whose controlling VideoSession exists in the Service's namespace. Other
+// Services with the label, look-alikes, are ignored.
 func (d *Directory) Lookup(ctx context.Context, id string) (*url.URL, bool) {
 	var list corev1.ServiceList
 	if err := d.cache.List(ctx, &list, client.MatchingFields{roomIndex: id}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, false
 	}
-	if len(list.Items) != 1 {
-		return nil, false
+	now := d.clock.Now()
+	for i := range list.Items {
+		svc := &list.Items[i]
+		if port, reason := d.check(ctx, svc, now); reason == "" {
+			return upstream(svc, port, d.domain), true
+		}
 	}
-	return upstreamOf(&list.Items[0], id, d.domain, d.clock.Now())
+	return nil, false
 }
 
-// upstreamOf returns http://<svc>.<ns>.svc.<domain>:<port> for svc if it is
-// the open room id at now (roomcontract.OpenRoomPort says what that takes).
-func upstreamOf(svc *corev1.Service, id, domain string, now time.Time) (*url.URL, bool) {
-	port, ok := roomcontract.OpenRoomPort(svc, id, now)
-	if !ok {
-		return nil, false
+// check returns the port of svc, if it is the Service of an open room whose
+// session exists, and otherwise why not (a roomcontract Problem or
+// IgnoredNoSession). At most one Service passes for a room id: the session
+// with that UID has one namespace and one name, and names the Service.
+func (d *Directory) check(ctx context.Context, svc *corev1.Service, now time.Time) (int32, string) {
+	port, problem := roomcontract.CheckService(svc, now)
+	if problem != "" {
+		return 0, problem
 	}
+	owner := metav1.GetControllerOf(svc) // CheckService found it
+	session := newSessionMeta()
+	err := d.cache.Get(ctx, client.ObjectKey{Namespace: svc.Namespace, Name: owner.Name}, session)
+	if err != nil || session.UID != owner.UID {
+		return 0, IgnoredNoSession
+	}
+	return port, ""
+}
+
+// Describe sends the ignored-services gauge's description.
+func (d *Directory) Describe(ch chan<- *prometheus.Desc) { ch <- d.ignored }
+
+// Collect counts the cached Services that are not routed to, by reason;
+// every reason is sent, 0 included. Expired rooms are counted too, until
+// the operator has deleted them.
+func (d *Directory) Collect(ch chan<- prometheus.Metric) {
+	counts := map[string]int{}
+	var list corev1.ServiceList
+	ctx := context.Background()
+	if d.Synced() && d.cache.List(ctx, &list, client.UnsafeDisableDeepCopy) == nil {
+		now := d.clock.Now()
+		for i := range list.Items {
+			if _, reason := d.check(ctx, &list.Items[i], now); reason != "" {
+				counts[reason]++
+			}
+		}
+	}
+	for _, r := range ignoredReasons {
+		ch <- prometheus.MustNewConstMetric(d.ignored, prometheus.GaugeValue, float64(counts[r]), r)
+	}
+}
+
+// newSessionMeta is an empty VideoSession's metadata, for the cache.
+func newSessionMeta() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(videov1alpha1.GroupVersion.WithKind(roomcontract.OwnerKind))
+	return m
+}
+
+// keepIdentity keeps only what check needs of a session's metadata: its
+// namespace, name and UID (no labels, annotations, owners or fields).
+func keepIdentity(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil // a tombstone
+	}
+	kept := newSessionMeta()
+	kept.Namespace, kept.Name, kept.UID, kept.ResourceVersion = m.Namespace, m.Name, m.UID, m.ResourceVersion
+	return kept, nil
+}
+
+// upstream returns http://<svc>.<ns>.svc.<domain>:<port>.
+func upstream(svc *corev1.Service, port int32, domain string) *url.URL {
 	host := ServiceHost(svc.Name, svc.Namespace, domain)
-	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(int(port)))}, true
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(int(port)))}
 }
 
 // ServiceHost is the DNS name of Service name in namespace:

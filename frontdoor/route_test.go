@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -48,47 +47,27 @@ func TestParseRoomPath(t *testing.T) {
 	}
 }
 
-// TestUpstreamOf checks the URL made of an open room's Service; which
-// Services are open rooms is roomcontract's TestOpenRoomPort.
-func TestUpstreamOf(t *testing.T) {
-	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	room := func(mutate func(*corev1.Service)) *corev1.Service {
-		s := roomcontract.NewService(&videov1alpha1.VideoSession{
-			ObjectMeta: metav1.ObjectMeta{Name: "appt-42", Namespace: "praxis-a", UID: types.UID(testID)},
-		}, now.Add(time.Hour))
-		if mutate != nil {
-			mutate(s)
-		}
-		return s
-	}
+// TestUpstream checks the URL made of an open room's Service; which
+// Services are open rooms is roomcontract's TestCheckService, and which of
+// them the front door routes to is TestLookAlikeServicesAreIgnored.
+func TestUpstream(t *testing.T) {
+	svc := roomcontract.NewService(&videov1alpha1.VideoSession{
+		ObjectMeta: metav1.ObjectMeta{Name: "appt-42", Namespace: "praxis-a", UID: types.UID(testID)},
+	}, time.Now().Add(time.Hour))
 	tests := []struct {
 		name   string
-		svc    *corev1.Service
+		port   int32
 		domain string
 		want   string
 	}{
-		{"open room", room(nil), "cluster.local", "http://appt-42-room.praxis-a.svc.cluster.local:8080"},
-		{"other cluster domain", room(nil), "k8s.example.org", "http://appt-42-room.praxis-a.svc.k8s.example.org:8080"},
-		{"port named http among several", room(func(s *corev1.Service) {
-			s.Spec.Ports = []corev1.ServicePort{{Name: "metrics", Port: 9090}, {Name: "http", Port: 8081}}
-		}), "cluster.local", "http://appt-42-room.praxis-a.svc.cluster.local:8081"},
-		{"single unnamed port", room(func(s *corev1.Service) { s.Spec.Ports = []corev1.ServicePort{{Port: 81}} }), "cluster.local", "http://appt-42-room.praxis-a.svc.cluster.local:81"},
-		{"several ports, none named http", room(func(s *corev1.Service) {
-			s.Spec.Ports = []corev1.ServicePort{{Name: "a", Port: 1}, {Name: "b", Port: 2}}
-		}), "cluster.local", ""},
-		{"expires now", room(func(s *corev1.Service) { s.Annotations[roomcontract.AnnotationExpiresAt] = now.Format(time.RFC3339) }), "cluster.local", ""},
-		{"owner with another UID", room(func(s *corev1.Service) { s.OwnerReferences[0].UID = "other" }), "cluster.local", ""},
-		{"not a room component", room(func(s *corev1.Service) { s.Labels[roomcontract.LabelComponent] = "other" }), "cluster.local", ""},
+		{"operator's port", roomcontract.Port, "cluster.local", "http://appt-42-room.praxis-a.svc.cluster.local:8080"},
+		{"other cluster domain", roomcontract.Port, "k8s.example.org", "http://appt-42-room.praxis-a.svc.k8s.example.org:8080"},
+		{"other port", 81, "cluster.local", "http://appt-42-room.praxis-a.svc.cluster.local:81"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			u, ok := upstreamOf(tt.svc, testID, tt.domain, now)
-			got := ""
-			if ok {
-				got = u.String()
-			}
-			if got != tt.want {
-				t.Errorf("upstreamOf = %q, want %q", got, tt.want)
+			if got := upstream(svc, tt.port, tt.domain).String(); got != tt.want {
+				t.Errorf("upstream = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,8 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	testingclock "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,7 +35,8 @@ import (
 )
 
 // The suite runs the front door against a real kube-apiserver and etcd
-// (envtest). Each test has its own namespace, Directory, clock, metrics and
+// (envtest) with the VideoSession CRD. Each test has its own two
+// namespaces, Directory, clock, metrics and
 // room servers; the room servers are httptest servers on loopback that the
 // local setup's resolver.Static stands in for the cluster's DNS with.
 var (
@@ -41,9 +45,20 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	testenv.Main(m, &envtest.Environment{}, func(_ context.Context, c *rest.Config) (err error) {
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	testenv.Main(m, env, func(_ context.Context, c *rest.Config) (err error) {
 		cfg = c
-		k8sClient, err = client.New(cfg, client.Options{})
+		scheme := runtime.NewScheme()
+		if err := clientgoscheme.AddToScheme(scheme); err != nil {
+			return err
+		}
+		if err := videov1alpha1.AddToScheme(scheme); err != nil {
+			return err
+		}
+		k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 		return err
 	})
 }
@@ -53,22 +68,29 @@ type door struct {
 	t        testing.TB
 	url      string
 	ns       string
+	otherNS  string
+	dir      *frontdoor.Directory
 	clock    *testingclock.FakeClock
 	resolver *resolver.Static
 	registry *prometheus.Registry
 	logs     *testlog.Buffer
 }
 
-// startDoor runs a front door watching a namespace of the test's own and
-// returns once its cache has synced; tune changes its options.
+// startDoor runs a front door watching two namespaces of the test's own
+// (rooms go into the first) and returns once its cache has synced; tune
+// changes its options.
 func startDoor(t testing.TB, tune ...func(*frontdoor.Options)) *door {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fd-"}}
-	if err := k8sClient.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
+	namespaces := make([]string, 2)
+	for i := range namespaces {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fd-"}}
+		if err := k8sClient.Create(context.Background(), ns); err != nil {
+			t.Fatal(err)
+		}
+		namespaces[i] = ns.Name
 	}
 	clk := testingclock.NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
-	dir, err := frontdoor.NewDirectory(cfg, frontdoor.DirectoryOptions{Namespaces: []string{ns.Name}, Clock: clk})
+	dir, err := frontdoor.NewDirectory(cfg, frontdoor.DirectoryOptions{Namespaces: namespaces, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +101,8 @@ func startDoor(t testing.TB, tune ...func(*frontdoor.Options)) *door {
 		}
 		return nil
 	})
-	d := &door{t: t, ns: ns.Name, clock: clk, resolver: resolver.NewStatic(), registry: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
+	d := &door{t: t, ns: namespaces[0], otherNS: namespaces[1], dir: dir, clock: clk, resolver: resolver.NewStatic(), registry: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
+	d.registry.MustRegister(dir)
 	opts := frontdoor.Options{
 		Directory: dir,
 		Dial:      d.resolver.DialContext,
@@ -111,15 +134,28 @@ type roomSpec struct {
 	ownerUID string
 }
 
-// createRoom creates a room Service as the operator makes it
-// (roomcontract.NewService), owned by a VideoSession that is not there
-// (envtest runs no garbage collector), and returns its room id and Service.
+// createSession creates a VideoSession named name in namespace ns (no
+// operator runs: it stays as created).
+func createSession(t testing.TB, ns, name string) *videov1alpha1.VideoSession {
+	t.Helper()
+	s := &videov1alpha1.VideoSession{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       videov1alpha1.VideoSessionSpec{StartTime: metav1.Time{Time: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}},
+	}
+	if err := k8sClient.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// createRoom creates a VideoSession and its room Service as the operator
+// makes it (roomcontract.NewService), and returns its room id and Service.
 func (d *door) createRoom(name string, spec roomSpec) (string, *corev1.Service) {
 	d.t.Helper()
 	if spec.expiresIn == 0 {
 		spec.expiresIn = time.Hour
 	}
-	session := &videov1alpha1.VideoSession{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.ns, UID: uuid.NewUUID()}}
+	session := createSession(d.t, d.ns, name)
 	id := roomcontract.RoomID(session)
 	svc := roomcontract.NewService(session, d.clock.Now().Add(spec.expiresIn))
 	if spec.ownerUID != "" {

@@ -141,7 +141,7 @@ func run(ctx context.Context, cfg *rest.Config, o *options, logger *slog.Logger)
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), dir)
 	h, err := frontdoor.New(frontdoor.Options{
 		Directory: dir,
 		Dial:      o.dial,

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,8 @@ import (
 	"github.com/coder/websocket"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -33,7 +35,11 @@ var cfg *rest.Config
 // TestMain starts a real kube-apiserver and etcd (envtest) for the tests
 // that run the command.
 func TestMain(m *testing.M) {
-	testenv.Main(m, &envtest.Environment{}, func(_ context.Context, c *rest.Config) error {
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	testenv.Main(m, env, func(_ context.Context, c *rest.Config) error {
 		cfg = c
 		return nil
 	})
@@ -43,7 +49,14 @@ func TestMain(m *testing.M) {
 // readiness probe fails first while the room is still served, then the
 // WebSocket is closed and run returns.
 func TestShutdown(t *testing.T) {
-	c, err := client.New(cfg, client.Options{})
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := videov1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +65,14 @@ func TestShutdown(t *testing.T) {
 	if err := c.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	session := &videov1alpha1.VideoSession{ObjectMeta: metav1.ObjectMeta{Name: "anna", Namespace: ns.Name, UID: uuid.NewUUID()}}
+	// The front door routes only to rooms whose session exists.
+	session := &videov1alpha1.VideoSession{
+		ObjectMeta: metav1.ObjectMeta{Name: "anna", Namespace: ns.Name},
+		Spec:       videov1alpha1.VideoSessionSpec{StartTime: metav1.Time{Time: time.Now()}},
+	}
+	if err := c.Create(ctx, session); err != nil {
+		t.Fatal(err)
+	}
 	id := roomcontract.RoomID(session)
 	svc := roomcontract.NewService(session, time.Now().Add(time.Hour))
 	if err := c.Create(ctx, svc); err != nil {
@@ -97,8 +117,10 @@ func TestShutdown(t *testing.T) {
 
 	testenv.Eventually(t, "ready", func() error { return wantStatus(probes+"/readyz", http.StatusOK) })
 	testenv.Eventually(t, "room routed", func() error { return wantStatus(door+"/r/"+id+"/", http.StatusOK) })
-	if err := wantBody(probes+"/metrics", `sprechzimmer_frontdoor_requests_total{code="2xx",route="room"}`); err != nil {
-		t.Error(err)
+	for _, series := range []string{`sprechzimmer_frontdoor_requests_total{code="2xx",route="room"}`, `sprechzimmer_frontdoor_ignored_services{reason="no-session"} 0`} {
+		if err := wantBody(probes+"/metrics", series); err != nil {
+			t.Error(err)
+		}
 	}
 	wsCtx, cancelWS := context.WithTimeout(ctx, 20*time.Second)
 	defer cancelWS()

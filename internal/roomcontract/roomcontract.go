@@ -72,8 +72,11 @@ const (
 	OwnerKind = "VideoSession"
 )
 
+// roomSuffix follows the session's name in RoomName.
+const roomSuffix = "-room"
+
 // RoomName names the room's Pod and Service: <session>-room.
-func RoomName(s *videov1alpha1.VideoSession) string { return s.Name + "-room" }
+func RoomName(s *videov1alpha1.VideoSession) string { return s.Name + roomSuffix }
 
 // LinksSecretName names the Secret with the two personal links:
 // <session>-links.
@@ -145,33 +148,71 @@ func NewService(s *videov1alpha1.VideoSession, expiresAt time.Time) *corev1.Serv
 	}
 }
 
-// OpenRoomPort returns the port to reach the room id at through svc, if svc
-// is the Service of that room and the room is open at now:
-//   - its room label is id and its component label is ComponentRoom;
-//   - its controlling owner is a VideoSession whose UID is id, so a Service
-//     someone else labelled does not capture the room;
-//   - its expiry annotation is readable and after now (a missing or
-//     unreadable expiry counts as expired);
-//   - it is of type ClusterIP (headless, as NewService makes it, or not):
-//     never ExternalName, which would send the room's traffic anywhere, nor
-//     NodePort or LoadBalancer, which the operator never makes;
+// Why a Service that carries a room label is not that open room (see
+// CheckService). They are few and name nothing, for metric labels.
+const (
+	// ProblemLabels: its component label is not ComponentRoom, or it has no
+	// room label.
+	ProblemLabels = "labels"
+	// ProblemType: it is not of type ClusterIP: ExternalName, which would
+	// send the room's traffic anywhere, or NodePort or LoadBalancer, which
+	// the operator never makes.
+	ProblemType = "type"
+	// ProblemOwner: its controlling owner is not a VideoSession whose UID is
+	// its room label, or it is not named RoomName of that session, so a
+	// Service someone else labelled does not capture the room.
+	ProblemOwner = "owner"
+	// ProblemExpired: its expiry annotation is missing, unreadable or not
+	// after now.
+	ProblemExpired = "expired"
+	// ProblemPort: it has no port named PortName and not exactly one port.
+	ProblemPort = "port"
+)
+
+// CheckService returns the port to reach the room of svc's room label at,
+// if svc is that room's Service and the room is open at now, and otherwise
+// the first Problem found:
+//   - its component label is ComponentRoom and it has a room label;
+//   - it is of type ClusterIP (headless, as NewService makes it, or not);
+//   - its controlling owner is a VideoSession whose UID is the room label,
+//     and its name is RoomName of that session;
+//   - its expiry annotation is readable and after now;
 //   - it has a port named PortName, or exactly one port.
-func OpenRoomPort(svc *corev1.Service, id string, now time.Time) (int32, bool) {
-	if svc.Labels[LabelRoom] != id || svc.Labels[LabelComponent] != ComponentRoom {
-		return 0, false
+//
+// Whether the owning VideoSession exists is for the reader to check: the
+// Service alone cannot tell (a look-alike may copy the whole reference).
+func CheckService(svc *corev1.Service, now time.Time) (port int32, problem string) {
+	id := svc.Labels[LabelRoom]
+	if id == "" || svc.Labels[LabelComponent] != ComponentRoom {
+		return 0, ProblemLabels
 	}
 	if svc.Spec.Type != "" && svc.Spec.Type != corev1.ServiceTypeClusterIP {
-		return 0, false
+		return 0, ProblemType
 	}
 	owner := metav1.GetControllerOf(svc)
-	if owner == nil || string(owner.UID) != id || owner.Kind != OwnerKind || owner.APIVersion != videov1alpha1.GroupVersion.String() {
-		return 0, false
+	if owner == nil || string(owner.UID) != id || owner.Kind != OwnerKind || owner.APIVersion != videov1alpha1.GroupVersion.String() ||
+		svc.Name != owner.Name+roomSuffix {
+		return 0, ProblemOwner
 	}
 	expires, err := time.Parse(time.RFC3339, svc.Annotations[AnnotationExpiresAt])
 	if err != nil || !now.Before(expires) {
+		return 0, ProblemExpired
+	}
+	port, ok := servicePort(svc)
+	if !ok {
+		return 0, ProblemPort
+	}
+	return port, ""
+}
+
+// OpenRoomPort returns the port to reach the room id at through svc, if svc
+// carries room label id and CheckService finds no problem with it at now.
+func OpenRoomPort(svc *corev1.Service, id string, now time.Time) (int32, bool) {
+	if svc.Labels[LabelRoom] != id {
 		return 0, false
 	}
-	return servicePort(svc)
+	port, problem := CheckService(svc, now)
+	return port, problem == ""
 }
 
 // servicePort is svc's port named PortName, else its only port.

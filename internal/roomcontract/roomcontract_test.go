@@ -108,9 +108,9 @@ func TestValidRoomID(t *testing.T) {
 	}
 }
 
-// TestOpenRoomPort reads Services as the front door does: the operator's
+// TestCheckService reads Services as the front door does: the operator's
 // own Service, then variations of it.
-func TestOpenRoomPort(t *testing.T) {
+func TestCheckService(t *testing.T) {
 	room := func(mutate func(*corev1.Service)) *corev1.Service {
 		s := roomcontract.NewService(session(), now.Add(time.Hour))
 		if mutate != nil {
@@ -119,47 +119,54 @@ func TestOpenRoomPort(t *testing.T) {
 		return s
 	}
 	tests := []struct {
-		name   string
-		svc    *corev1.Service
-		want   int32
-		wantOK bool
+		name    string
+		svc     *corev1.Service
+		want    int32
+		problem string
 	}{
-		{"open room as the operator makes it", room(nil), 8080, true},
+		{"open room as the operator makes it", room(nil), 8080, ""},
 		{"port named http among several", room(func(s *corev1.Service) {
 			s.Spec.Ports = []corev1.ServicePort{{Name: "metrics", Port: 9090}, {Name: "http", Port: 8081}}
-		}), 8081, true},
-		{"single unnamed port", room(func(s *corev1.Service) { s.Spec.Ports = []corev1.ServicePort{{Port: 81}} }), 81, true},
+		}), 8081, ""},
+		{"single unnamed port", room(func(s *corev1.Service) { s.Spec.Ports = []corev1.ServicePort{{Port: 81}} }), 81, ""},
 		{"several ports, none named http", room(func(s *corev1.Service) {
 			s.Spec.Ports = []corev1.ServicePort{{Name: "a", Port: 1}, {Name: "b", Port: 2}}
-		}), 0, false},
-		{"no ports", room(func(s *corev1.Service) { s.Spec.Ports = nil }), 0, false},
+		}), 0, roomcontract.ProblemPort},
+		{"no ports", room(func(s *corev1.Service) { s.Spec.Ports = nil }), 0, roomcontract.ProblemPort},
 		{"type ClusterIP with a virtual IP", room(func(s *corev1.Service) {
 			s.Spec.Type, s.Spec.ClusterIP = corev1.ServiceTypeClusterIP, "10.96.0.10"
-		}), 8080, true},
+		}), 8080, ""},
 		{"type ExternalName", room(func(s *corev1.Service) {
 			s.Spec.Type, s.Spec.ClusterIP, s.Spec.ExternalName = corev1.ServiceTypeExternalName, "", "decoy.example.org"
-		}), 0, false},
-		{"type NodePort", room(func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort }), 0, false},
-		{"type LoadBalancer", room(func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeLoadBalancer }), 0, false},
-		{"expires now", room(func(s *corev1.Service) { s.Annotations[roomcontract.AnnotationExpiresAt] = now.Format(time.RFC3339) }), 0, false},
+		}), 0, roomcontract.ProblemType},
+		{"type NodePort", room(func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort }), 0, roomcontract.ProblemType},
+		{"type LoadBalancer", room(func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeLoadBalancer }), 0, roomcontract.ProblemType},
+		{"expires now", room(func(s *corev1.Service) { s.Annotations[roomcontract.AnnotationExpiresAt] = now.Format(time.RFC3339) }), 0, roomcontract.ProblemExpired},
 		{"expired", room(func(s *corev1.Service) {
 			s.Annotations[roomcontract.AnnotationExpiresAt] = now.Add(-time.Second).Format(time.RFC3339)
-		}), 0, false},
-		{"no expiry", room(func(s *corev1.Service) { s.Annotations = nil }), 0, false},
-		{"unreadable expiry", room(func(s *corev1.Service) { s.Annotations[roomcontract.AnnotationExpiresAt] = "tomorrow" }), 0, false},
-		{"owner with another UID", room(func(s *corev1.Service) { s.OwnerReferences[0].UID = "other" }), 0, false},
-		{"owner of another kind", room(func(s *corev1.Service) { s.OwnerReferences[0].Kind = "Deployment" }), 0, false},
-		{"owner of another API version", room(func(s *corev1.Service) { s.OwnerReferences[0].APIVersion = "video.sprechzimmer.dev/v1" }), 0, false},
-		{"owner not controller", room(func(s *corev1.Service) { s.OwnerReferences[0].Controller = nil }), 0, false},
-		{"no owner", room(func(s *corev1.Service) { s.OwnerReferences = nil }), 0, false},
-		{"not a room component", room(func(s *corev1.Service) { s.Labels[roomcontract.LabelComponent] = "other" }), 0, false},
-		{"another room's label", room(func(s *corev1.Service) { s.Labels[roomcontract.LabelRoom] = "other" }), 0, false},
+		}), 0, roomcontract.ProblemExpired},
+		{"no expiry", room(func(s *corev1.Service) { s.Annotations = nil }), 0, roomcontract.ProblemExpired},
+		{"unreadable expiry", room(func(s *corev1.Service) { s.Annotations[roomcontract.AnnotationExpiresAt] = "tomorrow" }), 0, roomcontract.ProblemExpired},
+		{"owner with another UID", room(func(s *corev1.Service) { s.OwnerReferences[0].UID = "other" }), 0, roomcontract.ProblemOwner},
+		{"owner of another kind", room(func(s *corev1.Service) { s.OwnerReferences[0].Kind = "Deployment" }), 0, roomcontract.ProblemOwner},
+		{"owner of another API version", room(func(s *corev1.Service) { s.OwnerReferences[0].APIVersion = "video.sprechzimmer.dev/v1" }), 0, roomcontract.ProblemOwner},
+		{"owner not controller", room(func(s *corev1.Service) { s.OwnerReferences[0].Controller = nil }), 0, roomcontract.ProblemOwner},
+		{"no owner", room(func(s *corev1.Service) { s.OwnerReferences = nil }), 0, roomcontract.ProblemOwner},
+		{"not a room component", room(func(s *corev1.Service) { s.Labels[roomcontract.LabelComponent] = "other" }), 0, roomcontract.ProblemLabels},
+		{"another room's label", room(func(s *corev1.Service) { s.Labels[roomcontract.LabelRoom] = "other" }), 0, roomcontract.ProblemOwner},
+		{"no room label", room(func(s *corev1.Service) { delete(s.Labels, roomcontract.LabelRoom) }), 0, roomcontract.ProblemLabels},
+		{"not named after its session", room(func(s *corev1.Service) { s.Name = "decoy" }), 0, roomcontract.ProblemOwner},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			got, problem := roomcontract.CheckService(tt.svc, now)
+			if got != tt.want || problem != tt.problem {
+				t.Errorf("CheckService = %d, %q; want %d, %q", got, problem, tt.want, tt.problem)
+			}
+			// OpenRoomPort agrees for the room's own id.
 			got, ok := roomcontract.OpenRoomPort(tt.svc, testID, now)
-			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("OpenRoomPort = %d, %v; want %d, %v", got, ok, tt.want, tt.wantOK)
+			if wantOK := tt.problem == "" && tt.svc.Labels[roomcontract.LabelRoom] == testID; got != tt.want || ok != wantOK {
+				t.Errorf("OpenRoomPort = %d, %v; want %d, %v", got, ok, tt.want, wantOK)
 			}
 		})
 	}
