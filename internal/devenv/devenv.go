@@ -138,6 +138,8 @@ func (s *Setup) onStop(f func()) { s.stops = append(s.stops, f) }
 // the session's room runs. Its components run until Stop is called; on an
 // error it stops what it had started.
 func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
+	// One slot per component that reports its end (kube-controller-manager,
+	// the manager, the directory, the front door): no sender blocks.
 	s := &Setup{errs: make(chan error, 4)}
 	defer func() {
 		if err != nil {

@@ -56,7 +56,6 @@ type Options struct {
 
 // Process is a running kube-controller-manager.
 type Process struct {
-	cmd    *exec.Cmd
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
@@ -81,7 +80,7 @@ func Start(ctx context.Context, env *envtest.Environment, opts Options) (*Proces
 		cancel()
 		return nil, fmt.Errorf("starting kube-controller-manager: %w", err)
 	}
-	p := &Process{cmd: cmd, cancel: cancel, done: make(chan struct{})}
+	p := &Process{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		p.err = cmd.Wait()
