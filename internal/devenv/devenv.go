@@ -21,14 +21,17 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -241,9 +244,14 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",
 			WebhookServer:          ctrlwebhook.NewServer(ctrlwebhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir}),
+			// Nothing scrapes the local setup's metrics: a registry and
+			// controller names of its own, so that a second Start in one
+			// process (a test run with -count=2) starts anew.
+			Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		},
 		EnableWebhooks: true,
 		Clock:          opts.Clock,
+		Metrics:        prometheus.NewRegistry(),
 		Room: controllers.RoomOptions{
 			PublicBaseURL:      base,
 			SignalingImage:     "local/signaling",
