@@ -6,6 +6,7 @@
 CONTROLLER_GEN ?= go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 GOLANGCI_LINT  ?= bin/golangci-lint
 ENVTEST_BINS   := hack/envtest-bins.sh
+KCM_BIN        := hack/kube-bins.sh bin/kube kube-controller-manager
 GO_TEST_FLAGS  ?= -count=1 -timeout=40m
 
 .PHONY: all
@@ -54,8 +55,12 @@ typecheck: ## Type-check the browser modules (// @ts-check, JSDoc) with the pinn
 envtest: ## Build kube-apiserver and etcd for envtest into bin/envtest (once).
 	$(ENVTEST_BINS)
 
+.PHONY: controller-manager
+controller-manager: ## Build kube-controller-manager into bin/kube (once): the garbage collector of make run and its test.
+	$(KCM_BIN)
+
 .PHONY: test
-test: envtest ## Run all tests: unit, envtest, pion, TURN (coturn) and browser (Chromium).
+test: envtest controller-manager ## Run all tests: unit, envtest, pion, TURN (coturn) and browser (Chromium).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Benchmarks (programs in test/bench/<name>; what each measures and the figures: docs/benchmarks.md)
@@ -84,7 +89,7 @@ build: ## Build all binaries into bin/.
 	go build -o bin/ ./cmd/...
 
 .PHONY: run
-run: envtest ## Run the whole product locally: API server, operator, rooms, front door, TURN, a demo session.
+run: envtest controller-manager ## Run the whole product locally: API server, garbage collector, operator, rooms, front door, TURN, a demo session.
 	go run ./cmd/dev
 
 .PHONY: help

@@ -1,6 +1,8 @@
 // Command dev runs the whole product on this machine, with no cluster: a
-// local kube-apiserver and etcd, the operator with its webhook, rooms as
-// local processes, the front door and a TURN server, and a demo session.
+// local kube-apiserver and etcd, kube-controller-manager (garbage
+// collector, namespace and ServiceAccount controllers), the operator with
+// its webhook, rooms as local processes, the front door and a TURN server,
+// and a demo session.
 // It prints the therapist's and the client's link; open both in two tabs.
 // Ctrl-C stops everything and removes its files.
 package main

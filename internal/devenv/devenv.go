@@ -1,6 +1,6 @@
 // Package devenv is the whole product on one machine, with no cluster: a
-// local kube-apiserver and etcd (the envtest binaries), the CRD, the
-// operator with its webhook, room Pods run as local processes, the front
+// local kube-apiserver and etcd (the envtest binaries), kube-controller-manager
+// with the garbage collector, the CRD, the operator with its webhook, room Pods run as local processes, the front
 // door and a TURN server on loopback, and a demo session whose two links it
 // prints. Everything it starts stops, and everything it writes is removed,
 // when its context ends.
@@ -21,13 +21,17 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -35,6 +39,7 @@ import (
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
+	"github.com/sprechzimmer/sprechzimmer/internal/devenv/controllermanager"
 	"github.com/sprechzimmer/sprechzimmer/internal/devenv/resolver"
 	"github.com/sprechzimmer/sprechzimmer/internal/localpods"
 	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
@@ -59,6 +64,9 @@ type Options struct {
 	Out io.Writer
 	// Logs receives the components' logs.
 	Logs io.Writer
+	// Clock is the operator's time source and the demo session's start;
+	// nil means the real clock. A test moves it to expire the session.
+	Clock clock.WithTicker
 }
 
 // Links are the demo session's two personal links.
@@ -66,29 +74,110 @@ type Links struct {
 	Therapist, Client string
 }
 
+// Setup is the running local setup.
+type Setup struct {
+	// Config reaches the API server as an administrator.
+	Config *rest.Config
+	// Kubeconfig is a kubeconfig file for kubectl, in a temporary
+	// directory that Stop removes.
+	Kubeconfig string
+	// Links are the demo session's.
+	Links Links
+	// EtcdURL is etcd's client URL; EtcdDataDir is its data directory.
+	EtcdURL     *url.URL
+	EtcdDataDir string
+
+	errs  chan error
+	stops []func()
+}
+
 // Run starts everything, prints the links, and serves until ctx ends.
 func Run(ctx context.Context, opts Options) error {
+	s, err := Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	say := func(format string, args ...any) { _, _ = fmt.Fprintf(opts.Out, format+"\n", args...) }
+	say("")
+	say("Sprechzimmer is running. Open the two links in two browser tabs (or two browsers):")
+	say("")
+	say("  therapist: %s", s.Links.Therapist)
+	say("  client:    %s", s.Links.Client)
+	say("")
+	say("kubectl works against the local API server:")
+	say("  export KUBECONFIG=%s", s.Kubeconfig)
+	say("  kubectl get videosessions -A")
+	say("")
+	say("Press Ctrl-C to stop; everything started is stopped and its files removed.")
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-s.Err():
+		if ctx.Err() != nil {
+			return nil // stopping: a component saw the signal first
+		}
+		return err
+	}
+}
+
+// Err receives the error of a component that failed while running.
+func (s *Setup) Err() <-chan error { return s.errs }
+
+// Stop stops everything Start started, in reverse order, and removes its
+// files.
+func (s *Setup) Stop() {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+	s.stops = nil
+}
+
+// onStop adds f to what Stop does first.
+func (s *Setup) onStop(f func()) { s.stops = append(s.stops, f) }
+
+// Start starts everything and creates the demo session; it returns once
+// the session's room runs. Its components run until Stop is called; on an
+// error it stops what it had started.
+func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
+	// One slot per component that reports its end (kube-controller-manager,
+	// the manager, the directory, the front door): no sender blocks.
+	s := &Setup{errs: make(chan error, 4)}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	now := opts.Clock
+	if now == nil {
+		now = clock.RealClock{}
+	}
 	say := func(format string, args ...any) { _, _ = fmt.Fprintf(opts.Out, format+"\n", args...) }
 	work, err := os.MkdirTemp("", "sprechzimmer-dev-")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() { _ = os.RemoveAll(work) }()
+	s.onStop(func() { _ = os.RemoveAll(work) })
 
-	say("· building the local control plane (kube-apiserver, etcd) if needed; the first run takes several minutes")
+	say("· building the local control plane (kube-apiserver, etcd, kube-controller-manager) if needed; the first run takes several minutes")
 	if _, err := testenv.Build(ctx); err != nil {
-		return err
+		return nil, err
+	}
+	kcmBinary, err := testenv.BuildControllerManager(ctx)
+	if err != nil {
+		return nil, err
 	}
 	root, err := testenv.RepoRoot()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	say("· building the signaling server")
 	signalingBin := filepath.Join(work, "signaling")
 	build := exec.CommandContext(ctx, "go", "build", "-o", signalingBin, "./cmd/signaling")
 	build.Dir, build.Stderr = root, opts.Logs
 	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the signaling server: %w", err)
+		return nil, fmt.Errorf("building the signaling server: %w", err)
 	}
 
 	say("· starting kube-apiserver and etcd")
@@ -106,21 +195,33 @@ func Run(ctx context.Context, opts Options) error {
 	apiServer.Out, apiServer.Err = opts.Logs, opts.Logs
 	cfg, err := env.Start()
 	if err != nil {
-		return fmt.Errorf("starting the control plane: %w", err)
+		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}
-	defer func() { _ = env.Stop() }()
-	kubeconfig, err := writeKubeconfig(env, work)
-	if err != nil {
-		return err
+	s.onStop(func() { _ = env.Stop() })
+	s.Config, s.EtcdURL, s.EtcdDataDir = cfg, env.ControlPlane.Etcd.URL, env.ControlPlane.Etcd.DataDir
+	if s.Kubeconfig, err = writeKubeconfig(env, work); err != nil {
+		return nil, err
 	}
 	if err := installRoomPolicy(ctx, cfg, root); err != nil {
-		return err
+		return nil, err
 	}
+
+	say("· starting kube-controller-manager (garbage collector, namespace and ServiceAccount controllers)")
+	kcm, err := controllermanager.Start(context.WithoutCancel(ctx), env, controllermanager.Options{Binary: kcmBinary, Dir: work, Output: opts.Logs})
+	if err != nil {
+		return nil, err
+	}
+	s.onStop(kcm.Stop)
+	go func() {
+		<-kcm.Done()
+		s.errs <- kcm.Err()
+	}()
 
 	listener, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Listen)
 	if err != nil {
-		return fmt.Errorf("front door: %w", err)
+		return nil, fmt.Errorf("front door: %w", err)
 	}
+	s.onStop(func() { _ = listener.Close() })
 	base := &url.URL{Scheme: "http", Host: listener.Addr().String()}
 
 	say("· starting the TURN server")
@@ -128,13 +229,13 @@ func Run(ctx context.Context, opts Options) error {
 	_, _ = rand.Read(turnSecret)
 	turnSrv, err := turn.New(turnConfig(turnSecret))
 	if err != nil {
-		return fmt.Errorf("starting the TURN server: %w", err)
+		return nil, fmt.Errorf("starting the TURN server: %w", err)
 	}
-	defer func() { _ = turnSrv.Close() }()
+	s.onStop(func() { _ = turnSrv.Close() })
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, 3)
+	// The components run until Stop, not until the ctx of Start ends.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.onStop(cancel)
 
 	say("· starting the operator, its webhook and the local pod runner")
 	wo := env.WebhookInstallOptions
@@ -143,8 +244,14 @@ func Run(ctx context.Context, opts Options) error {
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",
 			WebhookServer:          ctrlwebhook.NewServer(ctrlwebhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir}),
+			// Nothing scrapes the local setup's metrics: a registry and
+			// controller names of its own, so that a second Start in one
+			// process (a test run with -count=2) starts anew.
+			Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		},
 		EnableWebhooks: true,
+		Clock:          opts.Clock,
+		Metrics:        prometheus.NewRegistry(),
 		Room: controllers.RoomOptions{
 			PublicBaseURL:      base,
 			SignalingImage:     "local/signaling",
@@ -156,7 +263,7 @@ func Run(ctx context.Context, opts Options) error {
 		},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hosts := resolver.NewStatic()
 	runner := &localpods.Runner{
@@ -176,63 +283,45 @@ func Run(ctx context.Context, opts Options) error {
 		},
 	}
 	if err := runner.SetupWithManager(mgr); err != nil {
-		return err
+		return nil, err
 	}
-	defer runner.Stop()
-	go func() { errs <- mgr.Start(ctx) }()
+	s.onStop(runner.Stop)
+	go func() { s.errs <- mgr.Start(runCtx) }()
 
 	say("· starting the front door on %s", base)
 	directory, err := frontdoor.NewDirectory(cfg, frontdoor.DirectoryOptions{})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	go func() { errs <- directory.Start(ctx) }()
+	go func() { s.errs <- directory.Start(runCtx) }()
 	// Every browser of the local setup comes from loopback: per-source
 	// limits would count them all as one visitor. The per-room limit stays.
 	localLimits := frontdoor.Limits{RequestsPerSource: -1, WebSocketsPerSource: -1}
 	door, err := frontdoor.New(frontdoor.Options{Directory: directory, Dial: hosts.DialContext, Limits: localLimits})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	server := &http.Server{Handler: door, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
-			errs <- err
+			s.errs <- err
 		}
 	}()
-	defer func() {
+	s.onStop(func() {
 		shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
 		defer done()
 		_ = server.Shutdown(shutdown)
-	}()
+	})
 
 	direct, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	say("· creating the demo session")
-	links, err := createDemo(ctx, direct)
-	if err != nil {
-		return err
+	if s.Links, err = createDemo(ctx, direct, now.Now()); err != nil {
+		return nil, err
 	}
-	say("")
-	say("Sprechzimmer is running. Open the two links in two browser tabs (or two browsers):")
-	say("")
-	say("  therapist: %s", links.Therapist)
-	say("  client:    %s", links.Client)
-	say("")
-	say("kubectl works against the local API server:")
-	say("  export KUBECONFIG=%s", kubeconfig)
-	say("  kubectl get videosessions -A")
-	say("")
-	say("Press Ctrl-C to stop; everything started is stopped and its files removed.")
-
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-errs:
-		return err
-	}
+	return s, nil
 }
 
 // turnConfig is the local TURN server's configuration. Both browsers run
@@ -253,7 +342,7 @@ func turnConfig(secret []byte) turn.Config {
 
 // createDemo creates a session that starts now and waits until its room
 // runs, then reads the two links from its Secret.
-func createDemo(ctx context.Context, c client.Client) (Links, error) {
+func createDemo(ctx context.Context, c client.Client, start time.Time) (Links, error) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: DemoNamespace}}
 	if err := c.Create(ctx, ns); err != nil {
 		return Links{}, fmt.Errorf("creating the demo namespace: %w", err)
@@ -261,7 +350,7 @@ func createDemo(ctx context.Context, c client.Client) (Links, error) {
 	session := &videov1alpha1.VideoSession{
 		ObjectMeta: metav1.ObjectMeta{Namespace: DemoNamespace, Name: DemoSession},
 		Spec: videov1alpha1.VideoSessionSpec{
-			StartTime: metav1.Time{Time: time.Now()},
+			StartTime: metav1.Time{Time: start},
 			ValidFor:  &metav1.Duration{Duration: 2 * time.Hour},
 		},
 	}
