@@ -6,6 +6,7 @@
 CONTROLLER_GEN ?= go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 GOLANGCI_LINT  ?= bin/golangci-lint
 ENVTEST_BINS   := hack/envtest-bins.sh
+KUBE_BINS      := hack/kube-bins.sh bin/kube kube-controller-manager kubelet kube-scheduler kube-proxy
 GO_TEST_FLAGS  ?= -count=1 -timeout=40m
 
 .PHONY: all
@@ -53,6 +54,10 @@ typecheck: ## Type-check the browser modules (// @ts-check, JSDoc) with the pinn
 .PHONY: envtest
 envtest: ## Build kube-apiserver and etcd for envtest into bin/envtest (once).
 	$(ENVTEST_BINS)
+
+.PHONY: kube
+kube: ## Build kube-controller-manager, kubelet, kube-scheduler and kube-proxy into bin/kube (once).
+	$(KUBE_BINS)
 
 .PHONY: test
 test: envtest ## Run all tests: unit, envtest, pion, TURN (coturn) and browser (Chromium).
