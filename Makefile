@@ -59,6 +59,15 @@ envtest: ## Build kube-apiserver and etcd for envtest into bin/envtest (once).
 kube: ## Build kube-controller-manager, kubelet, kube-scheduler and kube-proxy into bin/kube (once).
 	$(KUBE_BINS)
 
+.PHONY: cluster-up
+cluster-up: kube ## Start a real single-node cluster here (root; docs/cluster.md); prints the admin kubeconfig's path.
+	$(ENVTEST_BINS) >/dev/null
+	hack/cluster-up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the single-node cluster and remove everything it left on the host.
+	hack/cluster-down.sh
+
 .PHONY: test
 test: envtest ## Run all tests: unit, envtest, pion, TURN (coturn) and browser (Chromium).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test $(GO_TEST_FLAGS) ./...
