@@ -6,7 +6,7 @@
 CONTROLLER_GEN ?= go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 GOLANGCI_LINT  ?= bin/golangci-lint
 ENVTEST_BINS   := hack/envtest-bins.sh
-KUBE_BINS      := hack/kube-bins.sh bin/kube kube-controller-manager kubelet kube-scheduler kube-proxy
+KUBE_BINS      := hack/kube-bins.sh bin/kube kube-controller-manager kubelet kube-scheduler kube-proxy kubectl
 GO_TEST_FLAGS  ?= -count=1 -timeout=40m
 
 .PHONY: all
@@ -56,7 +56,7 @@ envtest: ## Build kube-apiserver and etcd for envtest into bin/envtest (once).
 	$(ENVTEST_BINS)
 
 .PHONY: kube
-kube: ## Build kube-controller-manager, kubelet, kube-scheduler and kube-proxy into bin/kube (once).
+kube: ## Build kube-controller-manager, kubelet, kube-scheduler, kube-proxy and kubectl into bin/kube (once).
 	$(KUBE_BINS)
 
 .PHONY: cluster-up

@@ -15,6 +15,7 @@ set -euo pipefail
 source "$(dirname "$0")/cluster/lib.sh"
 
 [[ $(id -u) -eq 0 ]] || die "must run as root"
+lock
 if [[ ! -d "$STATE" ]]; then
   log "nothing to take down ($STATE does not exist)"
   exit 0
@@ -101,10 +102,12 @@ for cmd in iptables ip6tables; do
     for chain in $chains; do
       grep -qxF "$cmd $table $chain" "$STATE/chains-before" 2>/dev/null && continue
       # Rules that jump to it, anywhere in the table, go first.
-      "$cmd" -t "$table" -S 2>/dev/null | grep -E -- "-j $chain( |\$)" | sed 's/^-A /-D /' | while read -r rule; do
-        # shellcheck disable=SC2086 # the rule is iptables' own word list
+      rules=$("$cmd" -t "$table" -S 2>/dev/null | grep -E -- "-j $chain( |\$)" | sed 's/^-A /-D /') || true
+      while read -r rule; do
+        [[ -n "$rule" ]] || continue
+        # The rule is iptables' own output, quoted comments included.
         eval "$cmd -t $table $rule" 2>/dev/null || true
-      done
+      done <<<"$rules"
       "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
     done
     for chain in $chains; do
@@ -113,6 +116,19 @@ for cmd in iptables ip6tables; do
     done
   done
 done
+
+# The iptables tables (nf_tables backend) that the kubelet and kube-proxy
+# created and that are now empty: only ACCEPT policies, no chain, no rule.
+if command -v nft >/dev/null; then
+  nft list tables 2>/dev/null | while read -r _ family table; do
+    grep -qxF "table $family $table" "$STATE/nft-tables-before" 2>/dev/null && continue
+    case "$family" in ip) cmd=iptables ;; ip6) cmd=ip6tables ;; *) continue ;; esac
+    case "$table" in filter | nat | mangle | raw) ;; *) continue ;; esac
+    if ! "$cmd" -t "$table" -S 2>/dev/null | grep -qv '^-P [A-Z]* ACCEPT$'; then
+      nft delete table "$family" "$table" 2>/dev/null || true
+    fi
+  done
+fi
 
 # 7. The kubelet's cgroups (kubepods under each v1 controller), deepest first,
 # after killing any container process a killed shim left in them.

@@ -22,6 +22,7 @@ started=$SECONDS
 # --- host -------------------------------------------------------------------
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (containerd, runc, cgroups, iptables)"
+lock
 for bin in containerd runc ctr iptables openssl curl ip; do
   command -v "$bin" >/dev/null || die "$bin not found (apt-get install containerd runc iptables openssl curl iproute2)"
 done
@@ -66,6 +67,7 @@ for cmd in iptables ip6tables; do
     "$cmd" -t "$table" -S 2>/dev/null | awk -v t="$table" -v c="$cmd" '$1 == "-N" {print c, t, $2}'
   done
 done >"$STATE/chains-before"
+nft list tables 2>/dev/null >"$STATE/nft-tables-before" || true
 
 # --- PKI --------------------------------------------------------------------
 
@@ -133,11 +135,11 @@ done
 # --- processes ----------------------------------------------------------------
 
 # start <component> <command>...: runs it in its own session, logging to
-# $LOGS/<component>.log, its pid in $PIDS/<component>.pid.
+# $LOGS/<component>.log, its pid in $PIDS/<component>.pid, without the lock.
 start() {
   local name=$1
   shift
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null 8<&- &
   echo $! >"$PIDS/$name.pid"
 }
 

@@ -34,6 +34,17 @@ CONTAINERD_SOCK=$STATE/containerd/containerd.sock
 # The order the components start in; the down script stops them in reverse.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
 
+# lock: one cluster-up or cluster-down at a time. The lock is on the state
+# directory's parent (a directory can be flock'ed), so no lock file is left
+# behind; cluster-up passes it on to the cluster-down it calls.
+lock() {
+  [[ -n "${SPRECHZIMMER_CLUSTER_LOCKED:-}" ]] && return 0
+  mkdir -p "$(dirname "$STATE")"
+  exec 8<"$(dirname "$STATE")"
+  flock 8
+  export SPRECHZIMMER_CLUSTER_LOCKED=1
+}
+
 log() { echo "$(basename "$0" .sh): $*" >&2; }
 die() { log "$*"; exit 1; }
 
