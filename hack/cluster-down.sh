@@ -48,12 +48,14 @@ if pid_alive kube-apiserver && pid_alive kubelet && kc get --raw /readyz >/dev/n
 fi
 
 # 2. kube-proxy's rules, then the kubelet.
+log "stopping kube-proxy and the kubelet ($SECONDS s)"
 stop kube-proxy
 if [[ -x "$KUBE_DIR/kube-proxy" ]]; then
   "$KUBE_DIR/kube-proxy" --cleanup --config "$STATE/kube-proxy.yaml" >"$LOGS/kube-proxy-cleanup.log" 2>&1 || true
 fi
 stop kubelet
 
+log "removing containers, stopping containerd ($SECONDS s)"
 # 3. Containers and sandboxes still in containerd, then containerd itself and
 # any shim it left (found by this cluster's containerd socket in its argv).
 if pid_alive containerd; then
@@ -79,9 +81,11 @@ for pid in $(ours_pids); do
 done
 
 # 4. The control plane.
+log "stopping kube-apiserver and etcd ($SECONDS s)"
 stop kube-apiserver
 stop etcd
 
+log "removing mounts, network, cgroups and $STATE ($SECONDS s)"
 # 5. Mounts under the state directory (deepest first), and the network
 # namespaces containerd mounted there.
 umount_all() {
@@ -184,4 +188,4 @@ done
 if [[ ${#left[@]} -gt 0 ]]; then
   die "left behind: ${left[*]}"
 fi
-log "down: no process, mount, interface, iptables chain or cgroup of the cluster left"
+log "down in $SECONDS s: no process, mount, interface, iptables chain or cgroup of the cluster left"
