@@ -128,7 +128,8 @@ if command -v nft >/dev/null; then
     grep -qxF "table $family $table" "$STATE/nft-tables-before" 2>/dev/null && continue
     case "$family" in ip) cmd=iptables ;; ip6) cmd=ip6tables ;; *) continue ;; esac
     case "$table" in filter | nat | mangle | raw) ;; *) continue ;; esac
-    if ! "$cmd" -t "$table" -S 2>/dev/null | grep -qv '^-P [A-Z]* ACCEPT$'; then
+    rules=$("$cmd" -t "$table" -S 2>/dev/null) || continue
+    if ! grep -qv '^-P [A-Z]* ACCEPT$' <<<"$rules"; then
       nft delete table "$family" "$table" 2>/dev/null || true
     fi
   done
@@ -173,7 +174,7 @@ rm -rf "$STATE"
 
 left=()
 [[ -z "$(ours_pids)" ]] || left+=("processes: $(ours_pids | tr '\n' ' ')")
-if findmnt -rn -o TARGET | grep -qF "$STATE"; then left+=("mounts under $STATE"); fi
+if grep -qF "$STATE" <<<"$(findmnt -rn -o TARGET)"; then left+=("mounts under $STATE"); fi
 if ip link show "$BRIDGE" >/dev/null 2>&1; then left+=("interface $BRIDGE"); fi
 for cmd in iptables ip6tables; do
   for table in filter nat mangle raw; do

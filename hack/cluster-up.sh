@@ -273,7 +273,8 @@ for tar in "${tars[@]}"; do
   log "importing $(basename "$tar")"
   ctr_k8s images import --all-platforms "$tar" >/dev/null
 done
-if ! ctr_k8s images ls -q | grep -qxF "$PAUSE_IMAGE"; then
+images=$(ctr_k8s images ls -q)
+if ! grep -qxF "$PAUSE_IMAGE" <<<"$images"; then
   die "sandbox image $PAUSE_IMAGE not in $IMAGES_DIR (run make images)"
 fi
 
@@ -357,7 +358,7 @@ kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=120s >/dev/null \
 # --- add-ons --------------------------------------------------------------------
 
 # The CoreDNS image is whichever imported image is named .../coredns:<tag>.
-coredns_image=${COREDNS_IMAGE:-$(ctr_k8s images ls -q | grep -E '/coredns:[^@]+$' | head -1 || true)}
+coredns_image=${COREDNS_IMAGE:-$(grep -E '/coredns:[^@]+$' <<<"$images" | head -1 || true)}
 if [[ -n "$coredns_image" ]]; then
   log "applying CoreDNS ($coredns_image)"
   sed -e "s|@COREDNS_IMAGE@|$coredns_image|g" -e "s|@DNS_SERVICE_IP@|$DNS_SERVICE_IP|g" \

@@ -28,7 +28,7 @@ log() { echo "kube-bins: $*" >&2; }
 
 # built <cmd>: the binary is there and stamped with this version.
 built() {
-  [[ -x "$out/$1" && -f "$stamp" ]] && tr ' ' '\n' <"$stamp" | grep -qxF -- "$1=$KUBE_VERSION"
+  [[ -x "$out/$1" && -f "$stamp" ]] && grep -qxF -- "$1=$KUBE_VERSION" <<<"$(tr ' ' '\n' <"$stamp")"
 }
 
 # One build at a time per output directory, also across worktrees sharing it.
