@@ -338,6 +338,8 @@ clusterCIDR: "$POD_CIDR"
 bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
+# NodePorts on the node's primary address only.
+nodePortAddresses: [primary]
 # Leave the host's conntrack sysctls and route_localnet as they are.
 conntrack:
   maxPerCore: 0
