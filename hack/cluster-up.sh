@@ -335,7 +335,6 @@ clientConnection:
   kubeconfig: "$STATE/kube-proxy.kubeconfig"
 hostnameOverride: "$NODE_NAME"
 clusterCIDR: "$POD_CIDR"
-bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 # NodePorts on the node's primary address only.
