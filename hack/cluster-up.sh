@@ -40,7 +40,7 @@ done
 if [[ -d "$STATE" ]]; then
   if pid_alive kube-apiserver && pid_alive kubelet \
     && [[ $(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]; then
-    log "already up"
+    log "already up" # internal/testcluster reads this line: the cluster is reused
     echo "$KUBECONFIG_ADMIN"
     exit 0
   fi

@@ -46,7 +46,9 @@ type Cluster struct {
 	// Config is the admin's client configuration.
 	Config *rest.Config
 	// Reused is true when the cluster was already up before Up was called,
-	// so that a test leaves it up for whoever started it.
+	// so that a test leaves it up for whoever started it. Up calls are
+	// serialised (the scripts take a lock), but nothing counts users: two
+	// test processes that each bring the cluster up must not overlap.
 	Reused bool
 
 	root string
@@ -146,16 +148,13 @@ func Up(ctx context.Context) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	kubeconfig := filepath.Join(StateDir(), "admin.kubeconfig")
-	before, _ := os.Stat(kubeconfig)
-	out, err := script(ctx, root, "cluster-up.sh")
+	out, stderr, err := script(ctx, root, "cluster-up.sh")
 	if err != nil {
 		return nil, err
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	kubeconfig = lines[len(lines)-1]
-	after, err := os.Stat(kubeconfig)
-	if err != nil {
+	kubeconfig := lines[len(lines)-1]
+	if _, err := os.Stat(kubeconfig); err != nil {
 		return nil, fmt.Errorf("cluster-up.sh printed no kubeconfig: %w", err)
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -165,7 +164,7 @@ func Up(ctx context.Context) (*Cluster, error) {
 	return &Cluster{
 		Kubeconfig: kubeconfig,
 		Config:     cfg,
-		Reused:     before != nil && before.ModTime().Equal(after.ModTime()),
+		Reused:     strings.Contains(stderr, alreadyUp),
 		root:       root,
 	}, nil
 }
@@ -173,24 +172,27 @@ func Up(ctx context.Context) (*Cluster, error) {
 // Down runs hack/cluster-down.sh, which stops everything and removes all the
 // cluster left on the host; it fails when something is left.
 func (c *Cluster) Down(ctx context.Context) error {
-	_, err := script(ctx, c.root, "cluster-down.sh")
+	_, _, err := script(ctx, c.root, "cluster-down.sh")
 	return err
 }
 
-// script runs hack/<name> and returns its stdout; stderr goes to os.Stderr
-// and, on failure, its tail into the error.
-func script(ctx context.Context, root, name string) (string, error) {
+// alreadyUp is what cluster-up.sh says when it found the cluster up.
+const alreadyUp = "cluster-up: already up"
+
+// script runs hack/<name> and returns its stdout and stderr; stderr also goes
+// to os.Stderr and, on failure, its tail into the error.
+func script(ctx context.Context, root, name string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
+	var outBuf, errBuf bytes.Buffer
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", name))
 	cmd.Dir = root
-	cmd.Stdout = &stdout
-	cmd.Stderr = &teeTail{w: os.Stderr, tail: &stderr}
+	cmd.Stdout = &outBuf
+	cmd.Stderr = &teeTail{w: os.Stderr, tail: &errBuf}
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s: %w: %s", name, err, lastLines(stderr.String(), 5))
+		return "", "", fmt.Errorf("%s: %w: %s", name, err, lastLines(errBuf.String(), 5))
 	}
-	return stdout.String(), nil
+	return outBuf.String(), errBuf.String(), nil
 }
 
 // teeTail writes to w and keeps a copy in tail.
