@@ -7,6 +7,7 @@ CONTROLLER_GEN ?= go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 GOLANGCI_LINT  ?= bin/golangci-lint
 ENVTEST_BINS   := hack/envtest-bins.sh
 KCM_BIN        := hack/kube-bins.sh bin/kube kube-controller-manager
+KUBE_BINS      := hack/kube-bins.sh bin/kube kube-controller-manager kubelet kube-scheduler kube-proxy kubectl
 GO_TEST_FLAGS  ?= -count=1 -timeout=40m
 
 .PHONY: all
@@ -58,6 +59,19 @@ envtest: ## Build kube-apiserver and etcd for envtest into bin/envtest (once).
 .PHONY: controller-manager
 controller-manager: ## Build kube-controller-manager into bin/kube (once): the garbage collector of make run and its test.
 	$(KCM_BIN)
+
+.PHONY: kube
+kube: ## Build kube-controller-manager, kubelet, kube-scheduler, kube-proxy and kubectl into bin/kube (once).
+	$(KUBE_BINS)
+
+.PHONY: cluster-up
+cluster-up: kube ## Start a real single-node cluster here (root; docs/cluster.md); prints the admin kubeconfig's path.
+	$(ENVTEST_BINS) >/dev/null
+	hack/cluster-up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the single-node cluster and remove everything it left on the host.
+	hack/cluster-down.sh
 
 .PHONY: test
 test: envtest controller-manager ## Run all tests: unit, envtest, pion, TURN (coturn) and browser (Chromium).

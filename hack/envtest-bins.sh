@@ -23,26 +23,9 @@ mkdir -p "$out"
 log() { echo "envtest-bins: $*" >&2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-staging=${KUBE_VERSION/v1./v0.}
-
-# kube-apiserver: k8s.io/kubernetes replaces its staging modules with local
-# paths, so a wrapper module has to pin each of them to the published version.
+# kube-apiserver: built like the node's commands (hack/kube-bins.sh).
 log "building kube-apiserver $KUBE_VERSION (takes several minutes on a cold cache)"
-mkdir -p "$work/apiserver"
-(
-  cd "$work/apiserver"
-  go mod init envtest.local/apiserver >/dev/null 2>&1
-  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
-  grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging' "$gomod" | awk '{print $1}' | sort -u | while read -r mod; do
-    echo "replace $mod => $mod $staging" >>go.mod
-  done
-  go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" >&2
-  ver=k8s.io/component-base/version
-  minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
-  CGO_ENABLED=0 go build -trimpath -o "$out/kube-apiserver" \
-    -ldflags "-s -w -X $ver.gitVersion=$KUBE_VERSION -X $ver.gitMajor=1 -X $ver.gitMinor=$minor" \
-    k8s.io/kubernetes/cmd/kube-apiserver >&2
-)
+KUBE_VERSION=$KUBE_VERSION "$root/hack/kube-bins.sh" "$out" kube-apiserver
 
 log "building etcd $ETCD_VERSION"
 mkdir -p "$work/etcd"
