@@ -24,6 +24,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/internal/cliflag"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/version"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
 )
 
@@ -68,6 +69,7 @@ func run() error {
 	flag.Var(&stunURLs, "stun-url", "STUN server URI handed to browsers (repeatable).")
 	flag.StringVar(&termsVersion, "terms-version", signalingconfig.DefaultTermsVersion, "Version of the terms text clients consent to.")
 	flag.Var(&namespaces, "namespace", "Watch only these namespaces (repeatable; default all).")
+	version.AddFlag(flag.CommandLine, "manager")
 	flag.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error; debug shows the controller's verbose lines.")
 	flag.Parse()
 	var level slog.Level
