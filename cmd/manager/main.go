@@ -58,7 +58,7 @@ func run() error {
 	flag.Float64Var(&kubeQPS, "kube-api-qps", 100, "Queries per second to the API server.")
 	flag.IntVar(&kubeBurst, "kube-api-burst", 200, "Burst of queries to the API server.")
 	flag.StringVar(&publicBaseURL, "public-base-url", "", "Where browsers reach the front door, e.g. https://video.example.org (required).")
-	flag.StringVar(&image, "signaling-image", "ghcr.io/sprechzimmer/signaling:latest", "Container image of the rooms' signaling server.")
+	flag.StringVar(&image, "signaling-image", version.Image("signaling"), "Container image of the rooms' signaling server.")
 	defaults := controllers.DefaultSignalingResources()
 	flag.StringVar(&cpuRequest, "signaling-cpu-request", defaults.Requests.Cpu().String(), "CPU request of a signaling container.")
 	flag.StringVar(&cpuLimit, "signaling-cpu-limit", defaults.Limits.Cpu().String(), "CPU limit of a signaling container (connection tests relay video).")

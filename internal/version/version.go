@@ -27,6 +27,16 @@ var file string
 // Version is the product's version, e.g. v0.1.0: the tag of its images.
 var Version = strings.TrimSpace(file)
 
+// Repository is where the product's images live: every image is
+// Repository/<name>:Version (manager, signaling, frontdoor, turn, pause).
+const Repository = "ghcr.io/sprechzimmer"
+
+// Image is the reference of the product's image name at this version, e.g.
+// ghcr.io/sprechzimmer/signaling:v0.1.0.
+func Image(name string) string {
+	return Repository + "/" + name + ":" + Version
+}
+
 // commit is set at link time with -ldflags -X (see the package doc).
 var commit string
 
