@@ -2,6 +2,7 @@
 #
 # Tools are pinned and run through the Go toolchain; the envtest control plane
 # (kube-apiserver, etcd) is built from the Go module proxy by hack/envtest-bins.sh.
+# Images are built without a Docker daemon by hack/build-images.sh (`make images`).
 
 CONTROLLER_GEN ?= go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 GOLANGCI_LINT  ?= bin/golangci-lint
@@ -101,6 +102,18 @@ bench-turn: ## TURN benchmark: own server against coturn, throughput, latency, a
 .PHONY: build
 build: ## Build all binaries into bin/.
 	go build -o bin/ ./cmd/...
+
+.PHONY: images
+images: ## Build the four binaries and pause statically for linux/amd64 and linux/arm64; pack bin/images/<name>.tar (ghcr.io/sprechzimmer/<name>:<VERSION>).
+	hack/build-images.sh
+
+.PHONY: verify-images
+verify-images: images ## Fail unless a second build from the same source gives the same image digests.
+	rm -rf bin/tmp/verify-images
+	OUT=bin/tmp/verify-images/images BUILD=bin/tmp/verify-images/build hack/build-images.sh >/dev/null
+	diff bin/images/digests.txt bin/tmp/verify-images/images/digests.txt
+	rm -rf bin/tmp/verify-images
+	@echo "images are reproducible: the same digests twice"
 
 .PHONY: run
 run: envtest controller-manager ## Run the whole product locally: API server, garbage collector, operator, rooms, front door, TURN, a demo session.

@@ -36,7 +36,10 @@ const (
 type RoomOptions struct {
 	// PublicBaseURL is where browsers reach the front door, e.g. https://video.example.org.
 	PublicBaseURL *url.URL
-	// SignalingImage is the signaling server's container image.
+	// SignalingImage is the signaling server's container image, with a
+	// version tag: room Pods pull it only if the node does not have it, so
+	// a room opens without a registry round trip (and on a node it was
+	// imported into, without a registry at all).
 	SignalingImage string
 	// SignalingCommand is the signaling container's command.
 	SignalingCommand []string
@@ -191,12 +194,13 @@ func (o *RoomOptions) newPod(s *videov1alpha1.VideoSession, secret *corev1.Secre
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 			Containers: []corev1.Container{{
-				Name:      signalingContainer,
-				Image:     o.SignalingImage,
-				Command:   o.SignalingCommand,
-				Env:       env,
-				Ports:     []corev1.ContainerPort{{Name: roomcontract.PortName, ContainerPort: roomcontract.Port, Protocol: corev1.ProtocolTCP}},
-				Resources: o.SignalingResources,
+				Name:            signalingContainer,
+				Image:           o.SignalingImage,
+				ImagePullPolicy: corev1.PullIfNotPresent,
+				Command:         o.SignalingCommand,
+				Env:             env,
+				Ports:           []corev1.ContainerPort{{Name: roomcontract.PortName, ContainerPort: roomcontract.Port, Protocol: corev1.ProtocolTCP}},
+				Resources:       o.SignalingResources,
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: ptr.To(false),
 					ReadOnlyRootFilesystem:   ptr.To(true),

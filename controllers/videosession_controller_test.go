@@ -263,6 +263,7 @@ func TestPodCarriesOnlyTokenHashesAndRunsRestricted(t *testing.T) {
 		{"read-only root filesystem", sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem},
 		{"all capabilities dropped", sc.Capabilities != nil && len(sc.Capabilities.Drop) == 1 && sc.Capabilities.Drop[0] == "ALL"},
 		{"the room service account", pod.Spec.ServiceAccountName == controllers.RoomServiceAccount},
+		{"image pulled only if not present", pod.Spec.Containers[0].ImagePullPolicy == corev1.PullIfNotPresent},
 		{"deadline at expiry", pod.Spec.ActiveDeadlineSeconds != nil && *pod.Spec.ActiveDeadlineSeconds > 0},
 		{"a CPU limit", !pod.Spec.Containers[0].Resources.Limits.Cpu().IsZero()},
 		{"a memory limit", !pod.Spec.Containers[0].Resources.Limits.Memory().IsZero()},

@@ -36,6 +36,7 @@ import (
 
 	"github.com/sprechzimmer/sprechzimmer/frontdoor"
 	"github.com/sprechzimmer/sprechzimmer/internal/cliflag"
+	"github.com/sprechzimmer/sprechzimmer/internal/version"
 )
 
 func main() {
@@ -43,6 +44,7 @@ func main() {
 	// pkg/log rather than the controller-runtime root package, which would
 	// link the manager, webhook server and pprof into the front door.
 	logf.SetLogger(logr.FromSlogHandler(logger.Handler()))
+	version.AddFlag(flag.CommandLine, "frontdoor")
 	opts, err := parseFlags(flag.CommandLine, os.Args[1:])
 	if err != nil {
 		logger.Error("bad flags", "error", err.Error())

@@ -24,6 +24,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/internal/cliflag"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/version"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
 )
 
@@ -57,7 +58,7 @@ func run() error {
 	flag.Float64Var(&kubeQPS, "kube-api-qps", 100, "Queries per second to the API server.")
 	flag.IntVar(&kubeBurst, "kube-api-burst", 200, "Burst of queries to the API server.")
 	flag.StringVar(&publicBaseURL, "public-base-url", "", "Where browsers reach the front door, e.g. https://video.example.org (required).")
-	flag.StringVar(&image, "signaling-image", "ghcr.io/sprechzimmer/signaling:latest", "Container image of the rooms' signaling server.")
+	flag.StringVar(&image, "signaling-image", version.Image("signaling"), "Container image of the rooms' signaling server.")
 	defaults := controllers.DefaultSignalingResources()
 	flag.StringVar(&cpuRequest, "signaling-cpu-request", defaults.Requests.Cpu().String(), "CPU request of a signaling container.")
 	flag.StringVar(&cpuLimit, "signaling-cpu-limit", defaults.Limits.Cpu().String(), "CPU limit of a signaling container (connection tests relay video).")
@@ -68,6 +69,7 @@ func run() error {
 	flag.Var(&stunURLs, "stun-url", "STUN server URI handed to browsers (repeatable).")
 	flag.StringVar(&termsVersion, "terms-version", signalingconfig.DefaultTermsVersion, "Version of the terms text clients consent to.")
 	flag.Var(&namespaces, "namespace", "Watch only these namespaces (repeatable; default all).")
+	version.AddFlag(flag.CommandLine, "manager")
 	flag.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error; debug shows the controller's verbose lines.")
 	flag.Parse()
 	var level slog.Level

@@ -3,14 +3,15 @@
 // test's echo peer, reports the room's state to its VideoSession, and exits
 // shortly after the room expires.
 //
-// It reads its configuration from the environment (see signaling/config)
-// and logs JSON to stderr, never a token, name, SDP, candidate or address
-// of a person.
+// It reads its configuration from the environment (see signaling/config);
+// its one flag is --version. It logs JSON to stderr, never a token, name,
+// SDP, candidate or address of a person.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/version"
 	"github.com/sprechzimmer/sprechzimmer/signaling/config"
 	"github.com/sprechzimmer/sprechzimmer/signaling/echo"
 	"github.com/sprechzimmer/sprechzimmer/signaling/metrics"
@@ -45,6 +47,8 @@ const (
 )
 
 func main() {
+	version.AddFlag(flag.CommandLine, "signaling")
+	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	if err := run(log); err != nil {
 		log.Error("signaling server failed", "error", err.Error())

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/version"
 	"github.com/sprechzimmer/sprechzimmer/turn"
 )
 
@@ -72,6 +73,7 @@ func main() {
 	flag.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "address of the /metrics, /healthz and /readyz listener; empty disables it")
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 20*time.Second, "how long SIGTERM waits for allocations to end before closing")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	version.AddFlag(flag.CommandLine, "turn")
 	flag.Parse()
 
 	var level slog.Level
