@@ -87,6 +87,13 @@ build: ## Build all binaries into bin/.
 run: envtest ## Run the whole product locally: API server, operator, rooms, front door, TURN, a demo session.
 	go run ./cmd/dev
 
+##@ Cluster add-ons (built from the Go module proxy; docs/addons.md)
+
+.PHONY: addons
+addons: ## CoreDNS and cert-manager: binaries (bin/addons), images (bin/images), cert-manager.yaml (bin/addons).
+	hack/addon-images.sh
+	hack/cert-manager-yaml.sh
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)

@@ -24,15 +24,12 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	cliflag "k8s.io/component-base/cli/flag"
 	logsapi "k8s.io/component-base/logs/api/v1"
-	"k8s.io/utils/clock"
 
 	config "github.com/cert-manager/cert-manager/internal/apis/config/controller"
-	"github.com/cert-manager/cert-manager/pkg/acme/accounts"
 	"github.com/cert-manager/cert-manager/pkg/controller"
 	"github.com/cert-manager/cert-manager/pkg/healthz"
 	dnsutil "github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/util"
 	logf "github.com/cert-manager/cert-manager/pkg/logs"
-	"github.com/cert-manager/cert-manager/pkg/metrics"
 	"github.com/cert-manager/cert-manager/pkg/util"
 
 	// Controllers register themselves with controller.Known().
@@ -270,8 +267,6 @@ func contextFactory(ctx context.Context, c *config.ControllerConfiguration) (*co
 		KubernetesAPIQPS:   c.KubernetesAPIQPS,
 		KubernetesAPIBurst: c.KubernetesAPIBurst,
 		Namespace:          c.Namespace,
-		Clock:              clock.RealClock{},
-		Metrics:            metrics.New(logf.FromContext(ctx), clock.RealClock{}),
 		ACMEOptions: controller.ACMEOptions{
 			HTTP01SolverImage:                 h.SolverImage,
 			HTTP01SolverResourceRequestCPU:    reqCPU,
@@ -285,7 +280,6 @@ func contextFactory(ctx context.Context, c *config.ControllerConfiguration) (*co
 			DNS01Nameservers:                  nameservers,
 			DNS01CheckRetryPeriod:             c.ACMEDNS01Config.CheckRetryPeriod,
 			DNS01CheckAuthoritative:           !c.ACMEDNS01Config.RecursiveNameserversOnly,
-			AccountRegistry:                   accounts.NewDefaultRegistry(),
 		},
 		SchedulerOptions: controller.SchedulerOptions{MaxConcurrentChallenges: c.MaxConcurrentChallenges},
 		IssuerOptions: controller.IssuerOptions{
