@@ -16,6 +16,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 HELM=${HELM:-go run helm.sh/helm/v3/cmd/helm@v3.22.0}
 REGISTRY=${REGISTRY:-sprechzimmer.local/addons}
 NAMESPACE=${NAMESPACE:-cert-manager}
+# Helm built by `go run` believes it talks to Kubernetes v1.20 (its version
+# is stamped by ldflags); the chart wants >= 1.22, the cluster runs 1.37.
+KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 OUT=${OUT:-$root/bin/addons/cert-manager.yaml}
 mod="$root/hack/addons/cert-manager"
 version=$(sed -nE 's#^(require)?[[:space:]]*github.com/cert-manager/cert-manager (v[^ ]+).*#\2#p' "$mod/go.mod")
@@ -44,6 +47,7 @@ YAML
   # startupapicheck is a post-install Job with an image of its own; the
   # three Deployments turning Ready is the check here.
   $HELM template cert-manager "$work/chart" --namespace "$NAMESPACE" \
+    --kube-version "$KUBE_VERSION" \
     --set crds.enabled=true \
     --set imageRegistry="$REGISTRY" --set imageNamespace= \
     --set startupapicheck.enabled=false

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	kscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	cliflag "k8s.io/component-base/cli/flag"
 	apiregv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
@@ -85,6 +86,9 @@ func addFlags(fs *pflag.FlagSet, c *config.CAInjectorConfiguration) {
 // run starts a controller-runtime manager with cert-manager's injectors.
 func run(ctx context.Context, c *config.CAInjectorConfiguration) error {
 	restConfig, err := ctrl.GetConfig()
+	if c.KubeConfig != "" {
+		restConfig, err = clientcmd.BuildConfigFromFlags("", c.KubeConfig)
+	}
 	if err != nil {
 		return err
 	}
