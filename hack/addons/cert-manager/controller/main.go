@@ -184,7 +184,8 @@ func run(ctx context.Context, c *config.ControllerConfiguration) error {
 	log.Info("enabled controllers", "controllers", names)
 
 	g, ctx := errgroup.WithContext(ctx)
-	metricsLn, err := net.Listen("tcp", c.MetricsListenAddress)
+	var lc net.ListenConfig
+	metricsLn, err := lc.Listen(ctx, "tcp", c.MetricsListenAddress)
 	if err != nil {
 		return fmt.Errorf("metrics listener: %w", err)
 	}
@@ -201,7 +202,7 @@ func run(ctx context.Context, c *config.ControllerConfiguration) error {
 		defer cancel()
 		return metricsServer.Shutdown(shutdown)
 	})
-	healthzLn, err := net.Listen("tcp", c.HealthzListenAddress)
+	healthzLn, err := lc.Listen(ctx, "tcp", c.HealthzListenAddress)
 	if err != nil {
 		return fmt.Errorf("healthz listener: %w", err)
 	}
@@ -339,8 +340,10 @@ func leaderElection(ctx context.Context, c *config.ControllerConfiguration, fact
 	}
 	elector.Run(ctx)
 	<-lost
-	if ctx.Err() != nil {
+	select {
+	case <-ctx.Done(): // released on shutdown
 		return nil
+	default:
+		return errors.New("leader election lost")
 	}
-	return errors.New("leader election lost")
 }
