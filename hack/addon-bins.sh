@@ -9,8 +9,8 @@
 #   hack/addon-bins.sh         # build if missing, print the directory
 #
 # cert-manager's own commands live in modules the proxy does not serve
-# (cmd/controller and friends are separate modules named *-binary, never
-# tagged), so hack/addons/cert-manager wires the three commands from the
+# (cmd/controller and friends are separate modules named *-binary; the
+# proxy answers 404 for them), so hack/addons/cert-manager wires the three commands from the
 # library packages of github.com/cert-manager/cert-manager itself; see
 # docs/addons.md. Cold (empty Go caches, 2 busy cores): about 15 minutes for
 # CoreDNS and 30 for cert-manager; under a minute with a warm build cache.
