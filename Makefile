@@ -119,6 +119,13 @@ verify-images: images ## Fail unless a second build from the same source gives t
 run: envtest controller-manager ## Run the whole product locally: API server, garbage collector, operator, rooms, front door, TURN, a demo session.
 	go run ./cmd/dev
 
+##@ Cluster add-ons (built from the Go module proxy; docs/addons.md)
+
+.PHONY: addons
+addons: ## CoreDNS and cert-manager: binaries (bin/addons), images (bin/images), cert-manager.yaml (bin/addons).
+	hack/addon-images.sh
+	hack/cert-manager-yaml.sh
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
