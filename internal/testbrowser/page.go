@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // Page is one browser tab.
@@ -267,3 +268,33 @@ func (p *Page) SelectedCandidateTypes() string {
 
 // Close closes the tab now, before the test ends.
 func (p *Page) Close() { p.cancel() }
+
+// EnterAsClient ticks both consent boxes of the room page's waiting room,
+// types name if given and enters.
+func (p *Page) EnterAsClient(name string) {
+	p.T.Helper()
+	p.WaitState("waiting-room")
+	p.Click("terms")
+	p.Click("processing")
+	if name != "" {
+		p.Must("typing the name", chromedp.SendKeys(chromedp.ID("name"), name))
+	}
+	p.Click("enter")
+}
+
+// EnterByKeyboard enters with the keyboard only: focus the button, press
+// Enter.
+func (p *Page) EnterByKeyboard() {
+	p.T.Helper()
+	p.WaitState("waiting-room")
+	p.WaitFor("the enter button enabled", `!document.getElementById("enter").disabled`)
+	p.Must("pressing Enter on the button", chromedp.Focus(chromedp.ID("enter")), chromedp.KeyEvent(kb.Enter))
+}
+
+// AssertVideoFlows checks that p decodes the other person's video and that
+// the count keeps growing.
+func (p *Page) AssertVideoFlows() {
+	p.T.Helper()
+	n := p.WaitFrames(0)
+	p.WaitFrames(n)
+}

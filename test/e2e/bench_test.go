@@ -30,8 +30,8 @@ func BenchmarkEnterToVideo(b *testing.B) {
 	r := startRoom(b, roomOptions{})
 	therapist := openPage(b, "therapist", r.Link(r.Therapist))
 	client := openPage(b, "client", r.Link(r.Client))
-	enterAsClient(client, "")
-	enterByKeyboard(therapist)
+	client.EnterAsClient("")
+	therapist.EnterByKeyboard()
 	client.WaitState("connected")
 	var connected time.Duration
 	for b.Loop() {

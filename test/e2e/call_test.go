@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
@@ -27,34 +26,6 @@ const (
 	textReplaced    = "Das Gespräch wird in einem anderen Fenster fortgesetzt."
 	textTestOK      = "Kamera, Mikrofon und Verbindung funktionieren."
 )
-
-// enterAsClient ticks both consent boxes, gives name and enters.
-func enterAsClient(p *page, name string) {
-	p.T.Helper()
-	p.WaitState("waiting-room")
-	p.Click("terms")
-	p.Click("processing")
-	if name != "" {
-		p.Must("typing the name", chromedp.SendKeys(chromedp.ID("name"), name))
-	}
-	p.Click("enter")
-}
-
-// enterByKeyboard enters with the keyboard only: focus the button, press Enter.
-func enterByKeyboard(p *page) {
-	p.T.Helper()
-	p.WaitState("waiting-room")
-	p.WaitFor("the enter button enabled", `!document.getElementById("enter").disabled`)
-	p.Must("pressing Enter on the button", chromedp.Focus(chromedp.ID("enter")), chromedp.KeyEvent(kb.Enter))
-}
-
-// assertVideoFlows checks that p decodes the other person's video and that
-// the count keeps growing.
-func assertVideoFlows(p *page) {
-	p.T.Helper()
-	n := p.WaitFrames(0)
-	p.WaitFrames(n)
-}
 
 // assertShows checks that the element with id shows want.
 func assertShows(p *page, id, want string) {
@@ -98,15 +69,15 @@ func TestCall(t *testing.T) {
 	client.WaitState("waiting")
 	assertShows(client, "status", textWaiting)
 
-	enterByKeyboard(therapist)
+	therapist.EnterByKeyboard()
 	therapist.WaitState("connected")
 	client.WaitState("connected")
 	focused, _ := testbrowser.Eval[string](therapist, "document.activeElement.id")
 	if focused != "mute" {
 		t.Errorf("after entering by keyboard the focus is on %q, want the microphone button", focused)
 	}
-	assertVideoFlows(therapist)
-	assertVideoFlows(client)
+	therapist.AssertVideoFlows()
+	client.AssertVideoFlows()
 	assertShows(therapist, "status", "Verbunden mit Frau Beispiel")
 	assertShows(client, "status", textConnected)
 	therapist.Screenshot("call-therapist")
@@ -117,8 +88,8 @@ func TestCall(t *testing.T) {
 			token string
 			enter func(p *page)
 		}{
-			{"therapist link", r.Therapist, func(p *page) { enterByKeyboard(p) }},
-			{"client link", r.Client, func(p *page) { enterAsClient(p, "") }},
+			{"therapist link", r.Therapist, func(p *page) { p.EnterByKeyboard() }},
+			{"client link", r.Client, func(p *page) { p.EnterAsClient("") }},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -132,7 +103,7 @@ func TestCall(t *testing.T) {
 		if s := therapist.State(); s != "connected" {
 			t.Errorf("therapist after the refusals: state %q, want connected", s)
 		}
-		assertVideoFlows(client)
+		client.AssertVideoFlows()
 	})
 
 	t.Run("mute and camera buttons", func(t *testing.T) {
@@ -159,8 +130,8 @@ func TestCall(t *testing.T) {
 			p.WaitState("connected")
 			therapist.WaitState("connected")
 			client.WaitState("connected")
-			assertVideoFlows(therapist)
-			assertVideoFlows(client)
+			therapist.AssertVideoFlows()
+			client.AssertVideoFlows()
 		}
 		assertShows(therapist, "status", "Verbunden mit Frau Beispiel")
 	})
@@ -172,8 +143,8 @@ func TestCall(t *testing.T) {
 		client.WaitFor("the reconnect", `window.sprechzimmer.trace.includes("close:3001 out:hello")`)
 		client.WaitState("connected")
 		therapist.WaitState("connected")
-		assertVideoFlows(therapist)
-		assertVideoFlows(client)
+		therapist.AssertVideoFlows()
+		client.AssertVideoFlows()
 	})
 
 	t.Run("hang up and enter again", func(t *testing.T) {
@@ -185,7 +156,7 @@ func TestCall(t *testing.T) {
 		client.Click("rejoin")
 		client.WaitState("connected")
 		therapist.WaitState("connected")
-		assertVideoFlows(therapist)
+		therapist.AssertVideoFlows()
 	})
 
 	outer := t // the second window outlives its subtest
@@ -206,7 +177,7 @@ func TestCall(t *testing.T) {
 		therapist.WaitState("closed")
 		assertShows(therapist, "message", textReplaced)
 		client.WaitState("connected")
-		assertVideoFlows(second)
+		second.AssertVideoFlows()
 		therapist = second
 	})
 

@@ -42,7 +42,7 @@ func TestPageWorksUnderItsContentSecurityPolicy(t *testing.T) {
 	}
 
 	client := openPage(t, "client", r.Link(r.Client), withViolationLog())
-	enterAsClient(client, "Frau Beispiel")
+	client.EnterAsClient("Frau Beispiel")
 	client.WaitState("waiting")
 	assertShows(client, "status", textWaiting)
 	if v, err := testbrowser.Eval[[]string](client, "window.cspViolations"); err != nil || len(v) != 0 {

@@ -69,12 +69,12 @@ func TestLocalSetup(t *testing.T) {
 
 	therapist := openPage(t, "therapist", links["therapist"], testbrowser.WithRelayOnly())
 	client := openPage(t, "client", links["client"], testbrowser.WithRelayOnly())
-	enterAsClient(client, "")
-	enterByKeyboard(therapist)
+	client.EnterAsClient("")
+	therapist.EnterByKeyboard()
 	therapist.WaitState("connected")
 	client.WaitState("connected")
-	assertVideoFlows(therapist)
-	assertVideoFlows(client)
+	therapist.AssertVideoFlows()
+	client.AssertVideoFlows()
 	for _, p := range []*page{therapist, client} {
 		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
 			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.Name, got)

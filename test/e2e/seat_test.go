@@ -20,7 +20,7 @@ const textOtherDevice = "Der Link Ihrer Klientin / Ihres Klienten wurde auf eine
 func TestSeatTakeoverAnnounced(t *testing.T) {
 	r := startRoom(t, roomOptions{})
 	therapist := openPage(t, "therapist", r.Link(r.Therapist))
-	enterByKeyboard(therapist)
+	therapist.EnterByKeyboard()
 	therapist.WaitState("waiting")
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)

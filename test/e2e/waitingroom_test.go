@@ -112,7 +112,7 @@ func TestConnectionTest(t *testing.T) {
 				p.Screenshot("waiting-room-connection-test")
 			}
 			// The test's peer is gone; entering still works.
-			enterByKeyboard(p)
+			p.EnterByKeyboard()
 			p.WaitState("waiting")
 		})
 	}
@@ -179,7 +179,7 @@ func TestCameraDenied(t *testing.T) {
 	assertShows(p, "media-error", textCameraDenied)
 	p.Screenshot("waiting-room-camera-denied")
 	// Without camera the person can still enter and see the other.
-	enterByKeyboard(p)
+	p.EnterByKeyboard()
 	p.WaitState("waiting")
 }
 
@@ -204,8 +204,8 @@ func TestPhoneScreen(t *testing.T) {
 	}
 
 	therapist := openPage(t, "therapist", r.Link(r.Therapist))
-	enterAsClient(client, "")
-	enterByKeyboard(therapist)
+	client.EnterAsClient("")
+	therapist.EnterByKeyboard()
 	client.WaitState("connected")
 	client.WaitFor("the call to fit the width", fits)
 	client.WaitFrames(0)
