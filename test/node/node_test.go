@@ -1,0 +1,316 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/internal/etcdscan"
+	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
+	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
+	"github.com/sprechzimmer/sprechzimmer/internal/testcluster"
+	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
+)
+
+const (
+	// publicHost is the public URL's host of config/overlays/single-node;
+	// the browser maps it to the front door's Service.
+	publicHost = "sprechzimmer.test"
+	// roomNamespace is where the portal creates sessions: restricted.
+	roomNamespace = "praxis"
+	// lifetime is how long the test's session lives from its creation: the
+	// shortest validFor (15m) with a start time that far in the past.
+	lifetime = 4 * time.Minute
+	// note and displayName must not be found in etcd after expiry.
+	note        = "Erstgespräch, Notiz-7c1e"
+	displayName = "Klientin-5d2a"
+)
+
+// TestRealNode installs the product on the real node and holds one session
+// from creation to expiry, checking what each person would notice.
+func TestRealNode(t *testing.T) {
+	if err := testcluster.Supported(); err != nil {
+		t.Skipf("this host cannot run the real node: %v", err)
+	}
+	testbrowser.Require(t)
+	ctx := context.Background()
+	root := repoRoot(t)
+
+	cluster, err := testcluster.Up(ctx)
+	if err != nil {
+		t.Fatalf("bringing up the node: %v", err)
+	}
+	if !cluster.Reused {
+		t.Cleanup(func() {
+			if err := cluster.Down(context.Background()); err != nil {
+				t.Errorf("taking the node down: %v", err)
+			}
+		})
+	}
+	k := &kubectl{t: t, root: root, kubeconfig: cluster.Kubeconfig}
+	install(t, k)
+
+	api, err := ctrlclient.New(cluster.Config, ctrlclient.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := createSession(t, api)
+	key := types.NamespacedName{Namespace: roomNamespace, Name: session.Name}
+
+	// The room opens: a real Pod under the restricted profile, Ready.
+	var pod corev1.Pod
+	testenv.EventuallyWithin(t, "the room Pod is Ready", 3*time.Minute, func() error {
+		if err := api.Get(ctx, types.NamespacedName{Namespace: roomNamespace, Name: roomcontract.RoomName(session)}, &pod); err != nil {
+			return err
+		}
+		if !podReady(&pod) {
+			return fmt.Errorf("phase %s", pod.Status.Phase)
+		}
+		return nil
+	})
+	links := &corev1.Secret{}
+	if err := api.Get(ctx, types.NamespacedName{Namespace: roomNamespace, Name: roomcontract.LinksSecretName(session)}, links); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two browsers meet through the front door and the TURN server only.
+	var frontdoor corev1.Service
+	if err := api.Get(ctx, types.NamespacedName{Namespace: "sprechzimmer-frontdoor", Name: "frontdoor"}, &frontdoor); err != nil {
+		t.Fatal(err)
+	}
+	browser, stop, err := testbrowser.Launch(testbrowser.LaunchOptions{
+		FakeUI:            true,
+		SecureOrigins:     []string{"http://" + publicHost},
+		HostResolverRules: "MAP " + publicHost + " " + frontdoor.Spec.ClusterIP,
+	})
+	if err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	t.Cleanup(stop)
+	therapist := testbrowser.Open(t, browser, "therapist", string(links.Data[roomcontract.SecretKeyTherapistLink]), testbrowser.WithRelayOnly())
+	client := testbrowser.Open(t, browser, "client", string(links.Data[roomcontract.SecretKeyClientLink]), testbrowser.WithRelayOnly())
+	client.EnterAsClient(displayName)
+	therapist.EnterByKeyboard()
+	therapist.WaitState("connected")
+	client.WaitState("connected")
+	therapist.AssertVideoFlows()
+	client.AssertVideoFlows()
+	for _, p := range []*testbrowser.Page{therapist, client} {
+		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
+			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.Name, got)
+		}
+	}
+
+	// The room reports the call through its own bound token and the room
+	// policy: what the portal and kubectl show.
+	testenv.EventuallyWithin(t, "the session shows the call", time.Minute, func() error {
+		s := &videov1alpha1.VideoSession{}
+		if err := api.Get(ctx, key, s); err != nil {
+			return err
+		}
+		if s.Status.Phase != videov1alpha1.PhaseInProgress || s.Status.Participants != 2 || s.Status.StartedAt == nil {
+			return fmt.Errorf("phase %s, %d participants, startedAt %v; want InProgress, 2, set", s.Status.Phase, s.Status.Participants, s.Status.StartedAt)
+		}
+		return nil
+	})
+	before := &videov1alpha1.VideoSession{}
+	if err := api.Get(ctx, key, before); err != nil {
+		t.Fatal(err)
+	}
+
+	// The operator is killed and comes back: the call and the session go on
+	// as they were.
+	restartOperator(t, k)
+	after := &videov1alpha1.VideoSession{}
+	if err := api.Get(ctx, key, after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Status.Phase != before.Status.Phase || after.Status.Participants != 2 || !after.Status.StartedAt.Equal(before.Status.StartedAt) {
+		t.Errorf("after the operator's restart: phase %s, %d participants, startedAt %v; before: %s, 2, %v",
+			after.Status.Phase, after.Status.Participants, after.Status.StartedAt, before.Status.Phase, before.Status.StartedAt)
+	}
+	var podAfter corev1.Pod
+	if err := api.Get(ctx, types.NamespacedName{Namespace: roomNamespace, Name: pod.Name}, &podAfter); err != nil || podAfter.UID != pod.UID {
+		t.Errorf("the room Pod was replaced by the operator's restart (err %v)", err)
+	}
+	therapist.AssertVideoFlows()
+	client.AssertVideoFlows()
+
+	// Expiry: the session and everything it owns are gone, collected by the
+	// real garbage collector, and the room's container is gone from the node.
+	waitGone(t, api, lifetime+2*time.Minute, session, &pod, links, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: roomNamespace, Name: roomcontract.RoomName(session)}})
+	testenv.EventuallyWithin(t, "the room's container is gone from containerd", time.Minute, func() error {
+		if n := cluster.ContainersOf(ctx, pod.UID); n > 0 {
+			return fmt.Errorf("%d containers of the room Pod left", n)
+		}
+		return nil
+	})
+	scanEtcd(t, cluster, session, links)
+}
+
+// createSession creates the session as the portal would, with a start time
+// so far in the past that it expires lifetime from now.
+func createSession(t *testing.T, api ctrlclient.Client) *videov1alpha1.VideoSession {
+	t.Helper()
+	validFor := 15 * time.Minute
+	s := &videov1alpha1.VideoSession{
+		ObjectMeta: metav1.ObjectMeta{Namespace: roomNamespace, Name: "termin-1"},
+		Spec: videov1alpha1.VideoSessionSpec{
+			StartTime: metav1.NewTime(time.Now().Add(lifetime - validFor).Truncate(time.Second)),
+			ValidFor:  &metav1.Duration{Duration: validFor},
+			Note:      note,
+		},
+	}
+	// The webhook's CA is injected by cert-manager shortly after it is up.
+	testenv.EventuallyWithin(t, "the webhook admits the session", 2*time.Minute, func() error {
+		return api.Create(context.Background(), s)
+	})
+	return s
+}
+
+// restartOperator deletes the operator's Pods and waits until its
+// Deployment is available again.
+func restartOperator(t *testing.T, k *kubectl) {
+	t.Helper()
+	k.run("-n", "sprechzimmer-system", "delete", "pod", "-l", "control-plane=controller-manager", "--wait=true")
+	k.run("-n", "sprechzimmer-system", "rollout", "status", "deployment/sprechzimmer-controller-manager", "--timeout=180s")
+}
+
+// waitGone waits until every object is deleted.
+func waitGone(t *testing.T, api ctrlclient.Client, within time.Duration, objs ...ctrlclient.Object) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, o := range objs {
+		testenv.EventuallyWithin(t, fmt.Sprintf("%T %s deleted", o, o.GetName()), time.Until(deadline), func() error {
+			err := api.Get(context.Background(), ctrlclient.ObjectKeyFromObject(o), o)
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("still there (err %v)", err)
+		})
+	}
+}
+
+// scanEtcd compacts and defragments etcd and searches its database file
+// for the session's note, its tokens and the client's display name.
+func scanEtcd(t *testing.T, cluster *testcluster.Cluster, s *videov1alpha1.VideoSession, links *corev1.Secret) {
+	t.Helper()
+	e, err := etcdscan.Dial(cluster.EtcdEndpoint, cluster.EtcdDataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Close() }()
+	ctx := context.Background()
+	if keys, err := e.KeysContaining(ctx, []byte(s.UID)); err != nil || len(keys) > 0 {
+		t.Errorf("etcd keys still naming the session (err %v): %v", err, keys)
+	}
+	if err := e.CompactAndDefragment(ctx); err != nil {
+		t.Fatal(err)
+	}
+	needles := map[string][]byte{"note": []byte(note), "display name": []byte(displayName)}
+	for k, v := range links.Data {
+		needles["secret key "+k] = v
+	}
+	found, err := etcdscan.FileContains(e.DatabaseFile(), needles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) > 0 {
+		t.Errorf("etcd's database still holds the session's %v", found)
+	}
+}
+
+// install applies the product as docs/install.md tells a platform team.
+func install(t *testing.T, k *kubectl) {
+	t.Helper()
+	secret := randomSecret(t)
+	k.run("apply", "--server-side", "-f", filepath.Join(k.root, "bin", "addons", "cert-manager.yaml"))
+	k.run("-n", "cert-manager", "wait", "--for=condition=Available", "deployment", "--all", "--timeout=300s")
+	for _, s := range []struct{ namespace, name string }{{"sprechzimmer-system", "sprechzimmer-turn"}, {"sprechzimmer-turn", "turn-shared-secret"}} {
+		k.run("create", "namespace", s.namespace)
+		k.run("-n", s.namespace, "create", "secret", "generic", s.name, "--from-literal=secret="+secret)
+	}
+	// cert-manager's own webhook takes a moment after that to be served
+	// with its injected CA; until then the apply is refused.
+	testenv.EventuallyWithin(t, "kubectl apply -k config/overlays/single-node", 2*time.Minute, func() error {
+		return k.try("apply", "--server-side", "-k", filepath.Join(k.root, "config", "overlays", "single-node"))
+	})
+	k.run("create", "namespace", roomNamespace)
+	k.run("label", "namespace", roomNamespace, "pod-security.kubernetes.io/enforce=restricted")
+	for _, ns := range []string{"sprechzimmer-system", "sprechzimmer-frontdoor", "sprechzimmer-turn"} {
+		k.run("-n", ns, "wait", "--for=condition=Available", "deployment", "--all", "--timeout=300s")
+	}
+}
+
+// kubectl runs bin/kube/kubectl against the node.
+type kubectl struct {
+	t          *testing.T
+	root       string
+	kubeconfig string
+}
+
+// try runs kubectl with args and returns its error with its output.
+func (k *kubectl) try(args ...string) error {
+	cmd := exec.Command(filepath.Join(k.root, "bin", "kube", "kubectl"), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+k.kubeconfig)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return nil
+}
+
+// run runs kubectl with args and fails the test on an error.
+func (k *kubectl) run(args ...string) {
+	k.t.Helper()
+	if err := k.try(args...); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+func randomSecret(t *testing.T) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatal(errors.New("test/node must run from its directory in the repository"))
+	}
+	return root
+}
