@@ -190,10 +190,13 @@ func waitGone(t *testing.T, api ctrlclient.Client, within time.Duration, objs ..
 	for _, o := range objs {
 		testenv.EventuallyWithin(t, fmt.Sprintf("%T %s deleted", o, o.GetName()), time.Until(deadline), func() error {
 			err := api.Get(context.Background(), ctrlclient.ObjectKeyFromObject(o), o)
-			if apierrors.IsNotFound(err) {
+			switch {
+			case apierrors.IsNotFound(err):
 				return nil
+			case err != nil:
+				return err
 			}
-			return fmt.Errorf("still there (err %v)", err)
+			return errors.New("still there")
 		})
 	}
 }
