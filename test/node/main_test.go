@@ -3,8 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"testing"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/testcluster"
 )
@@ -18,6 +22,8 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// controller-runtime's client logs only its own errors.
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	if upErr = testcluster.Supported(); upErr == nil {
 		cluster, upErr = testcluster.Up(context.Background())
 	}

@@ -1,16 +1,10 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,17 +24,14 @@ import (
 )
 
 const (
-	// publicHost is the public URL's host of config/overlays/single-node;
-	// the browser maps it to the front door's Service.
-	publicHost = "sprechzimmer.test"
 	// roomNamespace is where the portal creates sessions: restricted.
-	roomNamespace = "praxis"
+	roomNamespace = testcluster.RoomNamespace
 	// lifetime is how long the test's session lives from its creation: the
 	// shortest validFor (15m) with a start time that far in the past.
 	lifetime = 4 * time.Minute
 	// note and displayName must not be found in etcd after expiry.
 	note        = "Erstgespräch, Notiz-7c1e"
-	displayName = "Klientin-5d2a"
+	displayName = "Mara Quendtberg"
 )
 
 // TestRealNode installs the product on the real node and holds one session
@@ -49,9 +40,9 @@ func TestRealNode(t *testing.T) {
 	needCluster(t)
 	testbrowser.Require(t)
 	ctx := context.Background()
-	root := repoRoot(t)
-	k := &kubectl{t: t, root: root, kubeconfig: cluster.Kubeconfig}
-	install(t, k)
+	if err := cluster.Install(ctx); err != nil {
+		t.Fatalf("installing as docs/install.md says: %v", err)
+	}
 
 	api, err := ctrlclient.New(cluster.Config, ctrlclient.Options{Scheme: operator.NewScheme()})
 	if err != nil {
@@ -78,13 +69,13 @@ func TestRealNode(t *testing.T) {
 
 	// Two browsers meet through the front door and the TURN server only.
 	var frontdoor corev1.Service
-	if err := api.Get(ctx, types.NamespacedName{Namespace: "sprechzimmer-frontdoor", Name: "frontdoor"}, &frontdoor); err != nil {
+	if err := api.Get(ctx, types.NamespacedName{Namespace: testcluster.FrontDoorNamespace, Name: testcluster.FrontDoorService}, &frontdoor); err != nil {
 		t.Fatal(err)
 	}
 	browser, stop, err := testbrowser.Launch(testbrowser.LaunchOptions{
 		FakeUI:            true,
-		SecureOrigins:     []string{"http://" + publicHost},
-		HostResolverRules: "MAP " + publicHost + " " + frontdoor.Spec.ClusterIP,
+		SecureOrigins:     []string{"http://" + testcluster.PublicHost},
+		HostResolverRules: "MAP " + testcluster.PublicHost + " " + frontdoor.Spec.ClusterIP,
 	})
 	if err != nil {
 		t.Fatalf("starting chromium: %v", err)
@@ -123,7 +114,7 @@ func TestRealNode(t *testing.T) {
 
 	// The operator is killed and comes back: the call and the session go on
 	// as they were.
-	restartOperator(t, k)
+	restartOperator(t)
 	after := &videov1alpha1.VideoSession{}
 	if err := api.Get(ctx, key, after); err != nil {
 		t.Fatal(err)
@@ -177,10 +168,16 @@ func createSession(t *testing.T, api ctrlclient.Client) *videov1alpha1.VideoSess
 
 // restartOperator deletes the operator's Pods and waits until its
 // Deployment is available again.
-func restartOperator(t *testing.T, k *kubectl) {
+func restartOperator(t *testing.T) {
 	t.Helper()
-	k.run("-n", "sprechzimmer-system", "delete", "pod", "-l", "control-plane=controller-manager", "--wait=true")
-	k.run("-n", "sprechzimmer-system", "rollout", "status", "deployment/sprechzimmer-controller-manager", "--timeout=180s")
+	for _, args := range [][]string{
+		{"-n", "sprechzimmer-system", "delete", "pod", "-l", "control-plane=controller-manager", "--wait=true"},
+		{"-n", "sprechzimmer-system", "rollout", "status", "deployment/sprechzimmer-controller-manager", "--timeout=180s"},
+	} {
+		if err := cluster.Kubectl(context.Background(), args...); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // waitGone waits until every object is deleted.
@@ -243,63 +240,6 @@ func scanEtcd(t *testing.T, s *videov1alpha1.VideoSession, links *corev1.Secret)
 	}
 }
 
-// install applies the product as docs/install.md tells a platform team.
-func install(t *testing.T, k *kubectl) {
-	t.Helper()
-	secret := randomSecret(t)
-	k.run("apply", "--server-side", "-f", filepath.Join(k.root, "bin", "addons", "cert-manager.yaml"))
-	k.run("-n", "cert-manager", "wait", "--for=condition=Available", "deployment", "--all", "--timeout=300s")
-	for _, s := range []struct{ namespace, name string }{{"sprechzimmer-system", "sprechzimmer-turn"}, {"sprechzimmer-turn", "turn-shared-secret"}} {
-		k.run("create", "namespace", s.namespace)
-		k.run("-n", s.namespace, "create", "secret", "generic", s.name, "--from-literal=secret="+secret)
-	}
-	// cert-manager's own webhook takes a moment after that to be served
-	// with its injected CA; until then the apply is refused.
-	testenv.EventuallyWithin(t, "kubectl apply -k config/overlays/single-node", 2*time.Minute, func() error {
-		return k.try("apply", "--server-side", "-k", filepath.Join(k.root, "config", "overlays", "single-node"))
-	})
-	k.run("create", "namespace", roomNamespace)
-	k.run("label", "namespace", roomNamespace, "pod-security.kubernetes.io/enforce=restricted")
-	for _, ns := range []string{"sprechzimmer-system", "sprechzimmer-frontdoor", "sprechzimmer-turn"} {
-		k.run("-n", ns, "wait", "--for=condition=Available", "deployment", "--all", "--timeout=300s")
-	}
-}
-
-// kubectl runs bin/kube/kubectl against the node.
-type kubectl struct {
-	t          *testing.T
-	root       string
-	kubeconfig string
-}
-
-// try runs kubectl with args and returns its error with its output.
-func (k *kubectl) try(args ...string) error {
-	cmd := exec.Command(filepath.Join(k.root, "bin", "kube", "kubectl"), args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+k.kubeconfig)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out.String())
-	}
-	return nil
-}
-
-// run runs kubectl with args and fails the test on an error.
-func (k *kubectl) run(args ...string) {
-	k.t.Helper()
-	if err := k.try(args...); err != nil {
-		k.t.Fatal(err)
-	}
-}
-
-func randomSecret(t *testing.T) string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return base64.StdEncoding.EncodeToString(b)
-}
-
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -307,16 +247,4 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatal(errors.New("test/node must run from its directory in the repository"))
-	}
-	return root
 }
