@@ -75,7 +75,7 @@ cluster-down: ## Stop the single-node cluster and remove everything it left on t
 	hack/cluster-down.sh
 
 .PHONY: test
-test: envtest controller-manager ## Run all tests: unit, envtest, pion, TURN (coturn) and browser (Chromium).
+test: envtest kube images addons ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium) and the real node (test/node, as root).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Benchmarks (programs in test/bench/<name>; what each measures and the figures: docs/benchmarks.md)

@@ -105,6 +105,24 @@ openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/sa.key" 2>/dev/null
 openssl ec -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
 chmod 600 "$PKI"/*.key
 
+# Encryption at rest for what holds personal data: join tokens and TURN
+# credentials (Secrets) and the therapist's note (VideoSessions). etcd's
+# write-ahead log keeps every write until etcd snapshots and drops old
+# files; encrypted, what it keeps there is unreadable (docs/install.md).
+cat >"$PKI/encryption.yaml" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+- resources: [secrets, videosessions.video.sprechzimmer.dev]
+  providers:
+  - secretbox:
+      keys:
+      - name: key1
+        secret: $(head -c 32 /dev/urandom | base64 -w0)
+  - identity: {}
+EOF
+chmod 600 "$PKI/encryption.yaml"
+
 # kubeconfig <name>: a kubeconfig for the client certificate <name>.
 kubeconfig() {
   local name=$1
@@ -173,6 +191,7 @@ start kube-apiserver "$ENVTEST_DIR/kube-apiserver" \
   --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
   --kubelet-preferred-address-types InternalIP,Hostname \
   --authorization-mode Node,RBAC \
+  --encryption-provider-config "$PKI/encryption.yaml" \
   --enable-admission-plugins NodeRestriction \
   --service-cluster-ip-range "$SERVICE_CIDR" \
   --service-account-issuer "https://kubernetes.default.svc.$CLUSTER_DOMAIN" \

@@ -111,7 +111,7 @@ func TestExpiredDemoLeavesNothingInEtcd(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if left := withoutEvents(keys); len(left) > 0 {
+		if left := etcdscan.WithoutEvents(keys); len(left) > 0 {
 			return fmt.Errorf("keys still naming the session: %v", left)
 		}
 		return nil
@@ -206,18 +206,6 @@ func containsKind(keys []string, resource string) bool {
 		}
 	}
 	return false
-}
-
-// withoutEvents drops the Events: they name the session, carry nothing
-// personal and expire with the API server's event TTL.
-func withoutEvents(keys []string) []string {
-	var out []string
-	for _, k := range keys {
-		if !strings.HasPrefix(k, etcdscan.EventsPrefix) {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 func randomHex(t *testing.T) string {

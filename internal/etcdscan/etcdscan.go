@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -110,4 +111,17 @@ func FileContains(path string, needles map[string][]byte) ([]string, error) {
 	}
 	slices.Sort(found)
 	return found, nil
+}
+
+// WithoutEvents drops the keys of Events from keys: Events name the object
+// they are about and expire with the API server's event TTL (one hour by
+// default), and they hold no more than names and reasons.
+func WithoutEvents(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if !strings.HasPrefix(k, EventsPrefix) {
+			out = append(out, k)
+		}
+	}
+	return out
 }

@@ -3,7 +3,6 @@ package testcluster
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,8 +33,7 @@ func Image(name string) string {
 // HasImage reports whether the cluster's containerd holds the image (in the
 // CRI namespace, where the kubelet finds it).
 func HasImage(ctx context.Context, ref string) bool {
-	out, err := exec.CommandContext(ctx, "ctr", "--address", filepath.Join(StateDir(), "containerd", "containerd.sock"),
-		"--namespace", "k8s.io", "images", "ls", "-q").Output()
+	out, err := ctr(ctx, "images", "ls", "-q")
 	if err != nil {
 		return false
 	}

@@ -139,7 +139,8 @@ func Supported() error {
 
 // Up runs hack/cluster-up.sh, which starts the cluster (or finds it already
 // up) and waits for its node to be Ready. The scripts' progress goes to
-// stderr; their failure is returned with the last lines of their output.
+// stderr; their failure is returned with the last lines of their output,
+// after hack/cluster-down.sh has removed what the failed start left.
 func Up(ctx context.Context) (*Cluster, error) {
 	if err := Supported(); err != nil {
 		return nil, err
@@ -150,7 +151,10 @@ func Up(ctx context.Context) (*Cluster, error) {
 	}
 	out, stderr, err := script(ctx, root, "cluster-up.sh")
 	if err != nil {
-		return nil, err
+		// Whatever it started before it failed goes again, so that a
+		// failed start leaves the host as it found it.
+		_, _, downErr := script(context.WithoutCancel(ctx), root, "cluster-down.sh")
+		return nil, errors.Join(err, downErr)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	kubeconfig := lines[len(lines)-1]

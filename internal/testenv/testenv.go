@@ -76,13 +76,22 @@ func Go(t testing.TB, what string, start func(context.Context) error) (stop func
 // like Gomega's Eventually: the API server is observed, not slept on.
 func Eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	EventuallyWithin(t, what, 20*time.Second, cond)
+}
+
+// EventuallyWithin is Eventually with its own bound, for what takes a real
+// node minutes (Pods pulled, started, collected); it asks less often the
+// longer it may wait.
+func EventuallyWithin(t testing.TB, what string, within time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	interval := min(max(within/800, 25*time.Millisecond), time.Second)
 	var err error
 	for time.Now().Before(deadline) {
 		if err = cond(); err == nil {
 			return
 		}
-		time.Sleep(25 * time.Millisecond)
+		time.Sleep(interval)
 	}
 	t.Fatalf("%s: %v", what, err)
 }

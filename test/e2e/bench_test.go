@@ -3,6 +3,8 @@ package e2e
 import (
 	"testing"
 	"time"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 )
 
 // untilVideo is a promise that resolves once the page's call has decoded a
@@ -28,23 +30,23 @@ func BenchmarkEnterToVideo(b *testing.B) {
 	r := startRoom(b, roomOptions{})
 	therapist := openPage(b, "therapist", r.Link(r.Therapist))
 	client := openPage(b, "client", r.Link(r.Client))
-	enterAsClient(client, "")
-	enterByKeyboard(therapist)
-	client.waitState("connected")
+	client.EnterAsClient("")
+	therapist.EnterByKeyboard()
+	client.WaitState("connected")
 	var connected time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		client.click("hangup")
-		client.waitState("ended")
-		therapist.waitState("waiting")
+		client.Click("hangup")
+		client.WaitState("ended")
+		therapist.WaitState("waiting")
 		b.StartTimer()
 		start := time.Now()
-		client.click("rejoin")
-		client.waitState("connected")
+		client.Click("rejoin")
+		client.WaitState("connected")
 		connected += time.Since(start)
 		for _, p := range []*page{client, therapist} {
-			if _, err := eval[bool](p, untilVideo); err != nil {
-				b.Fatalf("%s: %v (%s)", p.name, err, p.describe())
+			if _, err := testbrowser.Eval[bool](p, untilVideo); err != nil {
+				b.Fatalf("%s: %v (%s)", p.Name, err, p.Describe())
 			}
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
 )
 
@@ -27,38 +27,10 @@ const (
 	textTestOK      = "Kamera, Mikrofon und Verbindung funktionieren."
 )
 
-// enterAsClient ticks both consent boxes, gives name and enters.
-func enterAsClient(p *page, name string) {
-	p.t.Helper()
-	p.waitState("waiting-room")
-	p.click("terms")
-	p.click("processing")
-	if name != "" {
-		p.must("typing the name", chromedp.SendKeys(chromedp.ID("name"), name))
-	}
-	p.click("enter")
-}
-
-// enterByKeyboard enters with the keyboard only: focus the button, press Enter.
-func enterByKeyboard(p *page) {
-	p.t.Helper()
-	p.waitState("waiting-room")
-	p.waitFor("the enter button enabled", `!document.getElementById("enter").disabled`)
-	p.must("pressing Enter on the button", chromedp.Focus(chromedp.ID("enter")), chromedp.KeyEvent(kb.Enter))
-}
-
-// assertVideoFlows checks that p decodes the other person's video and that
-// the count keeps growing.
-func assertVideoFlows(p *page) {
-	p.t.Helper()
-	n := p.waitFrames(0)
-	p.waitFrames(n)
-}
-
 // assertShows checks that the element with id shows want.
 func assertShows(p *page, id, want string) {
-	p.t.Helper()
-	p.waitFor(fmt.Sprintf("#%s to say %q", id, want), fmt.Sprintf("(document.getElementById(%q).innerText || '').includes(%q)", id, want))
+	p.T.Helper()
+	p.WaitFor(fmt.Sprintf("#%s to say %q", id, want), fmt.Sprintf("(document.getElementById(%q).innerText || '').includes(%q)", id, want))
 }
 
 func TestCall(t *testing.T) {
@@ -67,48 +39,48 @@ func TestCall(t *testing.T) {
 	client := openPage(t, "client", r.Link(r.Client))
 
 	for _, p := range []*page{therapist, client} {
-		p.waitState("waiting-room")
-		href, err := eval[string](p, "location.href")
+		p.WaitState("waiting-room")
+		href, err := testbrowser.Eval[string](p, "location.href")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if strings.Contains(href, "#") || strings.Contains(href, r.Therapist) || strings.Contains(href, r.Client) {
-			t.Errorf("%s: the token is still in the address bar: %s", p.name, href)
+			t.Errorf("%s: the token is still in the address bar: %s", p.Name, href)
 		}
 	}
 
 	// The therapist sees a note, not the consent boxes; the client must
 	// tick both boxes before the button works.
-	if therapist.visible("consent") || !therapist.visible("therapist-note") {
+	if therapist.Visible("consent") || !therapist.Visible("therapist-note") {
 		t.Errorf("therapist: consent boxes shown or note missing")
 	}
-	if !client.visible("consent") || client.visible("therapist-note") {
+	if !client.Visible("consent") || client.Visible("therapist-note") {
 		t.Errorf("client: consent boxes missing or therapist note shown")
 	}
-	client.waitFor("the level meter to move", "window.sprechzimmer.level > 0")
-	client.click("terms")
-	client.click("processing")
-	client.must("typing the name", chromedp.SendKeys(chromedp.ID("name"), "Frau Beispiel"))
-	client.waitFor("the enter button enabled", `!document.getElementById("enter").disabled`)
-	client.screenshot("waiting-room-client")
-	therapist.screenshot("waiting-room-therapist")
+	client.WaitFor("the level meter to move", "window.sprechzimmer.level > 0")
+	client.Click("terms")
+	client.Click("processing")
+	client.Must("typing the name", chromedp.SendKeys(chromedp.ID("name"), "Frau Beispiel"))
+	client.WaitFor("the enter button enabled", `!document.getElementById("enter").disabled`)
+	client.Screenshot("waiting-room-client")
+	therapist.Screenshot("waiting-room-therapist")
 
-	client.click("enter")
-	client.waitState("waiting")
+	client.Click("enter")
+	client.WaitState("waiting")
 	assertShows(client, "status", textWaiting)
 
-	enterByKeyboard(therapist)
-	therapist.waitState("connected")
-	client.waitState("connected")
-	focused, _ := eval[string](therapist, "document.activeElement.id")
+	therapist.EnterByKeyboard()
+	therapist.WaitState("connected")
+	client.WaitState("connected")
+	focused, _ := testbrowser.Eval[string](therapist, "document.activeElement.id")
 	if focused != "mute" {
 		t.Errorf("after entering by keyboard the focus is on %q, want the microphone button", focused)
 	}
-	assertVideoFlows(therapist)
-	assertVideoFlows(client)
+	therapist.AssertVideoFlows()
+	client.AssertVideoFlows()
 	assertShows(therapist, "status", "Verbunden mit Frau Beispiel")
 	assertShows(client, "status", textConnected)
-	therapist.screenshot("call-therapist")
+	therapist.Screenshot("call-therapist")
 
 	t.Run("a third page with either link is refused", func(t *testing.T) {
 		tests := []struct {
@@ -116,75 +88,75 @@ func TestCall(t *testing.T) {
 			token string
 			enter func(p *page)
 		}{
-			{"therapist link", r.Therapist, func(p *page) { enterByKeyboard(p) }},
-			{"client link", r.Client, func(p *page) { enterAsClient(p, "") }},
+			{"therapist link", r.Therapist, func(p *page) { p.EnterByKeyboard() }},
+			{"client link", r.Client, func(p *page) { p.EnterAsClient("") }},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				third := openPage(t, "third ("+tt.name+")", r.Link(tt.token))
 				tt.enter(third)
-				third.waitState("closed")
+				third.WaitState("closed")
 				assertShows(third, "message", textRoomFull)
-				third.cancel()
+				third.Close()
 			})
 		}
-		if s := therapist.state(); s != "connected" {
+		if s := therapist.State(); s != "connected" {
 			t.Errorf("therapist after the refusals: state %q, want connected", s)
 		}
-		assertVideoFlows(client)
+		client.AssertVideoFlows()
 	})
 
 	t.Run("mute and camera buttons", func(t *testing.T) {
-		therapist.click("mute")
-		therapist.waitFor("mute pressed", `document.getElementById("mute").getAttribute("aria-pressed") === "true"`)
-		label, _ := eval[string](therapist, `document.getElementById("mute").getAttribute("aria-label")`)
+		therapist.Click("mute")
+		therapist.WaitFor("mute pressed", `document.getElementById("mute").getAttribute("aria-pressed") === "true"`)
+		label, _ := testbrowser.Eval[string](therapist, `document.getElementById("mute").getAttribute("aria-label")`)
 		if label != "Mikrofon einschalten" {
 			t.Errorf("muted button label %q, want %q", label, "Mikrofon einschalten")
 		}
-		sending, _ := eval[bool](therapist, `window.sprechzimmer.pc.getSenders().some(s => s.track && s.track.kind === "audio" && s.track.enabled)`)
+		sending, _ := testbrowser.Eval[bool](therapist, `window.sprechzimmer.pc.getSenders().some(s => s.track && s.track.kind === "audio" && s.track.enabled)`)
 		if sending {
 			t.Errorf("muted, but the microphone track still sends")
 		}
-		therapist.click("mute")
-		therapist.click("camera-toggle")
-		therapist.waitFor("camera off", `document.getElementById("camera-toggle").getAttribute("aria-pressed") === "true"`)
-		therapist.click("camera-toggle")
-		therapist.waitFor("camera on", `window.sprechzimmer.pc.getSenders().some(s => s.track && s.track.kind === "video" && s.track.enabled)`)
+		therapist.Click("mute")
+		therapist.Click("camera-toggle")
+		therapist.WaitFor("camera off", `document.getElementById("camera-toggle").getAttribute("aria-pressed") === "true"`)
+		therapist.Click("camera-toggle")
+		therapist.WaitFor("camera on", `window.sprechzimmer.pc.getSenders().some(s => s.track && s.track.kind === "video" && s.track.enabled)`)
 	})
 
 	t.Run("reloading a page reconnects the call", func(t *testing.T) {
 		for _, p := range []*page{therapist, client} {
-			p.must("reloading", chromedp.Reload())
-			p.waitState("connected")
-			therapist.waitState("connected")
-			client.waitState("connected")
-			assertVideoFlows(therapist)
-			assertVideoFlows(client)
+			p.Must("reloading", chromedp.Reload())
+			p.WaitState("connected")
+			therapist.WaitState("connected")
+			client.WaitState("connected")
+			therapist.AssertVideoFlows()
+			client.AssertVideoFlows()
 		}
 		assertShows(therapist, "status", "Verbunden mit Frau Beispiel")
 	})
 
 	t.Run("a dropped server connection comes back", func(t *testing.T) {
-		if _, err := eval[bool](client, "(window.sprechzimmer.dropConnection(), true)"); err != nil {
+		if _, err := testbrowser.Eval[bool](client, "(window.sprechzimmer.dropConnection(), true)"); err != nil {
 			t.Fatal(err)
 		}
-		client.waitFor("the reconnect", `window.sprechzimmer.trace.includes("close:3001 out:hello")`)
-		client.waitState("connected")
-		therapist.waitState("connected")
-		assertVideoFlows(therapist)
-		assertVideoFlows(client)
+		client.WaitFor("the reconnect", `window.sprechzimmer.trace.includes("close:3001 out:hello")`)
+		client.WaitState("connected")
+		therapist.WaitState("connected")
+		therapist.AssertVideoFlows()
+		client.AssertVideoFlows()
 	})
 
 	t.Run("hang up and enter again", func(t *testing.T) {
-		client.click("hangup")
-		client.waitState("ended")
+		client.Click("hangup")
+		client.WaitState("ended")
 		assertShows(client, "ended", textEnded)
-		therapist.waitState("waiting")
+		therapist.WaitState("waiting")
 		assertShows(therapist, "status", textWaiting)
-		client.click("rejoin")
-		client.waitState("connected")
-		therapist.waitState("connected")
-		assertVideoFlows(therapist)
+		client.Click("rejoin")
+		client.WaitState("connected")
+		therapist.WaitState("connected")
+		therapist.AssertVideoFlows()
 	})
 
 	outer := t // the second window outlives its subtest
@@ -192,31 +164,31 @@ func TestCall(t *testing.T) {
 		// A second window that carries this tab's session (token and resume)
 		// takes the therapist's place; the first window learns where the
 		// call went.
-		session, err := eval[string](therapist, "JSON.stringify(Object.fromEntries(Object.entries(sessionStorage)))")
+		session, err := testbrowser.Eval[string](therapist, "JSON.stringify(Object.fromEntries(Object.entries(sessionStorage)))")
 		if err != nil {
 			t.Fatal(err)
 		}
 		second := openPage(outer, "second therapist window", r.URL)
-		if _, err := eval[bool](second, fmt.Sprintf("(Object.entries(%s).forEach(([k, v]) => sessionStorage.setItem(k, v)), true)", session)); err != nil {
+		if _, err := testbrowser.Eval[bool](second, fmt.Sprintf("(Object.entries(%s).forEach(([k, v]) => sessionStorage.setItem(k, v)), true)", session)); err != nil {
 			t.Fatal(err)
 		}
-		second.must("reloading with the session", chromedp.Reload())
-		second.waitState("connected")
-		therapist.waitState("closed")
+		second.Must("reloading with the session", chromedp.Reload())
+		second.WaitState("connected")
+		therapist.WaitState("closed")
 		assertShows(therapist, "message", textReplaced)
-		client.waitState("connected")
-		assertVideoFlows(second)
+		client.WaitState("connected")
+		second.AssertVideoFlows()
 		therapist = second
 	})
 
 	t.Run("expiry closes the room", func(t *testing.T) {
 		r.Room.Expire()
 		for _, p := range []*page{therapist, client} {
-			p.waitState("closed")
+			p.WaitState("closed")
 			assertShows(p, "message", textRoomClosed)
 		}
 		late := openPage(t, "late", r.Link(r.Client))
-		late.waitState("closed")
+		late.WaitState("closed")
 		assertShows(late, "message", textRoomClosed)
 	})
 }
@@ -224,7 +196,7 @@ func TestCall(t *testing.T) {
 func TestClientMustConsent(t *testing.T) {
 	r := startRoom(t, roomOptions{})
 	client := openPage(t, "client", r.Link(r.Client))
-	client.waitState("waiting-room")
+	client.WaitState("waiting-room")
 
 	tests := []struct {
 		name              string
@@ -242,19 +214,19 @@ func TestClientMustConsent(t *testing.T) {
 				document.getElementById("terms").dispatchEvent(new Event("change"));
 				return true;
 			})()`, tt.terms, tt.processing)
-			if _, err := eval[bool](client, set); err != nil {
+			if _, err := testbrowser.Eval[bool](client, set); err != nil {
 				t.Fatal(err)
 			}
-			disabled, _ := eval[bool](client, `document.getElementById("enter").disabled`)
+			disabled, _ := testbrowser.Eval[bool](client, `document.getElementById("enter").disabled`)
 			if !disabled {
 				t.Errorf("the enter button is enabled")
 			}
 			// Submitting anyway (e.g. with a script) is stopped by the page.
-			if _, err := eval[bool](client, `(document.getElementById("enter-form").requestSubmit(), true)`); err != nil {
+			if _, err := testbrowser.Eval[bool](client, `(document.getElementById("enter-form").requestSubmit(), true)`); err != nil {
 				t.Fatal(err)
 			}
 			assertShows(client, "form-error", textConsent)
-			if s := client.state(); s != "waiting-room" {
+			if s := client.State(); s != "waiting-room" {
 				t.Errorf("state %q after submitting without consent, want waiting-room", s)
 			}
 		})
@@ -262,7 +234,7 @@ func TestClientMustConsent(t *testing.T) {
 
 	t.Run("the server refuses a join without consent", func(t *testing.T) {
 		// A hand-made client on the same page origin, bypassing the page.
-		code, err := eval[string](client, fmt.Sprintf(`new Promise((resolve) => {
+		code, err := testbrowser.Eval[string](client, fmt.Sprintf(`new Promise((resolve) => {
 			const url = new URL("ws", location.href); url.protocol = "ws:";
 			const ws = new WebSocket(url);
 			ws.onopen = () => ws.send(JSON.stringify({type: "hello", data: {version: 1, token: %q}}));
@@ -326,17 +298,17 @@ func TestRefusedLinks(t *testing.T) {
 				tt.prepare(r)
 			}
 			p := openPage(t, tt.name, tt.link(r))
-			p.waitState("closed")
+			p.WaitState("closed")
 			assertShows(p, "message", tt.wantText)
-			code, _ := eval[string](p, "document.body.dataset.error")
+			code, _ := testbrowser.Eval[string](p, "document.body.dataset.error")
 			if code != tt.wantCode {
 				t.Errorf("data-error %q, want %q", code, tt.wantCode)
 			}
-			if p.visible("waiting") || p.visible("call") {
+			if p.Visible("waiting") || p.Visible("call") {
 				t.Errorf("waiting room or call shown after a refusal")
 			}
 			if tt.expired {
-				p.screenshot("link-expired")
+				p.Screenshot("link-expired")
 			}
 		})
 	}

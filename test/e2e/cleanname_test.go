@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 )
 
 // cleanNameCases is the table the server's protocol.CleanName runs too.
@@ -46,7 +48,7 @@ func TestCleanNameCases(t *testing.T) {
 		Fits    bool   `json:"fits"`
 		Problem string `json:"problem"`
 	}
-	got, err := eval[[]result](p, fmt.Sprintf(`(async () => {
+	got, err := testbrowser.Eval[[]result](p, fmt.Sprintf(`(async () => {
 		const pr = await import("./protocol.js");
 		return %s.map((name) => {
 			const got = pr.cleanName(name);
@@ -91,22 +93,22 @@ func TestRefusedNamesAreExplained(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var opts []pageOption
 			if tt.langs != "" {
-				opts = append(opts, withLanguages(tt.langs))
+				opts = append(opts, testbrowser.WithLanguages(tt.langs))
 			}
 			p := openPage(t, "client", r.Link(r.Client), opts...)
-			p.waitState("waiting-room")
+			p.WaitState("waiting-room")
 			// Typed into the field directly: SendKeys cannot type every mark.
-			if _, err := eval[bool](p, fmt.Sprintf(`(() => { document.getElementById("name").value = %q; return true; })()`, tt.typed)); err != nil {
+			if _, err := testbrowser.Eval[bool](p, fmt.Sprintf(`(() => { document.getElementById("name").value = %q; return true; })()`, tt.typed)); err != nil {
 				t.Fatal(err)
 			}
-			p.click("terms")
-			p.click("processing")
-			p.click("enter")
+			p.Click("terms")
+			p.Click("processing")
+			p.Click("enter")
 			assertShows(p, "form-error", tt.want)
-			if s := p.state(); s != "waiting-room" {
+			if s := p.State(); s != "waiting-room" {
 				t.Errorf("state %q after a refused name, want waiting-room", s)
 			}
-			p.cancel()
+			p.Close()
 		})
 	}
 }

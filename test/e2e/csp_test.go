@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 )
 
 // withViolationLog makes the page collect the Content-Security-Policy
@@ -41,14 +42,14 @@ func TestPageWorksUnderItsContentSecurityPolicy(t *testing.T) {
 	}
 
 	client := openPage(t, "client", r.Link(r.Client), withViolationLog())
-	enterAsClient(client, "Frau Beispiel")
-	client.waitState("waiting")
+	client.EnterAsClient("Frau Beispiel")
+	client.WaitState("waiting")
 	assertShows(client, "status", textWaiting)
-	if v, err := eval[[]string](client, "window.cspViolations"); err != nil || len(v) != 0 {
+	if v, err := testbrowser.Eval[[]string](client, "window.cspViolations"); err != nil || len(v) != 0 {
 		t.Errorf("violations while entering: %q (%v)", v, err)
 	}
 
-	if _, err := eval[bool](client, `(() => {
+	if _, err := testbrowser.Eval[bool](client, `(() => {
 		const s = document.createElement("script");
 		s.textContent = "window.inlineRan = true";
 		document.head.append(s);
@@ -57,11 +58,11 @@ func TestPageWorksUnderItsContentSecurityPolicy(t *testing.T) {
 	})()`); err != nil {
 		t.Fatal(err)
 	}
-	client.waitFor("both to be refused", `window.cspViolations.length >= 2`)
-	if ran, err := eval[bool](client, "window.inlineRan === true"); err != nil || ran {
+	client.WaitFor("both to be refused", `window.cspViolations.length >= 2`)
+	if ran, err := testbrowser.Eval[bool](client, "window.inlineRan === true"); err != nil || ran {
 		t.Errorf("an inline script ran under the policy (%v)", err)
 	}
-	if color, err := eval[string](client, `getComputedStyle(document.getElementById("status")).color`); err != nil || color == "rgb(255, 0, 0)" {
+	if color, err := testbrowser.Eval[string](client, `getComputedStyle(document.getElementById("status")).color`); err != nil || color == "rgb(255, 0, 0)" {
 		t.Errorf("an inline style applied under the policy: %q (%v)", color, err)
 	}
 }

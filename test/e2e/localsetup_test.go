@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdppage "github.com/chromedp/cdproto/page"
-	"github.com/chromedp/chromedp"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,42 +21,9 @@ import (
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/internal/devenv"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
 )
-
-// withRelayOnly makes every RTCPeerConnection of the tab use TURN relays
-// only (iceTransportPolicy "relay"), so that the media must cross the TURN
-// server.
-func withRelayOnly() pageOption {
-	return func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
-			const Native = window.RTCPeerConnection;
-			window.RTCPeerConnection = function (config, ...rest) {
-				return new Native({ ...(config || {}), iceTransportPolicy: "relay" }, ...rest);
-			};
-			window.RTCPeerConnection.prototype = Native.prototype;
-			Object.setPrototypeOf(window.RTCPeerConnection, Native);
-		})()`})
-		return err
-	}
-}
-
-// selectedCandidateTypes returns the local and remote candidate types of the
-// call's selected ICE candidate pair.
-func (p *page) selectedCandidateTypes() string {
-	p.t.Helper()
-	s, err := eval[string](p, `(async () => {
-		const stats = await window.sprechzimmer.pc.getStats();
-		let pair;
-		stats.forEach(r => { if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
-		if (!pair) return "none";
-		return stats.get(pair.localCandidateId).candidateType + "/" + stats.get(pair.remoteCandidateId).candidateType;
-	})()`)
-	if err != nil {
-		p.t.Fatalf("%s: reading the candidate pair: %v", p.name, err)
-	}
-	return s
-}
 
 // TestLocalSetup runs the README's first command as a person would: it starts
 // cmd/dev, reads the two links it prints, and brings two Chromium tabs into
@@ -103,17 +67,17 @@ func TestLocalSetup(t *testing.T) {
 		t.Errorf("cmd/dev runs %d child processes, want at least kube-apiserver, etcd and a signaling server", len(descendants))
 	}
 
-	therapist := openPage(t, "therapist", links["therapist"], withRelayOnly())
-	client := openPage(t, "client", links["client"], withRelayOnly())
-	enterAsClient(client, "")
-	enterByKeyboard(therapist)
-	therapist.waitState("connected")
-	client.waitState("connected")
-	assertVideoFlows(therapist)
-	assertVideoFlows(client)
+	therapist := openPage(t, "therapist", links["therapist"], testbrowser.WithRelayOnly())
+	client := openPage(t, "client", links["client"], testbrowser.WithRelayOnly())
+	client.EnterAsClient("")
+	therapist.EnterByKeyboard()
+	therapist.WaitState("connected")
+	client.WaitState("connected")
+	therapist.AssertVideoFlows()
+	client.AssertVideoFlows()
 	for _, p := range []*page{therapist, client} {
-		if got := p.selectedCandidateTypes(); got != "relay/relay" {
-			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.name, got)
+		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
+			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.Name, got)
 		}
 	}
 	// What kubectl shows: the room reported the call to its session, through

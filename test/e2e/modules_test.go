@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 )
 
 // TestModules checks the page's pure functions in the browser that runs
@@ -51,7 +53,7 @@ func TestModules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := eval[any](p, fmt.Sprintf(`(async () => {
+			got, err := testbrowser.Eval[any](p, fmt.Sprintf(`(async () => {
 				const [m, s, pr, c, md] = await Promise.all(["./i18n.js", "./signaling.js", "./protocol.js", "./conntest.js", "./media.js"].map(f => import(f)));
 				return %s;
 			})()`, tt.call))

@@ -20,8 +20,8 @@ const textOtherDevice = "Der Link Ihrer Klientin / Ihres Klienten wurde auf eine
 func TestSeatTakeoverAnnounced(t *testing.T) {
 	r := startRoom(t, roomOptions{})
 	therapist := openPage(t, "therapist", r.Link(r.Therapist))
-	enterByKeyboard(therapist)
-	therapist.waitState("waiting")
+	therapist.EnterByKeyboard()
+	therapist.WaitState("waiting")
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
@@ -36,17 +36,17 @@ func TestSeatTakeoverAnnounced(t *testing.T) {
 	}
 
 	first := dial("Frau Beispiel")
-	therapist.waitFor("the call to start", `document.body.dataset.state !== "waiting"`)
+	therapist.WaitFor("the call to start", `document.body.dataset.state !== "waiting"`)
 	assertShows(therapist, "peer-name", "Frau Beispiel")
-	if therapist.visible("device-notice") {
+	if therapist.Visible("device-notice") {
 		t.Fatalf("notice shown for the client's own device")
 	}
 
 	_ = first.Close()
-	therapist.waitState("waiting")
+	therapist.WaitState("waiting")
 	other := dial("Herr Anders")
 	assertShows(therapist, "device-notice", textOtherDevice)
-	if !therapist.visible("device-notice") {
+	if !therapist.Visible("device-notice") {
 		t.Fatalf("notice not shown for another device")
 	}
 
@@ -59,6 +59,6 @@ func TestSeatTakeoverAnnounced(t *testing.T) {
 	if e := other.Err(); e == nil || e.Code != protocol.CodeReclaimed || e.CloseCode != protocol.CloseReclaimed {
 		t.Fatalf("the other device got %v, want reclaimed (%d)", e, protocol.CloseReclaimed)
 	}
-	therapist.waitFor("the notice to go", `document.getElementById("device-notice").hidden`)
+	therapist.WaitFor("the notice to go", `document.getElementById("device-notice").hidden`)
 	assertShows(therapist, "peer-name", "Frau Beispiel")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
@@ -91,14 +92,14 @@ func TestConnectionTest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := startRoom(t, roomOptions{iceServers: tt.ice(t)})
 			p := openPage(t, "therapist", r.Link(r.Therapist))
-			p.waitState("waiting-room")
-			p.waitFor("the camera preview", `document.body.dataset.media === "ok"`)
-			p.click("test")
-			p.waitFor("the test result", `!!document.getElementById("test-result").dataset.result`)
-			got := p.text("test-result")
+			p.WaitState("waiting-room")
+			p.WaitFor("the camera preview", `document.body.dataset.media === "ok"`)
+			p.Click("test")
+			p.WaitFor("the test result", `!!document.getElementById("test-result").dataset.result`)
+			got := p.Text("test-result")
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
-					res, _ := eval[string](p, "JSON.stringify(window.sprechzimmer.testResult)")
+					res, _ := testbrowser.Eval[string](p, "JSON.stringify(window.sprechzimmer.testResult)")
 					t.Errorf("result %q does not say %q (%s)", got, w, res)
 				}
 			}
@@ -108,11 +109,11 @@ func TestConnectionTest(t *testing.T) {
 				}
 			}
 			if tt.name == "TURN server reachable" {
-				p.screenshot("waiting-room-connection-test")
+				p.Screenshot("waiting-room-connection-test")
 			}
 			// The test's peer is gone; entering still works.
-			enterByKeyboard(p)
-			p.waitState("waiting")
+			p.EnterByKeyboard()
+			p.WaitState("waiting")
 		})
 	}
 }
@@ -135,16 +136,16 @@ func TestLanguage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := startRoom(t, roomOptions{language: tt.room})
-			p := openPage(t, tt.name, r.Link(r.Client), withLanguages(tt.browser))
-			p.waitState("waiting-room")
-			if got := p.text("waiting-heading"); got != tt.wantHeading {
+			p := openPage(t, tt.name, r.Link(r.Client), testbrowser.WithLanguages(tt.browser))
+			p.WaitState("waiting-room")
+			if got := p.Text("waiting-heading"); got != tt.wantHeading {
 				t.Errorf("heading %q, want %q", got, tt.wantHeading)
 			}
-			lang, _ := eval[string](p, "document.documentElement.lang")
+			lang, _ := testbrowser.Eval[string](p, "document.documentElement.lang")
 			if lang != tt.wantLang {
 				t.Errorf("html lang %q, want %q", lang, tt.wantLang)
 			}
-			hangup, _ := eval[string](p, `document.getElementById("hangup").getAttribute("aria-label")`)
+			hangup, _ := testbrowser.Eval[string](p, `document.getElementById("hangup").getAttribute("aria-label")`)
 			if hangup != tt.wantHangup {
 				t.Errorf("hang-up button named %q, want %q", hangup, tt.wantHangup)
 			}
@@ -157,7 +158,7 @@ func TestCameraDenied(t *testing.T) {
 	origin := strings.TrimSuffix(r.URL, roomPrefix+"/")
 	needBrowser(t) // skips without a browser
 	// A browser of its own: the shared one answers every prompt with yes.
-	ctx, cancel, err := launchBrowser(false)
+	ctx, cancel, err := testbrowser.Launch(testbrowser.LaunchOptions{})
 	if err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
@@ -172,27 +173,27 @@ func TestCameraDenied(t *testing.T) {
 			t.Fatalf("denying %s: %v", name, err)
 		}
 	}
-	p := openPageIn(t, ctx, "therapist", r.Link(r.Therapist))
-	p.waitState("waiting-room")
-	p.waitFor("the media error", `document.body.dataset.media === "denied"`)
+	p := testbrowser.Open(t, ctx, "therapist", r.Link(r.Therapist))
+	p.WaitState("waiting-room")
+	p.WaitFor("the media error", `document.body.dataset.media === "denied"`)
 	assertShows(p, "media-error", textCameraDenied)
-	p.screenshot("waiting-room-camera-denied")
+	p.Screenshot("waiting-room-camera-denied")
 	// Without camera the person can still enter and see the other.
-	enterByKeyboard(p)
-	p.waitState("waiting")
+	p.EnterByKeyboard()
+	p.WaitState("waiting")
 }
 
 func TestPhoneScreen(t *testing.T) {
 	r := startRoom(t, roomOptions{})
-	client := openPage(t, "client on a phone", r.Link(r.Client), withViewport(360, 740, true))
-	client.waitState("waiting-room")
+	client := openPage(t, "client on a phone", r.Link(r.Client), testbrowser.WithViewport(360, 740, true))
+	client.WaitState("waiting-room")
 	fits := `document.documentElement.scrollWidth <= window.innerWidth`
-	client.waitFor("the waiting room to fit the width", fits)
-	client.waitFor("the camera preview", `document.body.dataset.media === "ok"`)
-	client.screenshot("waiting-room-phone")
+	client.WaitFor("the waiting room to fit the width", fits)
+	client.WaitFor("the camera preview", `document.body.dataset.media === "ok"`)
+	client.Screenshot("waiting-room-phone")
 
 	// Every control a person can reach has a name a screen reader says.
-	unnamed, err := eval[string](client, `[...document.querySelectorAll("button, input, select, video")]
+	unnamed, err := testbrowser.Eval[string](client, `[...document.querySelectorAll("button, input, select, video")]
 		.filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !e.innerText.trim())
 		.map(e => e.id).join(",")`)
 	if err != nil {
@@ -203,10 +204,10 @@ func TestPhoneScreen(t *testing.T) {
 	}
 
 	therapist := openPage(t, "therapist", r.Link(r.Therapist))
-	enterAsClient(client, "")
-	enterByKeyboard(therapist)
-	client.waitState("connected")
-	client.waitFor("the call to fit the width", fits)
-	client.waitFrames(0)
-	client.screenshot("call-phone")
+	client.EnterAsClient("")
+	therapist.EnterByKeyboard()
+	client.WaitState("connected")
+	client.WaitFor("the call to fit the width", fits)
+	client.WaitFrames(0)
+	client.Screenshot("call-phone")
 }

@@ -1,4 +1,4 @@
-package testcluster_test
+package node
 
 import (
 	"context"
@@ -22,25 +22,11 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/testcluster"
 )
 
-// TestCluster brings up the real node (or uses the one already up), and
-// checks what the product relies on: the node is Ready, a Pod under the
+// TestCluster checks what the product relies on: the node is Ready, a Pod under the
 // restricted Pod Security profile runs, a ClusterIP Service reaches a Pod.
 func TestCluster(t *testing.T) {
-	if err := testcluster.Supported(); err != nil {
-		t.Skip(err)
-	}
+	c := needCluster(t)
 	ctx := t.Context()
-	c, err := testcluster.Up(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !c.Reused {
-		t.Cleanup(func() {
-			if err := c.Down(context.Background()); err != nil {
-				t.Error(err)
-			}
-		})
-	}
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,114 @@
+package testcluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// RoomNamespace is the namespace Install makes for sessions, under the
+// restricted Pod Security profile.
+const RoomNamespace = "praxis"
+
+// PublicHost is the public URL's host of config/overlays/single-node: a
+// browser maps it to the front door's Service address.
+const PublicHost = "sprechzimmer.test"
+
+// FrontDoor names the front door's Service as the overlay installs it.
+const (
+	FrontDoorNamespace = "sprechzimmer-frontdoor"
+	FrontDoorService   = "frontdoor"
+)
+
+// Install applies the product to the cluster exactly as docs/install.md
+// tells a platform team: cert-manager, the shared TURN secret in both
+// namespaces, config/overlays/single-node, a restricted namespace for the
+// sessions; it returns once every Deployment is Available.
+func (c *Cluster) Install(ctx context.Context) error {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	steps := [][]string{
+		{"apply", "--server-side", "-f", filepath.Join(c.root, "bin", "addons", "cert-manager.yaml")},
+		{"-n", "cert-manager", "wait", "--for=condition=Available", "deployment", "--all", "--timeout=300s"},
+	}
+	for _, s := range []struct{ namespace, name string }{{"sprechzimmer-system", "sprechzimmer-turn"}, {"sprechzimmer-turn", "turn-shared-secret"}} {
+		steps = append(steps,
+			[]string{"create", "namespace", s.namespace},
+			[]string{"-n", s.namespace, "create", "secret", "generic", s.name, "--from-literal=secret=" + base64.StdEncoding.EncodeToString(secret)})
+	}
+	for _, args := range steps {
+		if err := c.Kubectl(ctx, args...); err != nil {
+			return err
+		}
+	}
+	// cert-manager's own webhook takes a moment after it is Available to
+	// be served with its injected CA; until then the apply is refused.
+	overlay := filepath.Join(c.root, "config", "overlays", "single-node")
+	if err := retry(ctx, 2*time.Minute, func() error { return c.Kubectl(ctx, "apply", "--server-side", "-k", overlay) }); err != nil {
+		return err
+	}
+	steps = [][]string{
+		{"create", "namespace", RoomNamespace},
+		{"label", "namespace", RoomNamespace, "pod-security.kubernetes.io/enforce=restricted"},
+	}
+	for _, ns := range []string{"sprechzimmer-system", FrontDoorNamespace, "sprechzimmer-turn"} {
+		steps = append(steps, []string{"-n", ns, "wait", "--for=condition=Available", "deployment", "--all", "--timeout=300s"})
+	}
+	for _, args := range steps {
+		if err := c.Kubectl(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Kubectl runs bin/kube/kubectl with args against the cluster as its
+// admin; the error carries kubectl's output.
+func (c *Cluster) Kubectl(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.root, "bin", "kube", "kubectl"), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl %s: %w\n%s", redact(args), err, out.String())
+	}
+	return nil
+}
+
+// redact hides literal values (the TURN secret) from an error message.
+func redact(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if name, _, ok := strings.Cut(a, "--from-literal="); ok && name == "" {
+			a = "--from-literal=<redacted>"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+// retry calls f until it succeeds or within has passed, and returns its
+// last error.
+func retry(ctx context.Context, within time.Duration, f func() error) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(2 * time.Second):
+		}
+	}
+}

@@ -1,0 +1,250 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
+	"github.com/sprechzimmer/sprechzimmer/internal/etcdscan"
+	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
+	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
+	"github.com/sprechzimmer/sprechzimmer/internal/testcluster"
+	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
+)
+
+const (
+	// roomNamespace is where the portal creates sessions: restricted.
+	roomNamespace = testcluster.RoomNamespace
+	// lifetime is how long the test's session lives from its creation: the
+	// shortest validFor (15m) with a start time that far in the past.
+	lifetime = 4 * time.Minute
+	// note and displayName must not be found in etcd after expiry.
+	note        = "Erstgespräch, Notiz-7c1e"
+	displayName = "Mara Quendtberg"
+)
+
+// TestRealNode installs the product on the real node and holds one session
+// from creation to expiry, checking what each person would notice.
+func TestRealNode(t *testing.T) {
+	needCluster(t)
+	testbrowser.Require(t)
+	ctx := context.Background()
+	if err := cluster.Install(ctx); err != nil {
+		t.Fatalf("installing as docs/install.md says: %v", err)
+	}
+
+	api, err := ctrlclient.New(cluster.Config, ctrlclient.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := createSession(t, api)
+	key := types.NamespacedName{Namespace: roomNamespace, Name: session.Name}
+
+	// The room opens: a real Pod under the restricted profile, Ready.
+	var pod corev1.Pod
+	testenv.EventuallyWithin(t, "the room Pod is Ready", 3*time.Minute, func() error {
+		if err := api.Get(ctx, types.NamespacedName{Namespace: roomNamespace, Name: roomcontract.RoomName(session)}, &pod); err != nil {
+			return err
+		}
+		if !podReady(&pod) {
+			return fmt.Errorf("phase %s", pod.Status.Phase)
+		}
+		return nil
+	})
+	links := &corev1.Secret{}
+	if err := api.Get(ctx, types.NamespacedName{Namespace: roomNamespace, Name: roomcontract.LinksSecretName(session)}, links); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two browsers meet through the front door and the TURN server only.
+	var frontdoor corev1.Service
+	if err := api.Get(ctx, types.NamespacedName{Namespace: testcluster.FrontDoorNamespace, Name: testcluster.FrontDoorService}, &frontdoor); err != nil {
+		t.Fatal(err)
+	}
+	browser, stop, err := testbrowser.Launch(testbrowser.LaunchOptions{
+		FakeUI:            true,
+		SecureOrigins:     []string{"http://" + testcluster.PublicHost},
+		HostResolverRules: "MAP " + testcluster.PublicHost + " " + frontdoor.Spec.ClusterIP,
+	})
+	if err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	t.Cleanup(stop)
+	therapist := testbrowser.Open(t, browser, "therapist", string(links.Data[roomcontract.SecretKeyTherapistLink]), testbrowser.WithRelayOnly())
+	client := testbrowser.Open(t, browser, "client", string(links.Data[roomcontract.SecretKeyClientLink]), testbrowser.WithRelayOnly())
+	client.EnterAsClient(displayName)
+	therapist.EnterByKeyboard()
+	therapist.WaitState("connected")
+	client.WaitState("connected")
+	therapist.AssertVideoFlows()
+	client.AssertVideoFlows()
+	for _, p := range []*testbrowser.Page{therapist, client} {
+		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
+			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.Name, got)
+		}
+	}
+
+	// The room reports the call through its own bound token and the room
+	// policy: what the portal and kubectl show.
+	testenv.EventuallyWithin(t, "the session shows the call", time.Minute, func() error {
+		s := &videov1alpha1.VideoSession{}
+		if err := api.Get(ctx, key, s); err != nil {
+			return err
+		}
+		if s.Status.Phase != videov1alpha1.PhaseInProgress || s.Status.Participants != 2 || s.Status.StartedAt == nil {
+			return fmt.Errorf("phase %s, %d participants, startedAt %v; want InProgress, 2, set", s.Status.Phase, s.Status.Participants, s.Status.StartedAt)
+		}
+		return nil
+	})
+	before := &videov1alpha1.VideoSession{}
+	if err := api.Get(ctx, key, before); err != nil {
+		t.Fatal(err)
+	}
+
+	// The operator is killed and comes back: the call and the session go on
+	// as they were.
+	restartOperator(t)
+	after := &videov1alpha1.VideoSession{}
+	if err := api.Get(ctx, key, after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Status.Phase != before.Status.Phase || after.Status.Participants != 2 || !after.Status.StartedAt.Equal(before.Status.StartedAt) {
+		t.Errorf("after the operator's restart: phase %s, %d participants, startedAt %v; before: %s, 2, %v",
+			after.Status.Phase, after.Status.Participants, after.Status.StartedAt, before.Status.Phase, before.Status.StartedAt)
+	}
+	var podAfter corev1.Pod
+	if err := api.Get(ctx, types.NamespacedName{Namespace: roomNamespace, Name: pod.Name}, &podAfter); err != nil || podAfter.UID != pod.UID {
+		t.Errorf("the room Pod was replaced by the operator's restart (err %v)", err)
+	}
+	therapist.AssertVideoFlows()
+	client.AssertVideoFlows()
+
+	// Expiry: the session and everything it owns are gone, collected by the
+	// real garbage collector, and the room's container is gone from the node.
+	waitGone(t, api, lifetime+2*time.Minute, session, &pod, links, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: roomNamespace, Name: roomcontract.RoomName(session)}})
+	testenv.EventuallyWithin(t, "the room's container is gone from containerd", time.Minute, func() error {
+		ids, err := testcluster.ContainersOf(ctx, pod.UID)
+		if err != nil {
+			return err
+		}
+		if len(ids) > 0 {
+			return fmt.Errorf("%d containers of the room Pod left", len(ids))
+		}
+		return nil
+	})
+	scanEtcd(t, session, links)
+}
+
+// createSession creates the session as the portal would, with a start time
+// so far in the past that it expires lifetime from now.
+func createSession(t *testing.T, api ctrlclient.Client) *videov1alpha1.VideoSession {
+	t.Helper()
+	validFor := 15 * time.Minute
+	s := &videov1alpha1.VideoSession{
+		ObjectMeta: metav1.ObjectMeta{Namespace: roomNamespace, Name: "termin-1"},
+		Spec: videov1alpha1.VideoSessionSpec{
+			StartTime: metav1.NewTime(time.Now().Add(lifetime - validFor).Truncate(time.Second)),
+			ValidFor:  &metav1.Duration{Duration: validFor},
+			Note:      note,
+		},
+	}
+	// The webhook's CA is injected by cert-manager shortly after it is up.
+	testenv.EventuallyWithin(t, "the webhook admits the session", 2*time.Minute, func() error {
+		return api.Create(context.Background(), s)
+	})
+	return s
+}
+
+// restartOperator deletes the operator's Pods and waits until its
+// Deployment is available again.
+func restartOperator(t *testing.T) {
+	t.Helper()
+	for _, args := range [][]string{
+		{"-n", "sprechzimmer-system", "delete", "pod", "-l", "control-plane=controller-manager", "--wait=true"},
+		{"-n", "sprechzimmer-system", "rollout", "status", "deployment/sprechzimmer-controller-manager", "--timeout=180s"},
+	} {
+		if err := cluster.Kubectl(context.Background(), args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitGone waits until every object is deleted.
+func waitGone(t *testing.T, api ctrlclient.Client, within time.Duration, objs ...ctrlclient.Object) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, o := range objs {
+		testenv.EventuallyWithin(t, fmt.Sprintf("%T %s deleted", o, o.GetName()), time.Until(deadline), func() error {
+			err := api.Get(context.Background(), ctrlclient.ObjectKeyFromObject(o), o)
+			switch {
+			case apierrors.IsNotFound(err):
+				return nil
+			case err != nil:
+				return err
+			}
+			return errors.New("still there")
+		})
+	}
+}
+
+// scanEtcd compacts and defragments etcd and searches its database file
+// for the session's note, its tokens and the client's display name.
+func scanEtcd(t *testing.T, s *videov1alpha1.VideoSession, links *corev1.Secret) {
+	t.Helper()
+	e, err := etcdscan.Dial(testcluster.EtcdEndpoint(), testcluster.EtcdDataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Close() }()
+	ctx := context.Background()
+	keys, err := e.KeysContaining(ctx, []byte(s.UID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := etcdscan.WithoutEvents(keys); len(left) > 0 {
+		t.Errorf("etcd keys still naming the session: %v", left)
+	}
+	if err := e.CompactAndDefragment(ctx); err != nil {
+		t.Fatal(err)
+	}
+	needles := map[string][]byte{"note": []byte(note), "display name": []byte(displayName)}
+	for k, v := range links.Data {
+		needles["links Secret's "+k] = v
+	}
+	// The write-ahead log keeps every write until etcd's next snapshot;
+	// with encryption at rest (hack/cluster-up.sh, docs/install.md) it
+	// holds none of this readable either.
+	wal, err := e.WALFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range append([]string{e.DatabaseFile()}, wal...) {
+		found, err := etcdscan.FileContains(file, needles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found) > 0 {
+			t.Errorf("%s still holds the session's %v", filepath.Base(file), found)
+		}
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
