@@ -6,8 +6,8 @@
 //     the create call to the room Pod's Ready condition, seen by a watch;
 //     first one after another, then many created at once;
 //   - memory per open room on the node: the Pod's cgroup (room container
-//     and pause), its containerd shim, and its share of the kubelet's and
-//     containerd's growth while the rooms opened;
+//     and pause), its containerd shim (proportional set size), and its
+//     share of the kubelet's and containerd's growth while the rooms opened;
 //   - how many rooms the node holds: its allocatable Pods, CPU and memory
 //     against what runs besides the rooms and what a room requests.
 //
@@ -92,7 +92,7 @@ func run(sequential, concurrent int) (err error) {
 	if err := b.closeAll(ctx); err != nil {
 		return err
 	}
-	before := nodeProcessesRSS()
+	before := nodeProcessesPSS()
 	conc, err := b.open(ctx, "conc", concurrent, true)
 	if err != nil {
 		return err
@@ -253,7 +253,7 @@ func session(name string) *videov1alpha1.VideoSession {
 type perRoom struct{ pod, shim, nodeShare int64 }
 
 // memory reads the open rooms' Pod cgroups and shims and the growth of
-// the kubelet's and containerd's resident memory since before.
+// the kubelet's and containerd's proportional memory since before.
 func (b *bench) memory(ctx context.Context, before int64, rooms int) (perRoom, error) {
 	pods := &corev1.PodList{}
 	if err := b.api.List(ctx, pods, client.InNamespace(testcluster.RoomNamespace)); err != nil {
@@ -275,11 +275,11 @@ func (b *bench) memory(ctx context.Context, before int64, rooms int) (perRoom, e
 	if err := b.api.List(ctx, allPods); err != nil {
 		return perRoom{}, err
 	}
-	shims := processesRSS("containerd-shim-runc-v2")
+	shims := processesPSS("containerd-shim-runc-v2")
 	return perRoom{
 		pod:       total / n,
 		shim:      shims / int64(len(allPods.Items)),
-		nodeShare: max(nodeProcessesRSS()-before, 0) / int64(rooms),
+		nodeShare: max(nodeProcessesPSS()-before, 0) / int64(rooms),
 	}, nil
 }
 
@@ -363,11 +363,13 @@ func podWorkingSet(uid types.UID) (int64, error) {
 	return usage, nil
 }
 
-// nodeProcessesRSS is the resident memory of the kubelet and containerd.
-func nodeProcessesRSS() int64 { return processesRSS("kubelet") + processesRSS("containerd") }
+// nodeProcessesPSS is the proportional memory of the kubelet and containerd.
+func nodeProcessesPSS() int64 { return processesPSS("kubelet") + processesPSS("containerd") }
 
-// processesRSS sums VmRSS of the processes whose command name is comm.
-func processesRSS(comm string) int64 {
+// processesPSS sums the proportional set size (Pss: resident memory, pages
+// shared with other processes divided among them) of the processes whose
+// command name is comm: the shims share their binary's pages.
+func processesPSS(comm string) int64 {
 	var total int64
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -378,12 +380,12 @@ func processesRSS(comm string) int64 {
 		if err != nil || strings.TrimSpace(string(name)) != truncateComm(comm) {
 			continue
 		}
-		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		rollup, err := os.ReadFile(filepath.Join("/proc", e.Name(), "smaps_rollup"))
 		if err != nil {
 			continue
 		}
-		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		for _, line := range strings.Split(string(rollup), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pss:"); ok {
 				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 				total += kb * 1024
 			}
