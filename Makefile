@@ -97,6 +97,10 @@ bench-flood: envtest ## Flood benchmark: 10,000 WebSockets without hello against
 bench-turn: ## TURN benchmark: own server against coturn, throughput, latency, allocations/s.
 	go run ./test/bench/turn
 
+.PHONY: bench-node
+bench-node: envtest kube images addons ## Real-node benchmark (root): room opening to Pod Ready (20 in a row, 100 at once), memory per room, rooms per node.
+	go run ./test/bench/node
+
 ##@ Build
 
 .PHONY: build

@@ -17,6 +17,7 @@ import (
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
+	"github.com/sprechzimmer/sprechzimmer/internal/memlimit"
 	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
@@ -214,15 +215,14 @@ func (o *RoomOptions) newPod(s *videov1alpha1.VideoSession, secret *corev1.Secre
 	}, nil
 }
 
-// goMemLimitEnv sets the Go runtime's soft memory limit to 85 % of the
-// container's memory limit, so that under load the server collects
-// garbage harder before the kernel kills it; nothing without a limit.
+// goMemLimitEnv sets the Go runtime's soft memory limit from the
+// container's memory limit (memlimit.For); nothing without a limit.
 func goMemLimitEnv(res corev1.ResourceRequirements) []corev1.EnvVar {
 	limit, ok := res.Limits[corev1.ResourceMemory]
 	if !ok || limit.Value() <= 0 {
 		return nil
 	}
-	return []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: strconv.FormatInt(limit.Value()/100*85, 10)}}
+	return []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: strconv.FormatInt(memlimit.For(limit), 10)}}
 }
 
 func sortedEnv(m map[string]string) []corev1.EnvVar {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // RoomNamespace is the namespace Install makes for sessions, under the
@@ -111,4 +113,14 @@ func retry(ctx context.Context, within time.Duration, f func() error) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// PodReady reports whether p's Ready condition is true.
+func PodReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

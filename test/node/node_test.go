@@ -57,7 +57,7 @@ func TestRealNode(t *testing.T) {
 		if err := api.Get(ctx, types.NamespacedName{Namespace: roomNamespace, Name: roomcontract.RoomName(session)}, &pod); err != nil {
 			return err
 		}
-		if !podReady(&pod) {
+		if !testcluster.PodReady(&pod) {
 			return fmt.Errorf("phase %s", pod.Status.Phase)
 		}
 		return nil
@@ -238,13 +238,4 @@ func scanEtcd(t *testing.T, s *videov1alpha1.VideoSession, links *corev1.Secret)
 			t.Errorf("%s still holds the session's %v", filepath.Base(file), found)
 		}
 	}
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +35,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
+	"github.com/sprechzimmer/sprechzimmer/test/bench/sample"
 )
 
 func main() {
@@ -243,16 +243,10 @@ func measure(c client.WithWatch, n, workers int) (result, error) {
 	}
 	return result{
 		n:            n,
-		provisionP50: percentile(prov, 50), p99: percentile(prov, 99),
+		provisionP50: sample.Sample(prov).Percentile(50), p99: sample.Sample(prov).Percentile(99),
 		perSecond: float64(n) / lastProvisioned.Sub(began).Seconds(),
-		expiryP50: percentile(lag, 50), expiryP99: percentile(lag, 99),
+		expiryP50: sample.Sample(lag).Percentile(50), expiryP99: sample.Sample(lag).Percentile(99),
 	}, nil
-}
-
-func percentile(d []time.Duration, p int) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[(len(s)*p+99)/100-1]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }

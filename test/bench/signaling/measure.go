@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/testpeer"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
+	"github.com/sprechzimmer/sprechzimmer/test/bench/sample"
 )
 
 // runTimeout bounds one measured run.
@@ -19,31 +19,9 @@ const runTimeout = 10 * time.Second
 // server's rate limit of 20 messages a second (the two sockets take turns).
 const relayInterval = 30 * time.Millisecond
 
-// Sample is a set of measured durations.
-type Sample []time.Duration
-
-// Percentile returns the nearest-rank p-th percentile (0 < p <= 100).
-func (s Sample) Percentile(p float64) time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	sorted := slices.Clone(s)
-	slices.Sort(sorted)
-	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
-	return sorted[max(rank, 1)-1]
-}
-
-// Max returns the largest duration.
-func (s Sample) Max() time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	return slices.Max(s)
-}
-
 // Startup starts and stops bin runs times and returns the exec-to-ready times.
-func Startup(ctx context.Context, bin string, runs int) (Sample, error) {
-	var out Sample
+func Startup(ctx context.Context, bin string, runs int) (sample.Sample, error) {
+	var out sample.Sample
 	for range runs {
 		s, err := Start(ctx, bin)
 		if err != nil {
@@ -61,10 +39,10 @@ func Startup(ctx context.Context, bin string, runs int) (Sample, error) {
 type JoinResult struct {
 	// ICEConnected runs from the client's first step (opening the socket,
 	// then hello) to the later of the two peers' ICE connected events.
-	ICEConnected Sample
+	ICEConnected sample.Sample
 	// Connected runs to the later of the two PeerConnections connected
 	// (ICE and DTLS done: media can flow).
-	Connected Sample
+	Connected sample.Sample
 	// InCall is the server's memory while the first call was running.
 	InCall Memory
 }
@@ -156,7 +134,7 @@ func awaitEvents(ctx context.Context, p *testpeer.Peer, want ...testpeer.EventTy
 // Relay measures how long one message takes from one person's socket
 // through the server to the other's, runs times, the two taking turns.
 // Both sides run in this process, so one clock times send and receipt.
-func Relay(ctx context.Context, s *Server, runs int) (Sample, error) {
+func Relay(ctx context.Context, s *Server, runs int) (sample.Sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, runTimeout+time.Duration(runs)*relayInterval)
 	defer cancel()
 	var conns [2]*testpeer.Conn
@@ -175,7 +153,7 @@ func Relay(ctx context.Context, s *Server, runs int) (Sample, error) {
 	end := protocol.Candidate{} // end of candidates: relayed, never acted on
 	tick := time.NewTicker(relayInterval)
 	defer tick.Stop()
-	var out Sample
+	var out sample.Sample
 	for i := range runs {
 		from, to := conns[i%2], conns[1-i%2]
 		start := time.Now()

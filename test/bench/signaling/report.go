@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sprechzimmer/sprechzimmer/test/bench/sample"
 )
 
 // Aims of issue 3, checked in the table.
@@ -22,7 +24,7 @@ const (
 // Results is everything one benchmark run measured.
 type Results struct {
 	// Startup are the exec-to-ready times.
-	Startup Sample
+	Startup sample.Sample
 	// Idle is the memory of a freshly started server.
 	Idle Memory
 	// Join are the join latencies and the memory during a call.
@@ -30,7 +32,7 @@ type Results struct {
 	// AfterCalls is the memory once every measured call has ended.
 	AfterCalls Memory
 	// Relay are the one-message relay times.
-	Relay Sample
+	Relay sample.Sample
 }
 
 // Run measures bin: startup over startups runs, then on one server the idle
@@ -86,7 +88,7 @@ func WriteTable(w io.Writer, r *Results) error {
 	row := func(cells ...string) { _, _ = fmt.Fprintln(tw, "| "+strings.Join(cells, "\t| ")+"\t|") }
 	row("measure", "runs", "p50", "p99", "max", "aim")
 	row("---", "---", "---", "---", "---", "---")
-	durations := func(name string, s Sample, aim string) {
+	durations := func(name string, s sample.Sample, aim string) {
 		row(name, fmt.Sprint(len(s)), ms(s.Percentile(50)), ms(s.Percentile(99)), ms(s.Max()), aim)
 	}
 	durations("exec → /readyz 200", r.Startup, "p50 < "+ms(AimReady)+" "+verdict(r.Startup.Percentile(50) < AimReady))
