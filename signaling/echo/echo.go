@@ -3,6 +3,11 @@
 // the audio and video it receives, so people see and hear themselves the way
 // the other person would before they enter the room.
 //
+// Given a TURN server, a Peer uses relay candidates only: its answer names
+// no address of the room's Pod, and every packet it sends, connectivity
+// checks to whatever address a browser names included, goes through the
+// TURN server, whose peer policy decides what it may reach.
+//
 // A Peer is cheap: all peers share one pion API (media engine and settings),
 // keep no buffers beyond pion's own, and close themselves after MaxLifetime.
 package echo
@@ -105,9 +110,15 @@ type echoSender struct {
 }
 
 // New returns an echo peer that uses ice and reports late local candidates
-// to onCandidate. It closes itself after the Engine's MaxLifetime.
+// to onCandidate. If ice names a TURN server, the peer gathers and uses
+// relay candidates only (ICE transport policy "relay"). It closes itself
+// after the Engine's MaxLifetime.
 func (e *Engine) New(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (*Peer, error) {
-	pc, err := e.api.NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(ice)})
+	policy := webrtc.ICETransportPolicyAll
+	if hasTURN(ice) {
+		policy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := e.api.NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(ice), ICETransportPolicy: policy})
 	if err != nil {
 		return nil, fmt.Errorf("creating peer connection: %w", err)
 	}
@@ -121,6 +132,19 @@ func (e *Engine) New(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandid
 		}
 	})
 	return p, nil
+}
+
+// hasTURN reports whether servers name a TURN server (a turn: or turns: URL).
+func hasTURN(servers []protocol.ICEServer) bool {
+	for _, s := range servers {
+		for _, u := range s.URLs {
+			scheme, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(u)), ":")
+			if scheme == "turn" || scheme == "turns" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func iceServers(servers []protocol.ICEServer) []webrtc.ICEServer {
@@ -161,9 +185,10 @@ func (p *Peer) Answer(offerSDP string) (string, error) {
 	if local == nil {
 		return "", errors.New("echo peer closed while answering")
 	}
+	sdp := hideRelatedAddresses(local.SDP)
 	p.answered = true
-	p.inAnswer = candidatesIn(local.SDP)
-	return local.SDP, nil
+	p.inAnswer = candidatesIn(sdp)
+	return sdp, nil
 }
 
 // addEchoTrack gives a transceiver the offer created a local track, so the
@@ -256,6 +281,7 @@ func (p *Peer) localCandidate(c *webrtc.ICECandidate) {
 		return
 	}
 	init := c.ToJSON()
+	init.Candidate = hideRelatedAddress(init.Candidate)
 	p.mu.Lock()
 	_, sent := p.inAnswer[init.Candidate]
 	late := p.answered && !sent
@@ -263,6 +289,42 @@ func (p *Peer) localCandidate(c *webrtc.ICECandidate) {
 	if late {
 		p.onCandidate(init)
 	}
+}
+
+// hideRelatedAddresses applies hideRelatedAddress to every candidate line
+// of sdp.
+func hideRelatedAddresses(sdp string) string {
+	lines := strings.Split(sdp, "\n")
+	for i, line := range lines {
+		if c, ok := strings.CutPrefix(line, "a="); ok && strings.HasPrefix(c, "candidate:") {
+			body, cr := strings.CutSuffix(c, "\r")
+			lines[i] = "a=" + hideRelatedAddress(body)
+			if cr {
+				lines[i] += "\r"
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// hideRelatedAddress replaces a candidate's related address and port with
+// 0.0.0.0 and 0, as browsers do: the related address of a relay candidate
+// is the local end of the socket to the TURN server (over TCP, the Pod's
+// own address), which the browser does not need.
+func hideRelatedAddress(candidate string) string {
+	fields := strings.Fields(candidate)
+	for i := 0; i+1 < len(fields); i++ {
+		switch fields[i] {
+		case "raddr":
+			fields[i+1] = "0.0.0.0"
+		case "rport":
+			fields[i+1] = "0"
+		default:
+			continue
+		}
+		i++
+	}
+	return strings.Join(fields, " ")
 }
 
 // candidatesIn returns the candidate lines of sdp in the form

@@ -3,18 +3,24 @@ package echo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
+	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/testpeer"
 	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
+	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
+	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 	"github.com/sprechzimmer/sprechzimmer/signaling/server"
 )
@@ -309,5 +315,172 @@ func TestEchoThroughSignalingServer(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("no audio came back through the connection test")
 		}
+	}
+}
+
+// coturnICE starts coturn on loopback (loopback peers allowed) and returns
+// it as the room's TURN server, with fresh credentials.
+func coturnICE(t *testing.T) []protocol.ICEServer {
+	t.Helper()
+	const secret = "echo-test-secret"
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{Secret: secret, Realm: "sprechzimmer.test"})
+	if errors.Is(err, turntest.ErrNoCoturn) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v (CI=true needs it)", err)
+		}
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	cred := turncred.Mint([]byte(secret), "echo-test", time.Now().Add(time.Hour))
+	return []protocol.ICEServer{{
+		URLs:       []string{"turn:" + c.Addr().String() + "?transport=udp"},
+		Username:   cred.Username,
+		Credential: cred.Password,
+	}}
+}
+
+// TestWithTURNTheEchoUsesTheRelayOnly gives the echo peer a TURN server and
+// a browser candidate that names a UDP service on this machine: the echo
+// must name no address of its own (only relay candidates, no related
+// address), and its connectivity checks must reach the service only from
+// its relay, never straight from the echo's own socket.
+func TestWithTURNTheEchoUsesTheRelayOnly(t *testing.T) {
+	ice := coturnICE(t)
+	engine, err := NewEngine(Options{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trickled := make(chan string, 64)
+	p, err := engine.New(ice, func(c webrtc.ICECandidateInit) { trickled <- c.Candidate })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+
+	b := newBrowser(t)
+	if _, err := b.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := b.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := p.Answer(offer.SDP)
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+
+	service, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = service.Close() }()
+	port := service.LocalAddr().(*net.UDPAddr).Port
+	mid := "0"
+	if err := p.AddCandidate(webrtc.ICECandidateInit{
+		Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 " + strconv.Itoa(port) + " typ host",
+		SDPMid:    &mid,
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The service learns the checks' source addresses; three of them,
+	// since pion sends checks from every local candidate in turn.
+	var sources []string
+	buf := make([]byte, 1500)
+	for len(sources) < 3 {
+		if err := service.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n, from, err := service.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no connectivity check reached the service through the relay: %v", err)
+		}
+		if stun.IsMessage(buf[:n]) {
+			sources = append(sources, from.String())
+		}
+	}
+
+	<-webrtc.GatheringCompletePromise(p.pc)
+	candidates := []string{}
+	for c := range candidatesIn(answer) {
+		candidates = append(candidates, c)
+	}
+	for done := false; !done; {
+		select {
+		case c := <-trickled:
+			candidates = append(candidates, c)
+		default:
+			done = true
+		}
+	}
+	relays := map[string]bool{}
+	for _, c := range candidates {
+		f := strings.Fields(c)
+		if len(f) < 8 || f[6] != "typ" || f[7] != "relay" {
+			t.Errorf("echo candidate %q is not a relay candidate", c)
+			continue
+		}
+		if i := strings.Index(c, " raddr "); i >= 0 && !strings.HasPrefix(c[i:], " raddr 0.0.0.0 rport 0") {
+			t.Errorf("echo relay candidate %q names a related address", c)
+		}
+		relays[net.JoinHostPort(f[4], f[5])] = true
+	}
+	if len(relays) == 0 {
+		t.Fatalf("echo has no relay candidate: %q", candidates)
+	}
+	for _, s := range sources {
+		if !relays[s] {
+			t.Errorf("a connectivity check came from %s, not from the echo's relay %v", s, relays)
+		}
+	}
+}
+
+func TestHideRelatedAddress(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"relay over TCP", "candidate:1 1 udp 1023 203.0.113.7 50000 typ relay raddr 10.244.0.12 rport 41234 generation 0",
+			"candidate:1 1 udp 1023 203.0.113.7 50000 typ relay raddr 0.0.0.0 rport 0 generation 0"},
+		{"host", "candidate:2 1 udp 2130706431 127.0.0.1 5000 typ host", "candidate:2 1 udp 2130706431 127.0.0.1 5000 typ host"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hideRelatedAddress(tt.in); got != tt.want {
+				t.Errorf("hideRelatedAddress(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			sdp := "v=0\r\na=" + tt.in + "\r\na=end-of-candidates\r\n"
+			if got, want := hideRelatedAddresses(sdp), "v=0\r\na="+tt.want+"\r\na=end-of-candidates\r\n"; got != want {
+				t.Errorf("hideRelatedAddresses() = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestHasTURN(t *testing.T) {
+	tests := []struct {
+		name string
+		ice  []protocol.ICEServer
+		want bool
+	}{
+		{"none", nil, false},
+		{"STUN only", []protocol.ICEServer{{URLs: []string{"stun:stun.example.org"}}}, false},
+		{"TURN", []protocol.ICEServer{{URLs: []string{"stun:stun.example.org", "turn:turn.example.org:3478?transport=udp"}}}, true},
+		{"TURNS", []protocol.ICEServer{{URLs: []string{"TURNS:turn.example.org:443?transport=tcp"}}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hasTURN(tt.ice); got != tt.want {
+				t.Errorf("hasTURN() = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
