@@ -145,7 +145,7 @@ func TestReliabilityManyRoomsExpireAtOnce(t *testing.T) {
 	now.Add(expires.Sub(now.Get()))
 	before := apiRequests(t)
 	began := time.Now()
-	setTime(t, op.clock, expires)
+	testenv.SetQueueTime(t, op.clock, expires)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var unsent int

@@ -75,7 +75,7 @@ func TestRoomRestartKeepsTheCallsTimes(t *testing.T) {
 		t.Fatalf("after a restart after the call: %s, startedAt %v, endedAt %v; want Ended, %v, %v", after.Status.Phase, after.Status.StartedAt, after.Status.EndedAt, started, hungUp)
 	}
 
-	setTime(t, op.clock, s.Status.ExpiresAt.Time)
+	testenv.SetQueueTime(t, op.clock, s.Status.ExpiresAt.Time)
 	waitGone(t, key)
 	h := histogram(t, op, "sprechzimmer_session_duration_seconds")
 	if want := hungUp.Sub(started).Seconds(); h.GetSampleCount() != 1 || h.GetSampleSum() != want {

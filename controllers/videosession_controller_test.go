@@ -139,7 +139,7 @@ func TestRoomOpensOnTimeAndNotBefore(t *testing.T) {
 		t.Fatalf("a session days away runs %d pods, want none", len(pods.Items))
 	}
 
-	setTime(t, clk, start.Add(-15*time.Minute))
+	testenv.SetQueueTime(t, clk, start.Add(-15*time.Minute))
 	s = waitPhase(t, key, videov1alpha1.PhaseOpen)
 
 	wantURL := "https://video.example.test/r/" + string(s.UID) + "/"
@@ -441,7 +441,7 @@ func TestExpiryDeletesAtTheDeadline(t *testing.T) {
 			key := client.ObjectKeyFromObject(s)
 			expires := s.Status.ExpiresAt.Time
 
-			setTime(t, op.clock, expires.Add(-time.Second))
+			testenv.SetQueueTime(t, op.clock, expires.Add(-time.Second))
 			if _, err := getSession(key); err != nil {
 				t.Fatalf("session gone before its deadline: %v", err)
 			}
@@ -450,7 +450,7 @@ func TestExpiryDeletesAtTheDeadline(t *testing.T) {
 				op.clock.SetTime(expires.Add(time.Minute))
 				op = startOperator(t, s.Namespace, op.clock)
 			} else {
-				setTime(t, op.clock, expires)
+				testenv.SetQueueTime(t, op.clock, expires)
 			}
 			waitGone(t, key)
 			if got := counter(t, op, "sprechzimmer_sessions_deleted_total"); got != 1 {
@@ -492,7 +492,7 @@ func TestDeletedSignalingPodIsRecreatedWhileOpenOnly(t *testing.T) {
 
 	// After expiry the session is gone; envtest runs no garbage collector,
 	// so the pod is still there to delete, and nothing may bring it back.
-	setTime(t, op.clock, s.Status.ExpiresAt.Time)
+	testenv.SetQueueTime(t, op.clock, s.Status.ExpiresAt.Time)
 	waitGone(t, client.ObjectKeyFromObject(s))
 	if err := k8sClient.Delete(context.Background(), &pods.Items[0]); err != nil {
 		t.Fatal(err)
@@ -520,7 +520,7 @@ func TestDurationObservedOnceWithoutPersonalLabels(t *testing.T) {
 	reportRoom(t, s, fmt.Sprintf(`{"status":{"participants":0,"endedAt":%q}}`, ended.UTC().Format(time.RFC3339)))
 	waitPhase(t, key, videov1alpha1.PhaseEnded)
 
-	setTime(t, op.clock, s.Status.ExpiresAt.Time)
+	testenv.SetQueueTime(t, op.clock, s.Status.ExpiresAt.Time)
 	waitGone(t, key)
 
 	h := histogram(t, op, "sprechzimmer_session_duration_seconds")
@@ -552,26 +552,6 @@ func TestDurationObservedOnceWithoutPersonalLabels(t *testing.T) {
 			}
 		}
 	}
-}
-
-// queueTickers are the tickers client-go's work queue keeps on its clock
-// while it runs: the delaying queue's heartbeat and the unfinished-work
-// metric's. A waiter beyond them is the timer of a delayed item.
-const queueTickers = 2
-
-// setTime moves the operator's fake clock to at, once the operator's work
-// queue holds a deadline (a timer besides the queue's tickers). The queue
-// measures a RequeueAfter from its clock's time when the reconcile returns,
-// so moving the clock before that would move the deadline too.
-func setTime(t *testing.T, clk *testingclock.FakeClock, at time.Time) {
-	t.Helper()
-	testenv.Eventually(t, "a deadline in the operator's work queue", func() error {
-		if n := clk.Waiters(); n <= queueTickers {
-			return fmt.Errorf("%d waiters on the clock, want the queue's %d tickers and a timer", n, queueTickers)
-		}
-		return nil
-	})
-	clk.SetTime(at)
 }
 
 func reportRoom(t *testing.T, s *videov1alpha1.VideoSession, patch string) {

@@ -99,7 +99,7 @@ func TestExpiredDemoLeavesNothingInEtcd(t *testing.T) {
 		return nil
 	})
 
-	setTime(t, clk, session.Status.ExpiresAt.Time)
+	testenv.SetQueueTime(t, clk, session.Status.ExpiresAt.Time)
 	testenv.Eventually(t, "the session and everything it owned are gone", func() error {
 		switch err := api.Get(ctx, key, &videov1alpha1.VideoSession{}); {
 		case err == nil:
@@ -175,26 +175,6 @@ func sessionSecrets(t *testing.T, api client.Client, session *videov1alpha1.Vide
 		t.Fatal("the room's Secret has no TURN credential")
 	}
 	return needles
-}
-
-// queueTickers are the tickers client-go's work queue keeps on its clock
-// while it runs: the delaying queue's heartbeat and the unfinished-work
-// metric's. A waiter beyond them is the timer of a delayed item.
-const queueTickers = 2
-
-// setTime moves the operator's fake clock to at, once the operator's work
-// queue holds a deadline (a timer besides the queue's tickers): the queue
-// measures a RequeueAfter from its clock's time when the reconcile returns,
-// so moving the clock before that would move the deadline too.
-func setTime(t *testing.T, clk *testingclock.FakeClock, at time.Time) {
-	t.Helper()
-	testenv.Eventually(t, "a deadline in the operator's work queue", func() error {
-		if n := clk.Waiters(); n <= queueTickers {
-			return fmt.Errorf("%d waiters on the clock, want the queue's %d tickers and a timer", n, queueTickers)
-		}
-		return nil
-	})
-	clk.SetTime(at)
 }
 
 // containsKind reports whether one of the keys is of the resource (a key

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,10 +48,8 @@ func (c *Cluster) Install(ctx context.Context) error {
 			[]string{"create", "namespace", s.namespace},
 			[]string{"-n", s.namespace, "create", "secret", "generic", s.name, "--from-literal=secret=" + base64.StdEncoding.EncodeToString(secret)})
 	}
-	for _, args := range steps {
-		if err := c.Kubectl(ctx, args...); err != nil {
-			return err
-		}
+	if err := c.kubectlAll(ctx, steps); err != nil {
+		return err
 	}
 	// cert-manager's own webhook takes a moment after it is Available to
 	// be served with its injected CA; until then the apply is refused.
@@ -65,8 +64,17 @@ func (c *Cluster) Install(ctx context.Context) error {
 	for _, ns := range []string{"sprechzimmer-system", FrontDoorNamespace, "sprechzimmer-turn"} {
 		steps = append(steps, []string{"-n", ns, "wait", "--for=condition=Available", "deployment", "--all", "--timeout=300s"})
 	}
+	return c.kubectlAll(ctx, steps)
+}
+
+// kubectlAll runs kubectl once for each step, in order. A create of what
+// is there already counts as done, so that Install on a cluster where it ran
+// before (a reused one) finishes it rather than failing.
+func (c *Cluster) kubectlAll(ctx context.Context, steps [][]string) error {
 	for _, args := range steps {
-		if err := c.Kubectl(ctx, args...); err != nil {
+		err := c.Kubectl(ctx, args...)
+		existed := slices.Contains(args, "create") && err != nil && strings.Contains(err.Error(), "(AlreadyExists)")
+		if err != nil && !existed {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	testingclock "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -94,4 +95,24 @@ func EventuallyWithin(t testing.TB, what string, within time.Duration, cond func
 		time.Sleep(interval)
 	}
 	t.Fatalf("%s: %v", what, err)
+}
+
+// queueTickers are the tickers client-go's work queue keeps on its clock
+// while it runs: the delaying queue's heartbeat and the unfinished-work
+// metric's. A waiter beyond them is the timer of a delayed item.
+const queueTickers = 2
+
+// SetQueueTime moves an operator's fake clock to at, once the operator's
+// work queue holds a deadline (a timer besides the queue's tickers): the
+// queue measures a RequeueAfter from its clock's time when the reconcile
+// returns, so moving the clock before that would move the deadline too.
+func SetQueueTime(t testing.TB, clk *testingclock.FakeClock, at time.Time) {
+	t.Helper()
+	Eventually(t, "a deadline in the operator's work queue", func() error {
+		if n := clk.Waiters(); n <= queueTickers {
+			return fmt.Errorf("%d waiters on the clock, want the queue's %d tickers and a timer", n, queueTickers)
+		}
+		return nil
+	})
+	clk.SetTime(at)
 }

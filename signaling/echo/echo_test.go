@@ -3,10 +3,8 @@ package echo
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/sprechzimmer/sprechzimmer/internal/testpeer"
 	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
-	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 	"github.com/sprechzimmer/sprechzimmer/signaling/server"
@@ -318,39 +315,13 @@ func TestEchoThroughSignalingServer(t *testing.T) {
 	}
 }
 
-// coturnICE starts coturn on loopback (loopback peers allowed) and returns
-// it as the room's TURN server, with fresh credentials.
-func coturnICE(t *testing.T) []protocol.ICEServer {
-	t.Helper()
-	const secret = "echo-test-secret"
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{Secret: secret, Realm: "sprechzimmer.test"})
-	if errors.Is(err, turntest.ErrNoCoturn) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v (CI=true needs it)", err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	cred := turncred.Mint([]byte(secret), "echo-test", time.Now().Add(time.Hour))
-	return []protocol.ICEServer{{
-		URLs:       []string{"turn:" + c.Addr().String() + "?transport=udp"},
-		Username:   cred.Username,
-		Credential: cred.Password,
-	}}
-}
-
 // TestWithTURNTheEchoUsesTheRelayOnly gives the echo peer a TURN server and
 // a browser candidate that names a UDP service on this machine: the echo
 // must name no address of its own (only relay candidates, no related
 // address), and its connectivity checks must reach the service only from
 // its relay, never straight from the echo's own socket.
 func TestWithTURNTheEchoUsesTheRelayOnly(t *testing.T) {
-	ice := coturnICE(t)
+	ice := turntest.CoturnICE(t, "echo-test")
 	engine, err := NewEngine(Options{LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)

@@ -1,21 +1,15 @@
 package e2e
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
-	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
@@ -26,32 +20,6 @@ const (
 	textTestFailed      = "Der Verbindungstest hat nicht geklappt."
 	textCameraDenied    = "Der Zugriff auf Kamera und Mikrofon wurde nicht erlaubt."
 )
-
-// coturnICE starts coturn on loopback and returns its ICE server entry
-// with fresh TURN REST credentials.
-func coturnICE(t *testing.T) []protocol.ICEServer {
-	t.Helper()
-	secret := "e2e-secret"
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{Secret: secret, Realm: "sprechzimmer.test"})
-	if errors.Is(err, turntest.ErrNoCoturn) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v (CI=true needs it)", err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	cred := turncred.Mint([]byte(secret), "e2e", time.Now().Add(time.Hour))
-	return []protocol.ICEServer{{
-		URLs:       []string{fmt.Sprintf("turn:%s?transport=udp", c.Addr())},
-		Username:   cred.Username,
-		Credential: cred.Password,
-	}}
-}
 
 // closedTURN returns an ICE server entry for a loopback port nobody serves.
 func closedTURN(t *testing.T) []protocol.ICEServer {
@@ -80,7 +48,7 @@ func TestConnectionTest(t *testing.T) {
 		},
 		{
 			name: "TURN server reachable",
-			ice:  coturnICE,
+			ice:  func(t *testing.T) []protocol.ICEServer { return turntest.CoturnICE(t, "e2e") },
 			want: []string{textTestOK, textTURNReachable},
 		},
 		{

@@ -152,7 +152,7 @@ func createSession(t *testing.T, api ctrlclient.Client) *videov1alpha1.VideoSess
 	t.Helper()
 	validFor := 15 * time.Minute
 	s := &videov1alpha1.VideoSession{
-		ObjectMeta: metav1.ObjectMeta{Namespace: roomNamespace, Name: "termin-1"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: roomNamespace, GenerateName: "termin-"},
 		Spec: videov1alpha1.VideoSessionSpec{
 			StartTime: metav1.NewTime(time.Now().Add(lifetime - validFor).Truncate(time.Second)),
 			ValidFor:  &metav1.Duration{Duration: validFor},
