@@ -74,16 +74,10 @@ func newBrowser(t *testing.T) *browser {
 	return b
 }
 
-// connect runs the offer/answer exchange with an echo peer the way the
-// signaling server relays it: the answer first, then trickled candidates.
-func (b *browser) connect(t *testing.T, e *Engine) *Peer {
+// offerTo makes the browser's offer, sets it as its local description and
+// returns the echo peer's answer to it.
+func (b *browser) offerTo(t *testing.T, p *Peer) string {
 	t.Helper()
-	echoCandidates := make(chan webrtc.ICECandidateInit, 16)
-	p, err := e.New(nil, func(c webrtc.ICECandidateInit) { echoCandidates <- c })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
 	offer, err := b.pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +89,20 @@ func (b *browser) connect(t *testing.T, e *Engine) *Peer {
 	if err != nil {
 		t.Fatalf("Answer: %v", err)
 	}
+	return answer
+}
+
+// connect runs the offer/answer exchange with an echo peer the way the
+// signaling server relays it: the answer first, then trickled candidates.
+func (b *browser) connect(t *testing.T, e *Engine) *Peer {
+	t.Helper()
+	echoCandidates := make(chan webrtc.ICECandidateInit, 16)
+	p, err := e.New(nil, func(c webrtc.ICECandidateInit) { echoCandidates <- c })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	answer := b.offerTo(t, p)
 	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}
@@ -337,17 +345,7 @@ func TestWithTURNTheEchoUsesTheRelayOnly(t *testing.T) {
 	if _, err := b.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := b.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := p.Answer(offer.SDP)
-	if err != nil {
-		t.Fatalf("Answer: %v", err)
-	}
+	answer := b.offerTo(t, p)
 
 	service, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
