@@ -24,6 +24,9 @@ generate: ## Generate DeepCopy methods.
 manifests: ## Generate the CRD, RBAC and webhook manifests from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./controllers/...;./webhook/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
+# The operator's cluster-scoped rules, apart: bound cluster-wide even when
+# manager-role is bound only in the watched namespaces (docs/permissions.md).
+	$(CONTROLLER_GEN) rbac:roleName=manager-cluster-role paths="./internal/operator/..." output:rbac:artifacts:config=config/rbac/cluster
 
 .PHONY: verify-gen
 verify-gen: generate manifests ## Fail when generated code or manifests are not current.
