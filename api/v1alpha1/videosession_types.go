@@ -109,8 +109,34 @@ const (
 	PhaseExpired Phase = "Expired"
 )
 
-// ConditionRoomReady is true when the room's signaling Pod is ready.
-const ConditionRoomReady = "RoomReady"
+// Condition types of a session.
+const (
+	// ConditionReady is the summary a portal waits on
+	// (kubectl wait --for=condition=Ready): True while the room is open and
+	// its signaling server accepts connections; False with a reason
+	// (ReasonScheduled, ReasonOpening, ReasonForeignObject, ReasonExpired)
+	// otherwise.
+	ConditionReady = "Ready"
+	// ConditionRoomReady is true when the room's signaling Pod is ready;
+	// False with reason ReasonScheduled before the room opens. Ready says
+	// the same and more; RoomReady stays for readers of v1alpha1.
+	ConditionRoomReady = "RoomReady"
+)
+
+// Reasons of the Ready and RoomReady conditions.
+const (
+	// ReasonScheduled: the room has not opened yet (status.opensAt).
+	ReasonScheduled = "Scheduled"
+	// ReasonOpening: the room is open and its signaling server is starting.
+	ReasonOpening = "Opening"
+	// ReasonRoomOpen: the room is open and accepts connections.
+	ReasonRoomOpen = "RoomOpen"
+	// ReasonForeignObject: an object the session does not control is in the
+	// place of one of the room's, and the room does not open until it is gone.
+	ReasonForeignObject = "ForeignObject"
+	// ReasonExpired: the validity has passed and the deletion is retried.
+	ReasonExpired = "Expired"
+)
 
 // VideoSessionStatus is what the operator and the room report. The room
 // writes only participants, startedAt, endedAt and refusedJoins (RoomFields);
@@ -153,8 +179,10 @@ type VideoSessionStatus struct {
 	EndedAt *metav1.Time `json:"endedAt,omitempty"`
 
 	// participants is how many people are in the room now (0 to 2),
-	// reported by the room.
+	// reported by the room. It is 0 until the room reports, so that it shows
+	// as 0, not as nothing (the API server fills in the default).
 	// +optional
+	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=2
 	Participants int32 `json:"participants,omitempty"`
