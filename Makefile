@@ -44,6 +44,17 @@ fmt: ## gofmt the tree.
 vet: ## go vet.
 	go vet ./...
 
+# kube-api-linter (sigs.k8s.io/kube-api-linter, no releases yet: a pinned
+# pseudo-version) in its standalone form: golangci-lint with the linter
+# built in as a module plugin.
+KAL_VERSION ?= v0.0.0-20260716143926-092fe0c72997
+bin/golangci-lint-kube-api-linter:
+	GOBIN=$(CURDIR)/bin go install sigs.k8s.io/kube-api-linter/cmd/golangci-lint-kube-api-linter@$(KAL_VERSION)
+
+.PHONY: lint-api
+lint-api: bin/golangci-lint-kube-api-linter ## kube-api-linter over api/ with its default linters (.golangci-kal.yml says why any is off).
+	bin/golangci-lint-kube-api-linter run --allow-parallel-runners -c .golangci-kal.yml ./api/...
+
 bin/golangci-lint:
 	GOBIN=$(CURDIR)/bin go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
