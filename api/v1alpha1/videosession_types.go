@@ -44,7 +44,7 @@ type VideoSessionSpec struct {
 	// and 12h (default 4h). When it has passed, the session and everything
 	// it owns are deleted.
 	// +optional
-	// +kubebuilder:default="4h"
+	// +default="4h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
@@ -54,7 +54,7 @@ type VideoSessionSpec struct {
 	// opensBefore is how long before startTime the room opens, between 0s
 	// and 2h (default 15m). Before that, the session costs nothing: no Pod runs.
 	// +optional
-	// +kubebuilder:default="15m"
+	// +default="15m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
@@ -84,7 +84,7 @@ type VideoSessionSpec struct {
 	// language is the browser client's default language, "de" (default) or
 	// "en"; a browser set to English shows English either way.
 	// +optional
-	// +kubebuilder:default=de
+	// +default="de"
 	Language Language `json:"language,omitempty"`
 }
 
@@ -143,16 +143,19 @@ const (
 // everything else is the operator's, and the room policy in config/policy
 // refuses any change a room makes to it.
 type VideoSessionStatus struct {
+	// conditions are the latest observations of the session's state: Ready,
+	// the summary a portal waits on, and RoomReady.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
 	// phase is where the session is in its life: Scheduled, Open,
 	// InProgress, Ended or Expired.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
-
-	// conditions are the latest observations of the session's state.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
 	// opensAt is when the room opens: startTime minus opensBefore.
 	// +optional
@@ -182,7 +185,7 @@ type VideoSessionStatus struct {
 	// reported by the room. It is 0 until the room reports, so that it shows
 	// as 0, not as nothing (the API server fills in the default).
 	// +optional
-	// +kubebuilder:default=0
+	// +default=0
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=2
 	Participants int32 `json:"participants,omitempty"`
@@ -199,11 +202,15 @@ type VideoSessionStatus struct {
 	// url is the room's public address, without any secret. The personal
 	// links are in the Secret named by linksSecretName.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
 	URL string `json:"url,omitempty"`
 
 	// linksSecretName is the name of the Secret, in the session's namespace,
 	// that holds the two personal links (keys therapist-link, client-link).
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
 	LinksSecretName string `json:"linksSecretName,omitempty"`
 
 	// observedGeneration is the spec generation the status was computed from.
