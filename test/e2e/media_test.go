@@ -20,6 +20,7 @@ const (
 	textBothConstraints = "Kamera und Mikrofon: das gewählte Gerät lässt sich nicht öffnen."
 	textMayClose        = "Sie können dieses Fenster jetzt schließen."
 	textEnterWhyConsent = "sobald Sie beide Kästchen oben angekreuzt haben"
+	textInsecure        = "nicht über eine sichere Verbindung geöffnet"
 )
 
 // setMediaPermission sets what Chromium answers the page's origin for
@@ -194,6 +195,9 @@ func TestHangUpEndsEveryTrack(t *testing.T) {
 	if got := liveTracks(client); len(got) < 4 {
 		t.Fatalf("live tracks in the call %v, want the own two and the other's two", got)
 	}
+	wake, _ := testbrowser.Eval[string](client, "window.sprechzimmer.wakeLock")
+	codec, _ := testbrowser.Eval[string](client, "window.sprechzimmer.videoCodec")
+	t.Logf("in the call: wake lock %s, first video codec %s", wake, codec)
 
 	client.Click("hangup")
 	client.WaitState("ended")
@@ -340,6 +344,7 @@ func TestPhoneWaitingRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("the enter button ends %.2f screen heights below the first screen", reach)
 	if reach > maxScroll {
 		t.Errorf("the enter button is %.2f screen heights below the first screen, want at most %.1f", reach, maxScroll)
 	}
@@ -354,4 +359,24 @@ func TestPhoneWaitingRoom(t *testing.T) {
 	}
 	client.WaitFor("the enter button enabled", `!document.getElementById("enter").disabled && document.getElementById("enter-why").innerText === ""`)
 	client.Screenshot("waiting-room-phone-consent")
+}
+
+// TestInsecurePage opens the room over plain http under a host name that
+// is not the machine's own: browsers give such a page no camera, and the
+// page says why instead of asking.
+func TestInsecurePage(t *testing.T) {
+	r := startRoom(t, roomOptions{})
+	needBrowser(t) // skips without a browser
+	ctx, cancel, err := testbrowser.Launch(testbrowser.LaunchOptions{FakeUI: true, HostResolverRules: "MAP insecure.test 127.0.0.1"})
+	if err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	t.Cleanup(cancel)
+	link := strings.Replace(r.Link(r.Client), "127.0.0.1", "insecure.test", 1)
+	p := testbrowser.Open(t, ctx, "client over http", link)
+	p.WaitFor("the insecure context", `window.isSecureContext === false && document.body.dataset.camera === "insecure"`)
+	assertShows(p, "media-error", textInsecure)
+	if p.Visible("retry-media") {
+		t.Error("a retry button where retrying cannot help")
+	}
 }
