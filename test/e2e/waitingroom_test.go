@@ -40,7 +40,9 @@ func closedTURN(t *testing.T) []protocol.ICEServer {
 // its text and the data attributes the page sets on it.
 func runNetworkTest(p *page) (text string, data map[string]string) {
 	p.T.Helper()
+	p.WaitFor("the test button enabled", `!document.getElementById("test").disabled`)
 	p.Click("test")
+	p.WaitFor("the test to start", `!!document.getElementById("test-result").innerText`)
 	p.WaitFor("the test result", `!!document.getElementById("test-result").dataset.result`)
 	data, err := testbrowser.Eval[map[string]string](p, `Object.assign({}, document.getElementById("test-result").dataset)`)
 	if err != nil {
