@@ -102,6 +102,10 @@ bench: envtest ## Operator benchmark against envtest: provisioning and expiry at
 bench-signaling: ## Signaling benchmark: join latency with pion peers, relay latency, RSS, exec to ready.
 	go run ./test/bench/signaling
 
+.PHONY: bench-room-footprint
+bench-room-footprint: ## Room footprint: cmd/signaling's size built like its image, idle RSS/PSS of 20 fresh room processes.
+	go run ./test/bench/signaling -footprint 20
+
 .PHONY: bench-flood
 bench-flood: envtest ## Flood benchmark: 10,000 WebSockets without hello against a room process and through the front door; a real pair joins during it.
 	go run ./test/bench/signaling -flood 10000

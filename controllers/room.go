@@ -61,9 +61,10 @@ type RoomOptions struct {
 	ExtraEnv []corev1.EnvVar
 }
 
-// DefaultSignalingResources are small: one room is two WebSockets. The CPU
-// limit keeps a room (its connection tests relay video) from taking more
-// than half a core of its node.
+// DefaultSignalingResources are small: one room is two WebSockets and no
+// media (the connection test runs in the browser). The CPU limit keeps a
+// room under a flood of connections from taking more than half a core of
+// its node.
 func DefaultSignalingResources() corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},

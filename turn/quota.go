@@ -17,7 +17,8 @@ const DefaultMaxAllocationsPerUser = 32
 // that one holder of a room's link, from one IP address, cannot take all of
 // the room's allocations and the other side still gets 16. A browser asks
 // for one allocation per TURN URL and local interface (two to six for a
-// call, the echo test as many again), so 16 leaves room for a reload and
+// call, the in-browser connection test's two peer connections twice as
+// many), so 16 leaves room for a reload and
 // an ICE restart while the old allocations live on, even when therapist and
 // client share one address (the local setup, one office behind one NAT).
 const DefaultMaxAllocationsPerClient = DefaultMaxAllocationsPerUser / 2

@@ -61,7 +61,7 @@ func run() error {
 	flag.StringVar(&image, "signaling-image", version.Image("signaling"), "Container image of the rooms' signaling server.")
 	defaults := controllers.DefaultSignalingResources()
 	flag.StringVar(&cpuRequest, "signaling-cpu-request", defaults.Requests.Cpu().String(), "CPU request of a signaling container.")
-	flag.StringVar(&cpuLimit, "signaling-cpu-limit", defaults.Limits.Cpu().String(), "CPU limit of a signaling container (connection tests relay video).")
+	flag.StringVar(&cpuLimit, "signaling-cpu-limit", defaults.Limits.Cpu().String(), "CPU limit of a signaling container (bounds a room under a flood of connections).")
 	flag.StringVar(&memRequest, "signaling-memory-request", defaults.Requests.Memory().String(), "Memory request of a signaling container.")
 	flag.StringVar(&memLimit, "signaling-memory-limit", defaults.Limits.Memory().String(), "Memory limit of a signaling container.")
 	flag.StringVar(&turnSecretFile, "turn-secret-file", "", "File with the secret shared with the TURN server (a mounted Secret).")

@@ -1,7 +1,7 @@
 // Command signaling is one room's signaling server: it serves the room page
-// and the WebSocket the two browsers negotiate through, runs the connection
-// test's echo peer, reports the room's state to its VideoSession, and exits
-// shortly after the room expires.
+// and the WebSocket the two browsers negotiate through, reports the room's
+// state to its VideoSession, and exits shortly after the room expires. It
+// holds no media: the connection test runs inside the browser.
 //
 // It reads its configuration from the environment (see signaling/config);
 // its one flag is --version. It logs JSON to stderr, never a token, name,
@@ -21,13 +21,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/sprechzimmer/sprechzimmer/internal/version"
 	"github.com/sprechzimmer/sprechzimmer/signaling/config"
-	"github.com/sprechzimmer/sprechzimmer/signaling/echo"
 	"github.com/sprechzimmer/sprechzimmer/signaling/metrics"
-	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 	"github.com/sprechzimmer/sprechzimmer/signaling/report"
 	"github.com/sprechzimmer/sprechzimmer/signaling/room"
 	"github.com/sprechzimmer/sprechzimmer/signaling/server"
@@ -87,7 +83,7 @@ func run(log *slog.Logger) error {
 			return err
 		}
 	}
-	srv, err := server.New(server.Options{Config: cfg, Room: r, Echo: newEcho, Metrics: m, Logger: log})
+	srv, err := server.New(server.Options{Config: cfg, Room: r, Metrics: m, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -150,15 +146,6 @@ func run(log *slog.Logger) error {
 	<-repDone
 	log.Info("stopped")
 	return nil
-}
-
-// newEcho makes the connection test's echo peer.
-func newEcho(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
-	p, err := echo.New(ice, onCandidate)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // finalReportDelay is how long an expired room waits before its last

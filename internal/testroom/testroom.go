@@ -55,15 +55,12 @@ func (t Tokens) Env(expires time.Time) map[string]string {
 }
 
 // Options tune Start; the zero value is a German room that expires in an
-// hour, with no ICE servers, no echo peer and no log.
+// hour, with no ICE servers and no log.
 type Options struct {
 	// Configure changes the room's configuration (language, expiry, ICE
 	// servers) after it was loaded from Tokens.Env and before the server
 	// starts.
 	Configure func(*config.Config)
-	// Echo creates the connection test's echo peer; nil answers the
-	// connection test with an error, as server.Options.Echo says.
-	Echo server.EchoFactory
 	// Prefix serves the room under this path (like the front door's
 	// /r/<room-id>); empty serves it at the root.
 	Prefix string
@@ -105,7 +102,7 @@ func Start(tb testing.TB, opts Options) *Room {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	rm := room.New(room.FromConfig(cfg))
-	srv, err := server.New(server.Options{Config: cfg, Room: rm, Echo: opts.Echo, Logger: opts.Logger})
+	srv, err := server.New(server.Options{Config: cfg, Room: rm, Logger: opts.Logger})
 	if err != nil {
 		tb.Fatal(err)
 	}

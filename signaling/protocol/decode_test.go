@@ -70,7 +70,7 @@ func TestErrorCloseCodes(t *testing.T) {
 	}{
 		{CodeHelloRequired, 4000}, {CodeVersionUnsupported, 4000}, {CodeLinkInvalid, 4001},
 		{CodeLinkExpired, 4002}, {CodeRoomFull, 4003}, {CodeReplaced, 4005}, {CodeRoomClosed, 4006},
-		{CodeBadMessage, 0}, {CodeRateLimited, 0}, {CodeTestUnavailable, 0},
+		{CodeBadMessage, 0}, {CodeRateLimited, 0},
 	}
 	for _, tt := range tests {
 		e := NewError(tt.code, "x")

@@ -28,8 +28,6 @@ const (
 	CodeUnexpectedAnswer Code = "unexpected-answer"
 	// CodeAlreadyJoined: join while in the room.
 	CodeAlreadyJoined Code = "already-joined"
-	// CodeTestUnavailable: the connection test cannot run here now.
-	CodeTestUnavailable Code = "test-unavailable"
 	// CodeSeatTaken: a join with the resume of the seat's earlier device
 	// after its grace period, while another device holds the seat.
 	CodeSeatTaken Code = "seat-taken"
@@ -90,7 +88,7 @@ var closeCodes = map[Code]int{
 var Codes = []Code{
 	CodeBadMessage, CodeUnknownType, CodeTooLarge, CodeRateLimited, CodeAlreadyWelcomed,
 	CodeConsentRequired, CodeBadName, CodeNotJoined, CodeNoPeer, CodeUnexpectedAnswer,
-	CodeAlreadyJoined, CodeTestUnavailable, CodeSeatTaken,
+	CodeAlreadyJoined, CodeSeatTaken,
 	CodeHelloRequired, CodeVersionUnsupported, CodeLinkInvalid, CodeLinkExpired,
 	CodeRoomFull, CodeReplaced, CodeRoomClosed, CodeReclaimed,
 }

@@ -33,12 +33,6 @@ type Type string
 const (
 	// TypeHello is the first message: protocol version and join token.
 	TypeHello Type = "hello"
-	// TypeTestOffer starts a connection test against the server's echo peer.
-	TypeTestOffer Type = "test-offer"
-	// TypeTestCandidate is an ICE candidate of the connection test (both directions).
-	TypeTestCandidate Type = "test-candidate"
-	// TypeTestStop ends the connection test.
-	TypeTestStop Type = "test-stop"
 	// TypeJoin enters the room.
 	TypeJoin Type = "join"
 	// TypeOffer is an SDP offer for the other person (both directions).
@@ -55,8 +49,6 @@ const (
 const (
 	// TypeWelcome answers a valid hello.
 	TypeWelcome Type = "welcome"
-	// TypeTestAnswer is the echo peer's SDP answer.
-	TypeTestAnswer Type = "test-answer"
 	// TypeJoined answers a successful join.
 	TypeJoined Type = "joined"
 	// TypePeerJoined tells the one in the room that the other person entered.
@@ -71,13 +63,13 @@ const (
 
 // fromBrowser is the set of types a browser may send.
 var fromBrowser = map[Type]bool{
-	TypeHello: true, TypeTestOffer: true, TypeTestCandidate: true, TypeTestStop: true,
-	TypeJoin: true, TypeOffer: true, TypeAnswer: true, TypeCandidate: true, TypeHangup: true,
+	TypeHello: true,
+	TypeJoin:  true, TypeOffer: true, TypeAnswer: true, TypeCandidate: true, TypeHangup: true,
 }
 
 // fromServer is the set of types the server sends.
 var fromServer = map[Type]bool{
-	TypeWelcome: true, TypeTestAnswer: true, TypeTestCandidate: true, TypeJoined: true,
+	TypeWelcome: true, TypeJoined: true,
 	TypePeerJoined: true, TypePeerLeft: true, TypeOffer: true, TypeAnswer: true,
 	TypeCandidate: true, TypeRoomClosed: true, TypeError: true,
 }
@@ -117,14 +109,14 @@ type Hello struct {
 	Token string `json:"token"`
 }
 
-// SDP is the data of offer, answer, test-offer and test-answer.
+// SDP is the data of offer and answer.
 type SDP struct {
 	// SDP is the session description.
 	SDP string `json:"sdp"`
 }
 
-// Candidate is an RTCIceCandidateInit, the data of candidate and
-// test-candidate. A nil Candidate (JSON null or absent) means end of candidates.
+// Candidate is an RTCIceCandidateInit, the data of candidate. A nil
+// Candidate (JSON null or absent) means end of candidates.
 type Candidate struct {
 	// Candidate is the candidate line, nil at the end of candidates.
 	Candidate *string `json:"candidate"`

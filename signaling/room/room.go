@@ -274,7 +274,7 @@ func (m *Member) Receive(env *protocol.Envelope) error {
 }
 
 // Refuse answers an error the server found before the room saw the message
-// (too-large, bad-message, unknown-type, rate-limited, test-unavailable).
+// (too-large, bad-message, unknown-type, rate-limited).
 // Before hello every error is hello-required and fatal. It returns the
 // error that was answered.
 func (m *Member) Refuse(perr *protocol.Error) *protocol.Error {
@@ -342,8 +342,6 @@ func (m *Member) receive(env *protocol.Envelope) *protocol.Error {
 		perr = m.helloLocked(env)
 	case !m.welcomed:
 		perr = protocol.NewError(protocol.CodeHelloRequired, "the first message must be hello")
-	case env.Type == protocol.TypeTestOffer, env.Type == protocol.TypeTestCandidate, env.Type == protocol.TypeTestStop:
-		// The server runs the connection test.
 	case env.Type == protocol.TypeHangup:
 		if r.seats[m.role] != m {
 			perr = protocol.NewError(protocol.CodeNotJoined, "hangup outside the room")

@@ -112,7 +112,6 @@ func (c *wsConn) run() {
 	defer helloTimer.Stop()
 	c.s.log.Info("connection opened", "conn", c.id)
 
-	t := &echoTest{c: c}
 	limiter := newBucket(c.s.opts.Rate, c.s.opts.Burst, c.s.opts.Now)
 	limited := false
 	for {
@@ -142,12 +141,6 @@ func (c *wsConn) run() {
 			c.s.answered(c, member.Refuse(perr))
 			continue
 		}
-		if isTest(env.Type) {
-			if _, ok := member.Role(); ok {
-				t.handle(member, env)
-				continue
-			}
-		}
 		if env.Type == protocol.TypeHello && !c.holdHello(helloTimer) {
 			break
 		}
@@ -163,7 +156,6 @@ func (c *wsConn) run() {
 			}
 		}
 	}
-	t.stop()
 	member.Disconnect()
 	c.cancel()
 	<-writerDone
@@ -263,11 +255,6 @@ func (c *wsConn) pinger() {
 			return
 		}
 	}
-}
-
-// isTest reports the connection test's message types.
-func isTest(t protocol.Type) bool {
-	return t == protocol.TypeTestOffer || t == protocol.TypeTestCandidate || t == protocol.TypeTestStop
 }
 
 var _ room.Conn = (*wsConn)(nil)

@@ -1,6 +1,7 @@
 // Package server is the signaling server's HTTP side: the room page and its
-// assets, the WebSocket at /ws that feeds a room.Room, the connection test
-// against an echo peer, health and readiness, and metrics.
+// assets, the WebSocket at /ws that feeds a room.Room, health and
+// readiness, and metrics. It holds no media: the connection test runs
+// inside the browser.
 package server
 
 import (
@@ -47,8 +48,6 @@ const (
 	// DefaultMaxConns is how many connections the room takes at once,
 	// waiting and welcomed together.
 	DefaultMaxConns = 32
-	// DefaultMaxEchoPeers is how many connection tests may run at once.
-	DefaultMaxEchoPeers = 4
 	// HardReadLimit is the frame size at which the connection is closed
 	// (1009). Frames between protocol.MaxMessageBytes and this are read to
 	// the end, refused with too-large, and the connection stays.
@@ -67,15 +66,12 @@ type Options struct {
 	Config *config.Config
 	// Room is the room the WebSocket connections enter. Required.
 	Room *room.Room
-	// Echo creates the connection test's echo peer; nil answers
-	// test-unavailable.
-	Echo EchoFactory
 	// Metrics, if set, counts joins, refusals and errors.
 	Metrics *metrics.Metrics
 	// Logger gets connection events, never personal data; slog.Default if nil.
 	Logger *slog.Logger
-	// PingInterval, DeadAfter, HelloTimeout, Rate, Burst, MaxEchoPeers,
-	// SendQueue, MaxPending and MaxConns default to the constants above
+	// PingInterval, DeadAfter, HelloTimeout, Rate, Burst, SendQueue,
+	// MaxPending and MaxConns default to the constants above
 	// when zero; HelloTimeout, MaxPending and MaxConns first to Config's
 	// MaxConnections, MaxPendingConnections and HelloTimeout (from the
 	// environment) when those are set.
@@ -84,7 +80,6 @@ type Options struct {
 	DeadAfter    time.Duration
 	Rate         float64
 	Burst        int
-	MaxEchoPeers int
 	SendQueue    int
 	MaxPending   int
 	MaxConns     int
@@ -142,7 +137,6 @@ type Server struct {
 	pause   func(ctx context.Context, d time.Duration) bool
 	origins map[string]bool
 	static  http.Handler
-	echoes  chan struct{} // one token a running echo peer
 
 	mu     sync.Mutex
 	conns  map[*wsConn]struct{} // every running connection, dropped ones too
@@ -165,7 +159,6 @@ func New(opts Options) (*Server, error) {
 	setDefault(&opts.HelloTimeout, opts.Config.HelloTimeout, DefaultHelloTimeout)
 	setDefault(&opts.Rate, DefaultRate)
 	setDefault(&opts.Burst, DefaultBurst)
-	setDefault(&opts.MaxEchoPeers, DefaultMaxEchoPeers)
 	setDefault(&opts.SendQueue, DefaultSendQueue)
 	setDefault(&opts.MaxConns, opts.Config.MaxConnections, DefaultMaxConns)
 	setDefault(&opts.MaxPending, opts.Config.MaxPendingConnections, DefaultMaxPending)
@@ -190,7 +183,6 @@ func New(opts Options) (*Server, error) {
 		log:     opts.Logger,
 		origins: map[string]bool{},
 		static:  http.FileServerFS(static),
-		echoes:  make(chan struct{}, opts.MaxEchoPeers),
 		conns:   map[*wsConn]struct{}{},
 		pause:   opts.pause,
 	}

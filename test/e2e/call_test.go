@@ -24,7 +24,6 @@ const (
 	textConsent     = "Bitte bestätigen Sie zuerst die Nutzungsbedingungen und die Einwilligung."
 	textEnded       = "Sie haben das Gespräch beendet."
 	textReplaced    = "Das Gespräch wird in einem anderen Fenster fortgesetzt."
-	textTestOK      = "Kamera, Mikrofon und Verbindung funktionieren."
 )
 
 // assertShows checks that the element with id shows want.

@@ -17,7 +17,7 @@ func TestModules(t *testing.T) {
 	tests := []struct {
 		name string
 		// call is JavaScript with the modules m (i18n.js), s (signaling.js),
-		// pr (protocol.js), c (conntest.js), md (media.js) in scope.
+		// pr (protocol.js), c (conntest.js), md (devices.js), ph (phone.js) in scope.
 		call string
 		want any
 	}{
@@ -46,15 +46,23 @@ func TestModules(t *testing.T) {
 		{"STUN only", `c.hasTURN([{urls: ["stun:x"]}])`, false},
 		{"no servers", `c.hasTURN([])`, false},
 
-		{"permission denied", `md.mediaErrorKey({name: "NotAllowedError"})`, "media.denied"},
-		{"no device", `md.mediaErrorKey({name: "NotFoundError"})`, "media.missing"},
-		{"device busy", `md.mediaErrorKey({name: "NotReadableError"})`, "media.busy"},
-		{"anything else", `md.mediaErrorKey(new Error("x"))`, "media.failed"},
+		{"STUN check asks the UDP TURN server", `JSON.stringify(c.stunServers([{urls: ["turn:t.example:3478?transport=udp", "turn:t.example:443?transport=tcp", "turns:t.example:5349"]}]))`, `[{"urls":["stun:t.example:3478"]}]`},
+		{"STUN servers given", `JSON.stringify(c.stunServers([{urls: "stun:s.example:3478"}]))`, `[{"urls":["stun:s.example:3478"]}]`},
+		{"nothing to ask", `c.stunServers([]).length`, float64(0)},
+
+		{"permission denied", `md.problemOf({name: "NotAllowedError"})`, "refused"},
+		{"no device", `md.problemOf({name: "NotFoundError"})`, "missing"},
+		{"device busy", `md.problemOf({name: "NotReadableError"})`, "busy"},
+		{"chosen device gone", `md.problemOf({name: "OverconstrainedError"})`, "constraints"},
+		{"anything else", `md.problemOf(new Error("x"))`, "failed"},
+		{"every problem has a text", `["refused", "busy", "missing", "constraints", "insecure", "failed"].every(p => m.TEXTS.de["problem." + p] && m.TEXTS.en["problem." + p])`, true},
+
+		{"H.264 first", `ph.orderCodecs([{mimeType: "video/VP8"}, {mimeType: "video/rtx"}, {mimeType: "video/H264"}, {mimeType: "video/h264"}], "video/H264").map(c => c.mimeType).join(",")`, "video/H264,video/h264,video/VP8,video/rtx"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := testbrowser.Eval[any](p, fmt.Sprintf(`(async () => {
-				const [m, s, pr, c, md] = await Promise.all(["./i18n.js", "./signaling.js", "./protocol.js", "./conntest.js", "./media.js"].map(f => import(f)));
+				const [m, s, pr, c, md, ph] = await Promise.all(["./i18n.js", "./signaling.js", "./protocol.js", "./conntest.js", "./devices.js", "./phone.js"].map(f => import(f)));
 				return %s;
 			})()`, tt.call))
 			if err != nil {

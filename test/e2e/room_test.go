@@ -4,13 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
 	"github.com/sprechzimmer/sprechzimmer/signaling/config"
-	"github.com/sprechzimmer/sprechzimmer/signaling/echo"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
-	"github.com/sprechzimmer/sprechzimmer/signaling/server"
 )
 
 // roomPrefix is the path the front door serves a room under; the page must
@@ -29,14 +25,9 @@ type roomOptions struct {
 }
 
 // startRoom runs the signaling server in-process on 127.0.0.1, with fresh
-// join tokens and an echo peer restricted to loopback, served under
-// roomPrefix.
+// join tokens, served under roomPrefix.
 func startRoom(t testing.TB, opts roomOptions) *testroom.Room {
 	t.Helper()
-	engine, err := echo.NewEngine(echo.Options{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return testroom.Start(t, testroom.Options{
 		Prefix: roomPrefix,
 		Configure: func(cfg *config.Config) {
@@ -47,13 +38,6 @@ func startRoom(t testing.TB, opts roomOptions) *testroom.Room {
 			if opts.expired {
 				cfg.ExpiresAt = time.Now().Add(-time.Minute)
 			}
-		},
-		Echo: func(ice []protocol.ICEServer, onCandidate func(webrtc.ICECandidateInit)) (server.EchoPeer, error) {
-			p, err := engine.New(ice, onCandidate)
-			if err != nil {
-				return nil, err
-			}
-			return p, nil
 		},
 	})
 }

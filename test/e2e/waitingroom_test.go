@@ -5,20 +5,23 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/chromedp"
-
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
 
 const (
-	textTURNReachable   = "Der Vermittlungsserver (TURN) ist erreichbar."
-	textTURNUnreachable = "Der Vermittlungsserver (TURN) ist nicht erreichbar."
-	textTestFailed      = "Der Verbindungstest hat nicht geklappt."
-	textCameraDenied    = "Der Zugriff auf Kamera und Mikrofon wurde nicht erlaubt."
+	textAllSet          = "Alles bereit."
+	textNotAll          = "Nicht alles funktioniert:"
+	textRelayWorks      = "Verbindung über den Umweg-Server: funktioniert"
+	textRelayUnreached  = "Verbindung über den Umweg-Server: nicht erreichbar."
+	textLocalWorks      = "Bild und Ton lassen sich in diesem Browser senden und empfangen."
+	textSTUNReached     = "Direkte Verbindung: möglich"
+	textSTUNUnreached   = "Direkte Verbindung: Ihr Gerät erreicht den Server für den Verbindungsaufbau nicht"
+	textCameraWorks     = "Kamera: funktioniert."
+	textMicrophoneWorks = "Mikrofon: funktioniert."
+	textBothRefused     = "Kamera und Mikrofon: nicht freigegeben."
+	textCameraRefused   = "Kamera: nicht freigegeben."
 )
 
 // closedTURN returns an ICE server entry for a loopback port nobody serves.
@@ -33,32 +36,54 @@ func closedTURN(t *testing.T) []protocol.ICEServer {
 	return []protocol.ICEServer{{URLs: []string{"turn:" + addr + "?transport=udp"}, Username: "1:x", Credential: "x"}}
 }
 
+// runNetworkTest clicks "test the connection" and waits for the result:
+// its text and the data attributes the page sets on it.
+func runNetworkTest(p *page) (text string, data map[string]string) {
+	p.T.Helper()
+	p.WaitFor("the test button enabled", `!document.getElementById("test").disabled`)
+	p.Click("test")
+	p.WaitFor("the test to start", `!!document.getElementById("test-result").innerText`)
+	p.WaitFor("the test result", `!!document.getElementById("test-result").dataset.result`)
+	data, err := testbrowser.Eval[map[string]string](p, `Object.assign({}, document.getElementById("test-result").dataset)`)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	return p.Text("test-result"), data
+}
+
+// TestConnectionTest runs the network test, which happens inside the
+// browser: two peer connections of the page send the camera and microphone
+// to each other through the room's TURN relay only, and a STUN check asks
+// the same server. No server peer is involved (the room server has none).
 func TestConnectionTest(t *testing.T) {
 	tests := []struct {
 		name     string
 		ice      func(t *testing.T) []protocol.ICEServer
+		data     map[string]string
 		want     []string
 		dontWant []string
 	}{
 		{
 			name:     "no TURN server given",
 			ice:      func(*testing.T) []protocol.ICEServer { return nil },
-			want:     []string{textTestOK},
-			dontWant: []string{"TURN"},
+			data:     map[string]string{"result": "ok", "relay": "none", "stun": "none", "camera": "ok", "microphone": "ok"},
+			want:     []string{textAllSet, textCameraWorks, textMicrophoneWorks, textLocalWorks},
+			dontWant: []string{"Umweg-Server", "Direkte Verbindung"},
 		},
 		{
 			name: "TURN server reachable",
 			ice:  func(t *testing.T) []protocol.ICEServer { return turntest.CoturnICE(t, "e2e") },
-			want: []string{textTestOK, textTURNReachable},
+			data: map[string]string{"result": "ok", "relay": "reachable", "stun": "reachable", "camera": "ok", "microphone": "ok"},
+			want: []string{textAllSet, textCameraWorks, textMicrophoneWorks, textRelayWorks, textSTUNReached},
 		},
 		{
-			// Given a TURN server, the echo peer uses only its relay (as
-			// in production, where the room's Pod is reachable only
-			// through TURN), so without TURN the test cannot connect.
+			// Relay-only: without the relay the loopback cannot connect,
+			// and the same closed port answers no STUN either.
 			name:     "TURN server unreachable",
 			ice:      closedTURN,
-			want:     []string{textTestFailed, textTURNUnreachable},
-			dontWant: []string{textTestOK},
+			data:     map[string]string{"result": "failed", "relay": "unreachable", "stun": "unreachable"},
+			want:     []string{textNotAll, textRelayUnreached, textSTUNUnreached},
+			dontWant: []string{textAllSet, textRelayWorks},
 		},
 	}
 	for _, tt := range tests {
@@ -67,13 +92,16 @@ func TestConnectionTest(t *testing.T) {
 			p := openPage(t, "therapist", r.Link(r.Therapist))
 			p.WaitState("waiting-room")
 			p.WaitFor("the camera preview", `document.body.dataset.media === "ok"`)
-			p.Click("test")
-			p.WaitFor("the test result", `!!document.getElementById("test-result").dataset.result`)
-			got := p.Text("test-result")
+			got, data := runNetworkTest(p)
+			for k, v := range tt.data {
+				if data[k] != v {
+					res, _ := testbrowser.Eval[string](p, "JSON.stringify(window.sprechzimmer.testResult)")
+					t.Errorf("result %s = %q, want %q (%s; %q)", k, data[k], v, res, got)
+				}
+			}
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
-					res, _ := testbrowser.Eval[string](p, "JSON.stringify(window.sprechzimmer.testResult)")
-					t.Errorf("result %q does not say %q (%s)", got, w, res)
+					t.Errorf("result %q does not say %q", got, w)
 				}
 			}
 			for _, w := range tt.dontWant {
@@ -84,7 +112,11 @@ func TestConnectionTest(t *testing.T) {
 			if tt.name == "TURN server reachable" {
 				p.Screenshot("waiting-room-connection-test")
 			}
-			// The test's peer is gone; entering still works.
+			// The test's peer connections are gone; the preview still runs
+			// and entering still works.
+			if n, _ := testbrowser.Eval[int](p, "window.sprechzimmer.liveTracks().length"); n != 2 {
+				t.Errorf("%d live tracks after the test, want the preview's 2", n)
+			}
 			p.EnterByKeyboard()
 			p.WaitState("waiting")
 		})
@@ -124,36 +156,6 @@ func TestLanguage(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestCameraDenied(t *testing.T) {
-	r := startRoom(t, roomOptions{})
-	origin := strings.TrimSuffix(r.URL, roomPrefix+"/")
-	needBrowser(t) // skips without a browser
-	// A browser of its own: the shared one answers every prompt with yes.
-	ctx, cancel, err := testbrowser.Launch(testbrowser.LaunchOptions{})
-	if err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	t.Cleanup(cancel)
-	for _, name := range []string{"camera", "microphone"} {
-		_, err := cdp.Call(ctx, chromedp.FromContext(ctx).Browser, browser.SetPermission, browser.SetPermissionParams{
-			Permission: &browser.PermissionDescriptor{Name: name},
-			Setting:    browser.PermissionSettingDenied,
-			Origin:     origin,
-		})
-		if err != nil {
-			t.Fatalf("denying %s: %v", name, err)
-		}
-	}
-	p := testbrowser.Open(t, ctx, "therapist", r.Link(r.Therapist))
-	p.WaitState("waiting-room")
-	p.WaitFor("the media error", `document.body.dataset.media === "denied"`)
-	assertShows(p, "media-error", textCameraDenied)
-	p.Screenshot("waiting-room-camera-denied")
-	// Without camera the person can still enter and see the other.
-	p.EnterByKeyboard()
-	p.WaitState("waiting")
 }
 
 func TestPhoneScreen(t *testing.T) {

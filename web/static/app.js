@@ -14,8 +14,10 @@
 import { checkName, cleanName } from "./protocol.js";
 import { Translator, pickLanguage } from "./i18n.js";
 import { Signaling, socketURL } from "./signaling.js";
-import { openMedia, mediaErrorKey, listDevices, LevelMeter } from "./media.js";
-import { ConnectionTest } from "./conntest.js";
+import { LevelMeter } from "./media.js";
+import { openDevices, openOne, listDevices, fillList, canChooseOutput, playTone, openedTracks, stopAll } from "./devices.js";
+import { NetworkTest } from "./conntest.js";
+import { ScreenWake, chooseVideoCodec, videoCodec } from "./phone.js";
 import { Call } from "./call.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
@@ -50,6 +52,10 @@ const app = {
   error: "",
   /** @type {import("./conntest.js").TestResult|null} */
   testResult: null,
+  /** What went wrong per device when they were last opened. */
+  problems: /** @type {Partial<Record<import("./devices.js").DeviceKind, import("./devices.js").Problem>>} */ ({}),
+  /** The camera's facing on phones: user (front) or environment (back). */
+  facing: /** @type {"user"|"environment"} */ ("user"),
 };
 
 /** The page's test hook: read-only views for the end-to-end tests. */
@@ -64,9 +70,30 @@ const app = {
   get trace() { return signaling?.trace.join(" ") ?? ""; },
   /** dropConnection closes the WebSocket as a network failure would. */
   dropConnection() { signaling?.drop(); },
+  get problems() { return app.problems; },
+  get facing() { return app.facing; },
+  get wakeLock() { return wake.state; },
+  get videoCodec() { return videoCodec(); },
+  get local() { return app.local; },
+  /** liveTracks lists the kinds of the page's tracks still live: every
+   * camera and microphone track it opened, what its videos show, and what
+   * its peer connections send and receive. Empty: camera light off. */
+  liveTracks() {
+    const tracks = new Set(openedTracks());
+    for (const v of document.querySelectorAll("video")) {
+      for (const t of /** @type {MediaStream|null} */ (v.srcObject)?.getTracks() ?? []) tracks.add(t);
+    }
+    for (const pc of [app.call?.pc, ...(test?.pcs ?? [])]) {
+      if (!pc || pc.signalingState === "closed") continue;
+      for (const x of [...pc.getSenders(), ...pc.getReceivers()]) if (x.track) tracks.add(x.track);
+    }
+    return [...tracks].filter((t) => t.readyState === "live").map((t) => t.kind);
+  },
 };
 
 const meter = new LevelMeter($("level"));
+const wake = new ScreenWake();
+const codecChosen = chooseVideoCodec();
 for (const ev of ["pointerdown", "keydown"]) document.addEventListener(ev, () => meter.resume(), { capture: true });
 
 /**
@@ -83,6 +110,9 @@ function setState(state) {
   // Keyboard users land on the call's controls, not on a hidden button.
   if (callWasHidden && !$("call").hidden) $("mute").focus();
   $("ended").hidden = state !== "ended";
+  // The screen stays on during the call (phones), not after it.
+  if (inCall) wake.hold();
+  else if (["ended", "closed", "waiting-room"].includes(state)) wake.release();
   renderStatus();
 }
 
@@ -126,8 +156,7 @@ function fail(code) {
     store.del("inCall");
   }
   if (code === "replaced" || code === "room-full" || code === "reclaimed") store.del("inCall");
-  for (const t of app.local?.getTracks() ?? []) t.stop();
-  meter.detach();
+  releaseMedia();
   setState("closed");
   $("message").focus?.();
 }
@@ -153,58 +182,236 @@ function takeToken() {
 /** @type {Promise<MediaStream|null>} */
 let mediaReady = Promise.resolve(null);
 
+/** The devices chosen in the lists (empty: the browser's choice). */
+function chosen() {
+  return { cameraId: $("camera").value || undefined, microphoneId: $("microphone").value || undefined, facing: app.facing };
+}
+
+/** The old names of body data-media for each problem. */
+const MEDIA_STATE = Object.freeze({ refused: "denied", busy: "busy", missing: "missing", constraints: "missing", insecure: "denied", failed: "failed" });
+
 /**
- * startMedia opens camera and microphone (the chosen ones, if any) and shows
- * them in the preview.
- * @param {{cameraId?: string, microphoneId?: string}} [choice]
+ * startMedia opens camera and microphone (the chosen ones, if any), shows
+ * them in the preview and says per device what went wrong.
+ * @param {import("./devices.js").Choice} [choice]
  */
 function startMedia(choice) {
   mediaReady = (async () => {
-    let stream;
-    try {
-      stream = await openMedia(choice);
-    } catch (err) {
-      $("media-error").textContent = tr.t(mediaErrorKey(err));
-      $("media-error").hidden = false;
-      document.body.dataset.media = mediaErrorKey(err).slice("media.".length);
-      return app.local;
-    }
-    $("media-error").hidden = true;
-    document.body.dataset.media = "ok";
+    const { stream, problems } = await openDevices(choice);
+    app.problems = problems;
+    showProblems();
+    const first = problems.camera ?? problems.microphone;
+    document.body.dataset.media = first ? MEDIA_STATE[first] : "ok";
+    document.body.dataset.camera = problems.camera ?? (stream?.getVideoTracks().length ? "ok" : "off");
+    document.body.dataset.microphone = problems.microphone ?? (stream?.getAudioTracks().length ? "ok" : "off");
+    if (!stream) return app.local;
     const old = app.local;
     app.local = stream;
     for (const t of old?.getTracks() ?? []) t.stop();
-    $("preview").srcObject = stream;
-    $("local").srcObject = stream;
+    showLocal(stream);
     applyToggles();
-    meter.attach(stream);
-    for (const t of stream.getTracks()) await app.call?.replaceTrack(t);
+    if (stream.getAudioTracks().length) meter.attach(stream);
+    else meter.detach();
+    for (const t of stream.getTracks()) {
+      watchTrack(t);
+      await app.call?.replaceTrack(t);
+    }
     await fillDevices(stream);
     return stream;
   })();
   return mediaReady;
 }
 
-/** @param {MediaStream} stream */
-async function fillDevices(stream) {
-  const { cameras, microphones } = await listDevices();
-  const inUse = stream.getTracks().map((t) => t.getSettings().deviceId);
-  /** @type {[HTMLSelectElement, MediaDeviceInfo[]][]} */
-  const lists = [[$("camera"), cameras], [$("microphone"), microphones]];
-  for (const [select, devices] of lists) {
-    select.replaceChildren();
-    devices.forEach((d, i) => {
-      const opt = new Option(d.label || `${select.id} ${i + 1}`, d.deviceId);
-      opt.selected = inUse.includes(d.deviceId);
-      select.add(opt);
-    });
-    if (devices.length === 0) select.add(new Option(tr.t("devices.none"), ""));
-    select.disabled = devices.length < 2;
+/** @param {MediaStream|null} stream */
+function showLocal(stream) {
+  for (const id of ["preview", "local"]) {
+    $(id).srcObject = null;
+    $(id).srcObject = stream;
   }
 }
 
+/** @param {import("./devices.js").DeviceKind} kind */
+const deviceName = (kind) => tr.t(kind === "camera" ? "devices.camera" : "devices.microphone");
+
+/** problemLines says per device what went wrong, one line each. */
+function problemLines() {
+  const { camera, microphone } = app.problems;
+  if (camera && camera === microphone) return [tr.t(/** @type {any} */ (`problem.${camera}`), { device: tr.t("devices.both") })];
+  /** @type {[import("./devices.js").DeviceKind, string|undefined][]} */
+  const each = [["camera", camera], ["microphone", microphone]];
+  return each.filter(([, p]) => p).map(([kind, p]) => tr.t(/** @type {any} */ (`problem.${p}`), { device: deviceName(kind) }));
+}
+
+/** showProblems shows what went wrong with the devices and the retry. */
+function showProblems() {
+  const lines = problemLines();
+  $("media-error").textContent = lines.join("\n");
+  $("media-error").hidden = lines.length === 0;
+  const problems = Object.values(app.problems);
+  $("retry-media").hidden = problems.length === 0 || problems.every((p) => p === "insecure");
+}
+
+$("retry-media").addEventListener("click", async () => {
+  $("retry-media").disabled = true;
+  await startMedia(chosen());
+  $("retry-media").disabled = false;
+  if (!$("media-error").hidden) $("media-error").focus?.();
+});
+
+/** @param {MediaStream} stream */
+async function fillDevices(stream) {
+  const { cameras, microphones, speakers } = await listDevices();
+  const unnamed = (/** @type {number} */ n) => tr.t("devices.unnamed", { n: String(n) });
+  const inUse = (/** @type {MediaStreamTrack|undefined} */ t) => t?.getSettings().deviceId ?? "";
+  fillList($("camera"), cameras, inUse(stream.getVideoTracks()[0]), unnamed, tr.t("devices.none"));
+  fillList($("microphone"), microphones, inUse(stream.getAudioTracks()[0]), unnamed, tr.t("devices.none"));
+  $("speaker-choice").hidden = !canChooseOutput() || speakers.length === 0;
+  if (!$("speaker-choice").hidden) fillList($("speaker"), speakers, $("speaker").value || "default", unnamed, tr.t("devices.none"));
+  // A phone has a front and a back camera behind one entry until permission.
+  $("switch-camera").hidden = !(cameras.length > 1 || (cameras.length > 0 && navigator.maxTouchPoints > 0));
+}
+
 for (const id of ["camera", "microphone"]) {
-  $(id).addEventListener("change", () => startMedia({ cameraId: $("camera").value, microphoneId: $("microphone").value }));
+  $(id).addEventListener("change", () => startMedia(chosen()));
+}
+navigator.mediaDevices?.addEventListener("devicechange", () => {
+  if (app.local) fillDevices(app.local);
+});
+
+$("speaker").addEventListener("change", () => {
+  $("remote").setSinkId?.($("speaker").value).catch(() => {});
+});
+
+$("speaker-test").addEventListener("click", async () => {
+  const out = $("speaker-result");
+  out.textContent = tr.t("speaker.playing");
+  delete out.dataset.result;
+  try {
+    await playTone($("speaker-choice").hidden ? undefined : $("speaker").value);
+    out.textContent = tr.t("speaker.played");
+    out.dataset.result = "played";
+  } catch {
+    out.textContent = tr.t("speaker.failed");
+    out.dataset.result = "failed";
+  }
+});
+
+// ---- tracks the system ends or pauses (phone call, app switch) ----
+
+const watched = /** @type {WeakSet<MediaStreamTrack>} */ (new WeakSet());
+
+/** @param {MediaStreamTrack} track */
+const current = (track) => !!app.local?.getTracks().includes(track);
+
+/**
+ * watchTrack tells the person when the system pauses or ends one of their
+ * tracks, and opens the device again after an end.
+ * @param {MediaStreamTrack} track
+ */
+function watchTrack(track) {
+  if (watched.has(track)) return;
+  watched.add(track);
+  const kind = track.kind === "video" ? "camera" : "microphone";
+  track.addEventListener("mute", () => { if (current(track)) showMediaNotice("notice.trackMuted", kind); });
+  track.addEventListener("unmute", () => { if (current(track)) showMediaNotice("", kind); });
+  track.addEventListener("ended", () => { if (current(track)) recover(track, kind); });
+}
+
+/**
+ * showMediaNotice shows (or, with an empty key, hides) a notice about a device.
+ * @param {string} textKey
+ * @param {import("./devices.js").DeviceKind} kind
+ */
+function showMediaNotice(textKey, kind) {
+  const el = $("media-notice");
+  el.hidden = !textKey;
+  el.textContent = textKey ? tr.t(/** @type {any} */ (textKey), { device: tr.t(kind === "camera" ? "device.the.camera" : "device.the.microphone") }) : "";
+  el.dataset.notice = textKey;
+}
+
+/**
+ * recover opens the device of an ended track again once the page is
+ * visible (a hidden page may not open the camera) and puts it on the call.
+ * @param {MediaStreamTrack} old
+ * @param {import("./devices.js").DeviceKind} kind
+ */
+async function recover(old, kind) {
+  showMediaNotice("notice.trackEnded", kind);
+  while (document.visibilityState === "hidden") {
+    await new Promise((resolve) => document.addEventListener("visibilitychange", resolve, { once: true }));
+  }
+  try {
+    await putTrack(old, await openOne(kind, kind === "camera" ? { facing: app.facing } : {}));
+    showMediaNotice("", kind);
+  } catch {
+    if (current(old)) showMediaNotice("notice.trackLost", kind);
+  }
+}
+
+/**
+ * putTrack puts track in the place of old in the page's stream, the
+ * preview and the call (replaceTrack: no new negotiation).
+ * @param {MediaStreamTrack|null} old
+ * @param {MediaStreamTrack} track
+ */
+async function putTrack(old, track) {
+  const stream = app.local ?? new MediaStream();
+  if (old) stream.removeTrack(old);
+  old?.stop();
+  stream.addTrack(track);
+  app.local = stream;
+  watchTrack(track);
+  applyToggles();
+  showLocal(stream);
+  if (track.kind === "audio") meter.attach(stream);
+  await app.call?.replaceTrack(track);
+}
+
+/** switchCamera changes to the next camera (phones: front and back) during the call. */
+async function switchCamera() {
+  const old = app.local?.getVideoTracks()[0] ?? null;
+  const { cameras } = await listDevices();
+  /** @type {import("./devices.js").Choice} */
+  let choice;
+  if (cameras.length > 1) {
+    const i = cameras.findIndex((c) => c.deviceId === old?.getSettings().deviceId);
+    choice = { cameraId: cameras[(i + 1) % cameras.length].deviceId };
+  } else {
+    choice = { facing: app.facing === "user" ? "environment" : "user" };
+  }
+  // Many phones open one camera at a time: let go of this one first.
+  old?.stop();
+  let track;
+  try {
+    track = await openOne("camera", choice);
+  } catch {
+    choice = { facing: app.facing };
+    track = await openOne("camera", choice).catch(() => null);
+  }
+  if (!track) {
+    showMediaNotice("notice.trackLost", "camera");
+    return;
+  }
+  const facing = track.getSettings().facingMode;
+  app.facing = facing === "environment" || facing === "user" ? facing : choice.facing ?? app.facing;
+  document.body.dataset.facing = app.facing;
+  await putTrack(old, track);
+}
+
+$("switch-camera").addEventListener("click", () => {
+  $("switch-camera").disabled = true;
+  switchCamera().finally(() => { $("switch-camera").disabled = false; });
+});
+
+/** releaseMedia stops every track the page opened: the camera light goes off. */
+function releaseMedia() {
+  test?.stop();
+  stopAll();
+  meter.detach();
+  wake.release();
+  showLocal(null);
+  app.local = null;
+  mediaReady = Promise.resolve(null);
 }
 
 // ---- waiting room ----
@@ -235,43 +442,68 @@ function showWelcome(w) {
 function updateEnter() {
   const consented = app.role === "therapist" || ($("terms").checked && $("processing").checked);
   $("enter").disabled = !app.welcome || !consented || app.state === "joining";
-  $("test").disabled = !app.welcome || test?.pc != null;
+  $("test").disabled = !app.welcome || !!test?.pcs.length;
+  // A disabled button says what is missing (aria-describedby).
+  const why = !app.welcome ? "enter.why.connecting" : app.state === "joining" ? "enter.why.joining" : !consented ? "enter.why.consent" : "";
+  $("enter-why").textContent = $("enter").disabled && why ? tr.t(why) : "";
 }
 $("terms").addEventListener("change", updateEnter);
 $("processing").addEventListener("change", updateEnter);
 
-/** @type {ConnectionTest|null} */
+/** @type {NetworkTest|null} */
 let test = null;
 
 $("test").addEventListener("click", async () => {
-  if (!app.welcome || !signaling) return;
-  test ??= new ConnectionTest(signaling, app.welcome.iceServers);
+  if (!app.welcome) return;
+  test ??= new NetworkTest(app.welcome.iceServers);
   const out = $("test-result");
   out.className = "result";
   out.textContent = tr.t("test.running");
+  delete out.dataset.result;
   const stream = await mediaReady;
-  const running = test.run(stream);
+  const live = stream?.getTracks().some((t) => t.readyState === "live") ? stream : null;
+  const running = test.run(live);
   updateEnter();
   const r = await running;
   app.testResult = r;
   updateEnter();
-  const lines = [];
-  if (r.error === "test-unavailable") {
-    lines.push(tr.t("test.unavailable"));
-  } else if (!r.connected) {
-    lines.push(tr.t("test.failed"));
-  } else {
-    const missing = [];
-    if (stream?.getAudioTracks().length && !r.audio) missing.push(tr.t("test.missing.audio"));
-    if (stream?.getVideoTracks().length && !r.video) missing.push(tr.t("test.missing.video"));
-    lines.push(missing.length ? tr.t("test.partial", { missing: missing.join(", ") }) : tr.t("test.ok"));
-  }
-  if (r.turnConfigured && !r.error) lines.push(tr.t(r.relay ? "test.relay.ok" : "test.relay.missing"));
-  const ok = r.connected && (r.audio || !stream?.getAudioTracks().length) && (r.video || !stream?.getVideoTracks().length);
+  const { lines, ok } = describeTest(r);
   out.className = `result ${ok ? "ok" : "bad"}`;
-  out.dataset.result = r.error ?? (ok ? "ok" : "failed");
-  out.textContent = lines.join(" ");
+  out.dataset.result = ok ? "ok" : "failed";
+  out.dataset.relay = !r.turnConfigured ? "none" : r.relay && r.connected ? "reachable" : "unreachable";
+  out.dataset.stun = r.stun;
+  out.dataset.camera = app.problems.camera ?? (!r.wantVideo ? "off" : r.video ? "ok" : "no-picture");
+  out.dataset.microphone = app.problems.microphone ?? (!r.wantAudio ? "off" : r.audio ? "ok" : "no-sound");
+  out.textContent = lines.join("\n");
 });
+
+/**
+ * describeTest says in plain words what the device and network test found;
+ * ok (green) only when camera, microphone and the path all work.
+ * @param {import("./conntest.js").TestResult} r
+ */
+function describeTest(r) {
+  const lines = problemLines();
+  if (!app.problems.camera && r.wantVideo) lines.push(tr.t("device.ok", { device: deviceName("camera") }));
+  if (!app.problems.microphone && r.wantAudio) lines.push(tr.t("device.ok", { device: deviceName("microphone") }));
+  const missing = [];
+  if (r.wantAudio && !r.audio) missing.push(tr.t("nettest.missing.audio"));
+  if (r.wantVideo && !r.video) missing.push(tr.t("nettest.missing.video"));
+  let pathOK = r.connected && missing.length === 0;
+  if (!r.turnConfigured) {
+    lines.push(tr.t(pathOK ? "nettest.local.ok" : "nettest.local.failed"));
+  } else if (!r.relay || !r.connected) {
+    pathOK = false;
+    lines.push(tr.t("nettest.relay.failed"));
+  } else {
+    lines.push(missing.length ? tr.t("nettest.relay.partial", { missing: missing.join(", ") }) : tr.t("nettest.relay.ok"));
+  }
+  if (r.stun !== "none") lines.push(tr.t(r.stun === "reachable" ? "nettest.stun.ok" : "nettest.stun.failed"));
+  if (r.connected && (r.wantAudio || r.wantVideo)) lines.push(tr.t("nettest.private"));
+  const ok = pathOK && r.wantAudio && r.wantVideo && Object.keys(app.problems).length === 0;
+  lines.unshift(tr.t(ok ? "nettest.ok" : "nettest.problems"));
+  return { lines, ok };
+}
 
 /** joinData builds join's data from this tab's stored consent, name and resume. */
 function joinData() {
@@ -341,6 +573,7 @@ const OFFER_WAIT_MS = 6000;
 async function startCall(offerer) {
   closeCall();
   const stream = await mediaReady;
+  await codecChosen;
   if (!app.joined || !app.welcome || !signaling) return;
   const call = new Call(signaling, app.polite, app.welcome.iceServers, stream, offerer);
   app.call = call;
@@ -407,6 +640,8 @@ function labelControls() {
   applyToggles();
   $("hangup").setAttribute("aria-label", tr.t("call.hangup"));
   $("hangup").title = tr.t("call.hangup");
+  $("switch-camera").setAttribute("aria-label", tr.t("call.switchCamera"));
+  $("switch-camera").title = tr.t("call.switchCamera");
 }
 labelControls();
 
@@ -416,10 +651,15 @@ $("hangup").addEventListener("click", () => {
   app.peer = null;
   store.del("inCall");
   closeCall();
+  // Every track ends: the camera light goes off.
+  releaseMedia();
   setState("ended");
   $("rejoin").focus();
 });
-$("rejoin").addEventListener("click", () => join());
+$("rejoin").addEventListener("click", () => {
+  startMedia(chosen());
+  join();
+});
 
 // ---- messages ----
 
@@ -431,7 +671,6 @@ let chain = Promise.resolve();
  * @param {any} data
  */
 async function onMessage(type, data) {
-  if (test?.handle(type, data)) return;
   switch (type) {
     case "welcome":
       showWelcome(data);
@@ -540,7 +779,6 @@ if (!token) {
     chain = chain.then(() => onMessage(type, data)).catch((err) => console.warn("sprechzimmer:", err?.name ?? err));
   });
   signaling.addEventListener("drop", () => {
-    test?.stop();
     if (app.state !== "ended") setState(app.welcome || app.joined ? "reconnecting" : "loading");
   });
   signaling.addEventListener("fatal", (/** @type {any} */ ev) => {

@@ -3,6 +3,8 @@
 // perfect negotiation pattern (polite flag from joined), ICE restarts when
 // the path breaks.
 
+import { preferVideoCodec } from "./phone.js";
+
 /**
  * Call is the peer connection to the other person. It dispatches:
  *  - "state": the peer connection's state changed (detail {state})
@@ -76,6 +78,7 @@ export class Call extends EventTarget {
     if (local) for (const track of local.getTracks()) this.pc.addTrack(track, local);
     if (!local?.getVideoTracks().length) this.pc.addTransceiver("video", { direction: "recvonly" });
     if (!local?.getAudioTracks().length) this.pc.addTransceiver("audio", { direction: "recvonly" });
+    preferVideoCodec(this.pc);
   }
 
   /**
@@ -107,6 +110,7 @@ export class Call extends EventTarget {
         this.pc.addTrack(track, this.local);
       }
     }
+    preferVideoCodec(this.pc);
   }
 
   /**

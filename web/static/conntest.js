@@ -1,18 +1,24 @@
 // @ts-check
-// The connection test: a peer connection to the server's echo peer that
-// sends back what it receives. It shows whether camera, microphone and the
-// network path work, and whether a TURN relay candidate could be gathered.
+// The network test, entirely inside this browser: two peer connections in
+// the page send the camera and microphone to each other through the room's
+// TURN relay only (a loopback), and a STUN check asks the same server for
+// this device's public address. Media leaves the device only encrypted and
+// is decrypted only here, in the browser that captured it: no server of
+// ours ever holds it.
 
 /**
  * @typedef {object} TestResult
- * @property {boolean} connected the ICE/DTLS connection came up
- * @property {boolean} audio sound came back
- * @property {boolean} video picture came back
- * @property {boolean} turnConfigured TURN servers were given
- * @property {boolean} relay a relay candidate was gathered (TURN reachable)
+ * @property {boolean} turnConfigured TURN servers were given (then the
+ *   loopback is relay-only; without, it uses local addresses)
+ * @property {boolean} relay a relay candidate was gathered (TURN answered)
+ * @property {boolean} connected the two peer connections connected
+ * @property {boolean} audio sound arrived at the far peer connection
+ * @property {boolean} video picture arrived (frames decoded)
+ * @property {boolean} wantAudio a microphone track was sent
+ * @property {boolean} wantVideo a camera track was sent
+ * @property {"reachable"|"unreachable"|"none"} stun the STUN check: none
+ *   when no server to ask was given
  * @property {string} candidates the types of the gathered candidates
- * @property {string} gathering the ICE gathering state at the end
- * @property {string} [error] an error code from the server, e.g. test-unavailable
  */
 
 /**
@@ -25,181 +31,188 @@ export function hasTURN(iceServers) {
 }
 
 /**
- * probeTURN reports whether a TURN relay candidate can be gathered from
- * iceServers: a relay-only peer connection that only gathers and never
- * connects. It resolves false at the end of gathering or after timeoutMs.
+ * stunServers returns the servers to ask for this device's public address:
+ * the stun: URLs given, and each UDP turn: server asked as a STUN server
+ * (every TURN server answers STUN binding requests).
  * @param {RTCIceServer[]} iceServers
- * @param {number} [timeoutMs]
- * @returns {Promise<boolean>}
+ * @returns {RTCIceServer[]}
  */
-export function probeTURN(iceServers, timeoutMs = 10000) {
-  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: "relay" });
+export function stunServers(iceServers) {
+  const urls = new Set();
+  for (const u of iceServers.flatMap((s) => [s.urls].flat())) {
+    const m = /^(stun|turn):([^?]+)(\?(.*))?$/i.exec(u.trim());
+    if (!m) continue;
+    if (m[1].toLowerCase() === "turn" && /transport=tcp/i.test(m[4] ?? "")) continue;
+    urls.add(`stun:${m[2]}`);
+  }
+  return urls.size ? [{ urls: [...urls] }] : [];
+}
+
+/**
+ * checkSTUN asks servers for this device's public address. Reachable: a
+ * server-reflexive candidate came back, or gathering ended without a STUN
+ * error after a local address was found (a browser drops a reflexive
+ * address equal to a local one, e.g. without NAT).
+ * @param {RTCIceServer[]} servers
+ * @param {number} [timeoutMs]
+ * @returns {Promise<"reachable"|"unreachable"|"none">}
+ */
+export function checkSTUN(servers, timeoutMs = 8000) {
+  if (servers.length === 0) return Promise.resolve("none");
+  const pc = new RTCPeerConnection({ iceServers: servers });
   return new Promise((resolve) => {
-    const finish = (/** @type {boolean} */ ok) => {
+    let host = false;
+    let failed = false;
+    const finish = (/** @type {"reachable"|"unreachable"} */ r) => {
       clearTimeout(timer);
-      pc.onicecandidate = null;
+      pc.onicecandidate = pc.onicecandidateerror = null;
       pc.close();
-      resolve(ok);
+      resolve(r);
     };
-    const timer = setTimeout(() => finish(false), timeoutMs);
+    const timer = setTimeout(() => finish("unreachable"), timeoutMs);
     pc.onicecandidate = ({ candidate }) => {
-      if (candidate?.type === "relay") finish(true);
-      else if (!candidate) finish(false);
+      if (candidate?.type === "srflx") finish("reachable");
+      else if (candidate?.type === "host") host = true;
+      else if (!candidate) finish(host && !failed ? "reachable" : "unreachable");
     };
-    pc.addTransceiver("audio");
-    pc.setLocalDescription().catch(() => finish(false));
+    pc.onicecandidateerror = (ev) => {
+      if (/^stun:/i.test(/** @type {RTCPeerConnectionIceErrorEvent} */ (ev).url ?? "")) failed = true;
+    };
+    pc.createDataChannel("stun-check");
+    pc.setLocalDescription().catch(() => finish("unreachable"));
   });
 }
 
 /**
- * ConnectionTest runs one test over the signaling connection.
+ * NetworkTest runs the in-browser network test. pcs holds the loopback's
+ * two peer connections while it runs (the page's test hook reads them).
  */
-export class ConnectionTest {
-  /**
-   * @param {import("./signaling.js").Signaling} signaling
-   * @param {RTCIceServer[]} iceServers
-   */
-  constructor(signaling, iceServers) {
-    this.signaling = signaling;
+export class NetworkTest {
+  /** @param {RTCIceServer[]} iceServers the room's STUN and TURN servers */
+  constructor(iceServers) {
     this.iceServers = iceServers;
-    /** @type {RTCPeerConnection|null} */
-    this.pc = null;
-    /** @type {((r: Partial<TestResult>) => void)|null} */
-    this.finish = null;
-    this.relay = false;
-    /** @type {TestResult|null} */
-    this.result = null;
+    /** @type {RTCPeerConnection[]} */
+    this.pcs = [];
+    /** @type {(() => void)|null} */
+    this.cancel = null;
   }
 
   /**
-   * run tests with the stream's tracks and resolves within timeoutMs.
+   * run sends stream's tracks through the loopback and checks STUN; it
+   * resolves within timeoutMs. The tracks stay the caller's: the test
+   * stops only what it received.
    * @param {MediaStream|null} stream
    * @param {number} [timeoutMs]
    * @returns {Promise<TestResult>}
    */
-  run(stream, timeoutMs = 15000) {
+  async run(stream, timeoutMs = 15000) {
     this.stop();
-    const turnConfigured = hasTURN(this.iceServers);
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    this.pc = pc;
-    this.relay = false;
-    /** The types of the gathered candidates, for tests and debugging. */
-    const seen = /** @type {string[]} */ ([]);
-    this.seen = seen;
-    const wantAudio = !!stream?.getAudioTracks().length;
-    const wantVideo = !!stream?.getVideoTracks().length;
-    if (stream) for (const track of stream.getTracks()) pc.addTrack(track, stream);
-    if (!stream) pc.addTransceiver("video", { direction: "recvonly" });
-
-    // Whether TURN is reachable is asked apart from the echo test: the
-    // echo's own path may well be direct and finish before a relay is ready.
-    const turnProbe = turnConfigured ? probeTURN(this.iceServers) : Promise.resolve(false);
-
-    return new Promise((resolve) => {
-      let gathered = !turnConfigured;
-      let connected = false;
-      /** @param {Partial<TestResult>} extra */
-      const done = async (extra = {}) => {
-        if (this.pc !== pc || this.finish === null) return;
-        this.finish = null;
-        clearTimeout(timer);
-        clearInterval(poll);
-        const got = await received(pc).catch(() => ({ audio: false, video: false, relay: false }));
-        if (got.relay || (await turnProbe)) this.relay = true;
-        const result = { connected, audio: got.audio, video: got.video, turnConfigured, relay: this.relay, candidates: seen.join(","), gathering: pc.iceGatheringState, ...extra };
-        this.result = result;
-        this.stop();
-        resolve(result);
-      };
-      this.finish = (r) => done(r);
-      const timer = setTimeout(() => done(), timeoutMs);
-      // Done early once everything expected came back and candidate gathering
-      // had its chance to find a relay.
-      const poll = setInterval(async () => {
-        if (!connected || !(gathered || this.relay || pc.iceGatheringState === "complete")) return;
-        const got = await received(pc).catch(() => ({ audio: false, video: false }));
-        if ((got.audio || !wantAudio) && (got.video || !wantVideo)) done();
-      }, 250);
-
-      pc.onicecandidate = ({ candidate }) => {
-        seen.push(candidate ? `${candidate.type}/${candidate.protocol}` : "end");
-        if (candidate?.type === "relay") this.relay = true;
-        if (!candidate) gathered = true;
-        this.signaling.send("test-candidate", candidate ? candidate.toJSON() : { candidate: null });
-      };
-      pc.onicecandidateerror = (ev) => {
-        seen.push(`error:${/** @type {RTCPeerConnectionIceErrorEvent} */ (ev).errorCode}`);
-      };
-      pc.onicegatheringstatechange = () => {
-        if (pc.iceGatheringState === "complete") gathered = true;
-      };
-      pc.onconnectionstatechange = () => {
-        if (pc.connectionState === "connected") connected = true;
-        if (pc.connectionState === "failed") done();
-      };
-      pc.createOffer()
-        .then((offer) => pc.setLocalDescription(offer))
-        .then(() => this.signaling.send("test-offer", { sdp: pc.localDescription?.sdp }))
-        .catch(() => done());
-    });
+    const stun = checkSTUN(stunServers(this.iceServers));
+    const loop = this.loopback(stream, timeoutMs);
+    const [l, s] = await Promise.all([loop, stun]);
+    return { ...l, stun: s };
   }
 
   /**
-   * handle takes a test-answer, test-candidate or error message; it reports
-   * whether the message belonged to the test.
-   * @param {string} type
-   * @param {any} data
-   * @returns {boolean}
+   * loopback connects two peer connections of this page through the TURN
+   * relay (relay-only) and waits until stream's media arrived at the far
+   * one, the path failed, or timeoutMs passed.
+   * @param {MediaStream|null} stream
+   * @param {number} timeoutMs
+   * @returns {Promise<Omit<TestResult, "stun">>}
    */
-  handle(type, data) {
-    const pc = this.pc;
-    switch (type) {
-      case "test-answer":
-        pc?.setRemoteDescription({ type: "answer", sdp: data.sdp }).catch(() => this.finish?.({}));
-        return true;
-      case "test-candidate":
-        if (pc && data && data.candidate !== undefined) pc.addIceCandidate(data.candidate === null ? null : data).catch(() => {});
-        return true;
-      case "error":
-        if (data.code === "test-unavailable") {
-          this.finish?.({ error: "test-unavailable" });
-          return true;
-        }
-        return false;
-      default:
-        return false;
+  loopback(stream, timeoutMs) {
+    const turnConfigured = hasTURN(this.iceServers);
+    /** @type {RTCConfiguration} */
+    const config = { iceServers: this.iceServers, iceTransportPolicy: turnConfigured ? "relay" : "all" };
+    const near = new RTCPeerConnection(config);
+    const far = new RTCPeerConnection(config);
+    this.pcs = [near, far];
+    const wantAudio = !!stream?.getAudioTracks().length;
+    const wantVideo = !!stream?.getVideoTracks().length;
+    const seen = /** @type {string[]} */ ([]);
+    let relay = false;
+    let gathering = 2;
+    /** @type {[RTCPeerConnection, RTCPeerConnection][]} */
+    const pairs = [[near, far], [far, near]];
+    for (const [from, to] of pairs) {
+      from.onicecandidate = ({ candidate }) => {
+        seen.push(candidate ? `${candidate.type}/${candidate.protocol}` : "end");
+        if (candidate?.type === "relay") relay = true;
+        if (!candidate) gathering--;
+        if (candidate) to.addIceCandidate(candidate).catch(() => {});
+      };
     }
+    if (stream) for (const t of stream.getTracks()) near.addTrack(t, stream);
+    // Without media the relay path is still tested with a data channel.
+    if (!wantAudio && !wantVideo) near.createDataChannel("loopback");
+
+    return new Promise((resolve) => {
+      let finished = false;
+      const finish = async () => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        clearInterval(poll);
+        this.cancel = null;
+        const got = await arrived(far).catch(() => ({ audio: false, video: false }));
+        const connected = far.connectionState === "connected" || near.connectionState === "connected";
+        close(near, far);
+        if (this.pcs[0] === near) this.pcs = [];
+        resolve({ turnConfigured, relay, connected, ...got, wantAudio, wantVideo, candidates: seen.join(",") });
+      };
+      this.cancel = finish;
+      const timer = setTimeout(finish, timeoutMs);
+      const poll = setInterval(async () => {
+        // Nothing can connect once both gathered no relay.
+        if (turnConfigured && gathering <= 0 && !relay) return finish();
+        if ([near.connectionState, far.connectionState].includes("failed")) return finish();
+        if (far.connectionState !== "connected") return;
+        const got = await arrived(far).catch(() => ({ audio: false, video: false }));
+        if ((got.audio || !wantAudio) && (got.video || !wantVideo)) finish();
+      }, 250);
+      (async () => {
+        await near.setLocalDescription();
+        await far.setRemoteDescription(/** @type {RTCSessionDescriptionInit} */ (near.localDescription));
+        await far.setLocalDescription();
+        await near.setRemoteDescription(/** @type {RTCSessionDescriptionInit} */ (far.localDescription));
+      })().catch(finish);
+    });
   }
 
-  /** stop ends the test and frees the echo peer. */
+  /** stop ends a running test and closes its peer connections. */
   stop() {
-    if (!this.pc) return;
-    const pc = this.pc;
-    this.pc = null;
-    this.finish = null;
-    // Keep the local tracks: they belong to the preview.
-    for (const t of pc.getTransceivers()) t.receiver.track?.stop();
-    pc.close();
-    this.signaling.send("test-stop", {});
+    this.cancel?.();
+    close(...this.pcs);
+    this.pcs = [];
   }
 }
 
 /**
- * received reports whether audio and video came back on pc, and whether a
- * relay candidate was gathered.
- * @param {RTCPeerConnection} pc
- * @returns {Promise<{audio: boolean, video: boolean, relay: boolean}>}
+ * close closes peer connections and ends the tracks they received; the
+ * sent tracks stay, they belong to the preview.
+ * @param {RTCPeerConnection[]} pcs
  */
-async function received(pc) {
+function close(...pcs) {
+  for (const pc of pcs) {
+    for (const r of pc.getReceivers()) r.track?.stop();
+    pc.close();
+  }
+}
+
+/**
+ * arrived reports whether sound and picture arrived at pc.
+ * @param {RTCPeerConnection} pc
+ * @returns {Promise<{audio: boolean, video: boolean}>}
+ */
+async function arrived(pc) {
   const stats = await pc.getStats();
   let audio = false;
   let video = false;
-  let relay = false;
   stats.forEach((s) => {
-    if (s.type === "local-candidate" && s.candidateType === "relay") relay = true;
     if (s.type !== "inbound-rtp") return;
     if (s.kind === "audio" && s.packetsReceived > 0) audio = true;
     if (s.kind === "video" && s.framesDecoded > 0) video = true;
   });
-  return { audio, video, relay };
+  return { audio, video };
 }

@@ -11,13 +11,13 @@ export const MAX_NAME = 64;
 
 /** The message types a browser sends. */
 export const FROM_BROWSER = Object.freeze(/** @type {const} */ ([
-  "hello", "test-offer", "test-candidate", "test-stop", "join",
+  "hello", "join",
   "offer", "answer", "candidate", "hangup",
 ]));
 
 /** The message types the server sends. */
 export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
-  "welcome", "test-answer", "test-candidate", "joined", "peer-joined", "peer-left",
+  "welcome", "joined", "peer-joined", "peer-left",
   "offer", "answer", "candidate", "room-closed", "error",
 ]));
 
@@ -45,13 +45,13 @@ export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
  */
 
 /**
- * offer, answer, test-offer, test-answer.
+ * offer, answer.
  * @typedef {object} SDP
  * @property {string} sdp
  */
 
 /**
- * candidate, test-candidate: an RTCIceCandidateInit; a null candidate ends
+ * candidate: an RTCIceCandidateInit; a null candidate ends
  * the candidates.
  * @typedef {object} Candidate
  * @property {string|null} candidate
@@ -129,7 +129,7 @@ export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
 export const ERROR_CODES = Object.freeze(/** @type {const} */ ([
   "bad-message", "unknown-type", "too-large", "rate-limited", "already-welcomed",
   "consent-required", "bad-name", "not-joined", "no-peer", "unexpected-answer",
-  "already-joined", "test-unavailable", "seat-taken",
+  "already-joined", "seat-taken",
   "hello-required", "version-unsupported", "link-invalid", "link-expired",
   "room-full", "replaced", "room-closed", "reclaimed",
 ]));
