@@ -74,6 +74,18 @@ const de = {
   "error.consent-required": "Bitte bestätigen Sie zuerst die Nutzungsbedingungen und die Einwilligung.",
   "error.bad-name": "Dieser Name ist nicht möglich. Bitte wählen Sie einen anderen (höchstens 64 Zeichen, keine Bezeichnung wie „Therapeut“ oder „Klientin“).",
   "error.generic": "Es ist ein technisches Problem aufgetreten. Bitte laden Sie die Seite neu.",
+
+  // quality.js: the call quality indicator and "audio only" (issue 11, item 4)
+  "quality.good": "Die Verbindung ist gut.",
+  "quality.receive.weak": "Ihre Verbindung ist schwach: Bild und Ton Ihres Gegenübers können stocken.",
+  "quality.receive.veryWeak": "Ihre Verbindung ist sehr schwach: Bild und Ton Ihres Gegenübers kommen nur noch lückenhaft an.",
+  "quality.send.weak": "Die Verbindung zu Ihrem Gegenüber ist schwach: Ihr Bild wird reduziert, damit Sie gut zu hören bleiben.",
+  "quality.send.veryWeak": "Die Verbindung zu Ihrem Gegenüber ist sehr schwach: Ihr Bild kommt kaum noch an.",
+  "quality.offer": "Mit „Nur Ton“ bleibt das Gespräch verständlich.",
+  "quality.switched": "Wegen der schwachen Verbindung ist nur noch der Ton an. Mit „Nur Ton“ schalten Sie das Bild wieder ein.",
+  "quality.recovered": "Die Verbindung ist wieder gut. Mit „Nur Ton“ schalten Sie das Bild wieder ein.",
+  "quality.peerAudioOnly": "Ihr Gegenüber hat auf „Nur Ton“ umgeschaltet: Sie hören sich weiter, sehen sich aber nicht.",
+  "quality.audioOnly": "Nur Ton",
 };
 
 /** @type {typeof de} */
@@ -148,6 +160,18 @@ const en = {
   "error.consent-required": "Please confirm the terms of use and the consent first.",
   "error.bad-name": "This name is not possible. Please choose another one (at most 64 characters, no word such as “therapist” or “client”).",
   "error.generic": "A technical problem occurred. Please reload the page.",
+
+  // quality.js: the call quality indicator and "audio only" (issue 11, item 4)
+  "quality.good": "The connection is good.",
+  "quality.receive.weak": "Your connection is weak: the other person's picture and sound may stutter.",
+  "quality.receive.veryWeak": "Your connection is very weak: the other person's picture and sound arrive with gaps.",
+  "quality.send.weak": "The connection to the other person is weak: your picture is reduced so that you stay easy to hear.",
+  "quality.send.veryWeak": "The connection to the other person is very weak: your picture hardly arrives.",
+  "quality.offer": "With “Audio only” the conversation stays clear.",
+  "quality.switched": "Because the connection is weak, only sound is on. “Audio only” turns the picture back on.",
+  "quality.recovered": "The connection is good again. “Audio only” turns the picture back on.",
+  "quality.peerAudioOnly": "The other person switched to “Audio only”: you still hear each other but do not see each other.",
+  "quality.audioOnly": "Audio only",
 };
 
 /** @type {Record<Lang, typeof de>} */
