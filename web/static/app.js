@@ -17,6 +17,7 @@ import { Signaling, socketURL } from "./signaling.js";
 import { openMedia, mediaErrorKey, listDevices, LevelMeter } from "./media.js";
 import { ConnectionTest } from "./conntest.js";
 import { Call } from "./call.js";
+import { QualityMonitor } from "./quality.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
@@ -61,12 +62,14 @@ const app = {
   get lang() { return tr.lang; },
   get level() { return meter.level; },
   get testResult() { return app.testResult; },
+  get quality() { return quality.snapshot(); },
   get trace() { return signaling?.trace.join(" ") ?? ""; },
   /** dropConnection closes the WebSocket as a network failure would. */
   dropConnection() { signaling?.drop(); },
 };
 
 const meter = new LevelMeter($("level"));
+const quality = new QualityMonitor({ indicator: $("quality"), toggle: $("audio-only"), tr });
 for (const ev of ["pointerdown", "keydown"]) document.addEventListener(ev, () => meter.resume(), { capture: true });
 
 /**
@@ -344,6 +347,7 @@ async function startCall(offerer) {
   if (!app.joined || !app.welcome || !signaling) return;
   const call = new Call(signaling, app.polite, app.welcome.iceServers, stream, offerer);
   app.call = call;
+  quality.attach(call.pc);
   if (!offerer) {
     setTimeout(() => {
       if (app.call === call) call.offerIfIdle();
@@ -376,6 +380,7 @@ async function startCall(offerer) {
 function closeCall() {
   const call = app.call;
   app.call = null;
+  quality.detach();
   call?.close();
   $("remote").srcObject = null;
   $("play").hidden = true;

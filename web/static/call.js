@@ -3,6 +3,8 @@
 // perfect negotiation pattern (polite flag from joined), ICE restarts when
 // the path breaks.
 
+import { withOpusFEC } from "./quality.js";
+
 /**
  * Call is the peer connection to the other person. It dispatches:
  *  - "state": the peer connection's state changed (detail {state})
@@ -147,7 +149,9 @@ export class Call extends EventTarget {
   sendDescription() {
     const desc = this.pc.localDescription;
     if (this.closed || !desc || (desc.type !== "offer" && desc.type !== "answer")) return;
-    this.signaling.send(desc.type, { sdp: desc.sdp });
+    // Opus in-band FEC is the receiver's to ask for: the other side's
+    // encoder reads it from this description.
+    this.signaling.send(desc.type, { sdp: withOpusFEC(desc.sdp) });
   }
 
   /**
