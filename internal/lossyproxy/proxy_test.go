@@ -44,7 +44,7 @@ func roundTrips(t *testing.T, p *Proxy, n int) (int, time.Duration) {
 		if _, err := c.Write([]byte{byte(i)}); err != nil {
 			t.Fatal(err)
 		}
-		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
 		for {
 			m, err := c.Read(buf)
 			if err != nil {

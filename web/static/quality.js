@@ -137,9 +137,9 @@ export function measure(prev, cur) {
   // design and says nothing about the line.
   if (send.video) send.bitrateKbps = bitrate;
   for (const r of cur.filter((r) => r.type === "remote-inbound-rtp")) {
-    // Only reports that are new since the last reading count.
-    const fresh = before.get(r.id)?.timestamp !== r.timestamp || !before.has(r.id);
-    if (fresh && typeof r.fractionLost === "number") send.lossPct = Math.max(send.lossPct ?? 0, r.fractionLost * 100);
+    // The latest receiver report counts until the next: audio's come only
+    // every few seconds, and video's hide losses its retransmissions repaired.
+    if (typeof r.fractionLost === "number") send.lossPct = Math.max(send.lossPct ?? 0, r.fractionLost * 100);
     if (send.rttMs === null && typeof r.roundTripTime === "number") send.rttMs = r.roundTripTime * 1000;
   }
   return { receive, send };
