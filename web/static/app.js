@@ -63,6 +63,12 @@ const app = {
   get level() { return meter.level; },
   get testResult() { return app.testResult; },
   get quality() { return quality.snapshot(); },
+  /**
+   * tuneQuality replaces the quality thresholds (quality.js THRESHOLDS),
+   * for a test on a busy machine whose load must not count as a weak line.
+   * @param {any} thresholds
+   */
+  tuneQuality(thresholds) { quality.thresholds = thresholds; },
   get trace() { return signaling?.trace.join(" ") ?? ""; },
   /** dropConnection closes the WebSocket as a network failure would. */
   dropConnection() { signaling?.drop(); },

@@ -145,13 +145,16 @@ export function measure(prev, cur) {
   return { receive, send };
 }
 
+/** @typedef {typeof THRESHOLDS} Thresholds */
+
 /**
  * levelOf turns one direction's measure into a level.
  * @param {Measure} m
+ * @param {Thresholds} [thresholds]
  * @returns {Level}
  */
-export function levelOf(m) {
-  const { weak, veryWeak } = THRESHOLDS;
+export function levelOf(m, thresholds = THRESHOLDS) {
+  const { weak, veryWeak } = thresholds;
   if (m.lossPct === null && m.rttMs === null && m.bitrateKbps === null && m.fps === null) return "unknown";
   if ((m.lossPct ?? 0) >= veryWeak.lossPct || (m.rttMs ?? 0) >= veryWeak.rttMs) return "very-weak";
   if (m.bitrateKbps !== null && m.bitrateKbps < veryWeak.bitrateKbps) return "very-weak";
@@ -204,7 +207,9 @@ export function initialState() {
  */
 function settle(shown, sample) {
   if (sample === "unknown") return { ...shown, worse: 0, better: 0 };
-  if (shown.level === "unknown") return { level: sample, worse: 0, better: 0 };
+  // At the start a good sample shows at once, a bad one needs its run (the
+  // first seconds of a call are often slow).
+  if (shown.level === "unknown" && sample === "good") return { level: sample, worse: 0, better: 0 };
   if (RANK[sample] > RANK[shown.level]) {
     const n = shown.worse + 1;
     return n >= HYSTERESIS.down ? { level: sample, worse: 0, better: 0 } : { ...shown, worse: n, better: 0 };
@@ -334,6 +339,9 @@ export class QualityMonitor {
     /** @type {WeakMap<RTCRtpTransceiver, RTCRtpTransceiverDirection>} */
     this.directions = new WeakMap();
     this.peerAudioOnly = false;
+    /** the thresholds of the levels; tests may relax some */
+    /** @type {Thresholds} */
+    this.thresholds = THRESHOLDS;
     ui.toggle.addEventListener("click", () => {
       this.state = toggleAudioOnly(this.state);
       this.apply();
@@ -376,7 +384,7 @@ export class QualityMonitor {
       if (pc !== this.pc) return;
       this.measures = measure(this.last, cur);
       this.last = cur;
-      this.state = decide(this.state, { receive: levelOf(this.measures.receive), send: levelOf(this.measures.send) });
+      this.state = decide(this.state, { receive: levelOf(this.measures.receive, this.thresholds), send: levelOf(this.measures.send, this.thresholds) });
       await this.apply();
     } catch (err) {
       console.warn("sprechzimmer: quality", /** @type {{name?: string}|undefined} */ (err)?.name);
