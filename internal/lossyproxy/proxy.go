@@ -49,7 +49,7 @@ func Start(ctx context.Context, target *net.UDPAddr) (*Proxy, error) {
 	p := &Proxy{
 		listen:  pc.(*net.UDPConn),
 		target:  target,
-		rng:     rand.New(rand.NewPCG(1, 2)), // the same losses on every run
+		rng:     rand.New(rand.NewPCG(1, 2)), //nolint:gosec // the same losses on every run, not a secret
 		clients: map[string]*net.UDPConn{},
 		done:    make(chan struct{}),
 	}

@@ -344,7 +344,7 @@ export class QualityMonitor {
     this.thresholds = THRESHOLDS;
     ui.toggle.addEventListener("click", () => {
       this.state = toggleAudioOnly(this.state);
-      this.apply();
+      this.apply().catch((err) => console.warn("sprechzimmer: audio only", err?.name));
     });
     this.render();
   }
@@ -409,7 +409,12 @@ export class QualityMonitor {
           this.directions.delete(t);
         }
         this.peerAudioOnly = !this.state.audioOnly && t.direction !== "inactive" && t.currentDirection === "inactive";
-        await this.setStep(t.sender);
+        try {
+          await this.setStep(t.sender);
+        } catch (err) {
+          // e.g. two changes at once; the next sample sets it again.
+          console.warn("sprechzimmer: video limits", /** @type {{name?: string}|undefined} */ (err)?.name);
+        }
       }
     }
     this.render();
