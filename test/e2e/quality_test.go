@@ -16,7 +16,9 @@ import (
 const (
 	textQualityGood      = "Die Verbindung ist gut."
 	textReceiveWeak      = "Ihre Verbindung ist schwach"
+	textReceiveVeryWeak  = "Ihre Verbindung ist sehr schwach"
 	textSendWeak         = "Die Verbindung zu Ihrem Gegenüber ist schwach: Ihr Bild wird reduziert"
+	textSendVeryWeak     = "Die Verbindung zu Ihrem Gegenüber ist sehr schwach"
 	textOfferAudioOnly   = "Mit „Nur Ton“ bleibt das Gespräch verständlich."
 	textSwitchedAudio    = "Wegen der schwachen Verbindung ist nur noch der Ton an."
 	textRecovered        = "Die Verbindung ist wieder gut."
@@ -80,14 +82,16 @@ func TestQualityDecisions(t *testing.T) {
 		{"a fifth of the frames dropped", lvl("fps: 24, droppedPct: 20, video: true"), "weak"},
 		{"no video moving, no frames", lvl("lossPct: 0, fps: 0"), "good"},
 
-		{"receive from inbound-rtp", fmt.Sprintf(`(%s)(q.measure(prev, cur).receive)`, measure),
+		{"receive from inbound-rtp", fmt.Sprintf(`(%s)(q.measure([prev, cur]).receive)`, measure),
 			view{"rttMs": 250, "lossPct": 10, "bitrateKbps": nil, "fps": 30, "droppedPct": 0, "video": true}},
-		{"send from remote-inbound-rtp and the pair", fmt.Sprintf(`(%s)(q.measure(prev, cur).send)`, measure),
+		{"send from remote-inbound-rtp and the pair", fmt.Sprintf(`(%s)(q.measure([prev, cur]).send)`, measure),
 			view{"rttMs": 250, "lossPct": 20, "bitrateKbps": 400, "fps": 25, "droppedPct": nil, "video": true}},
-		{"first reading: no rates yet", fmt.Sprintf(`(%s)(q.measure([], prev).receive)`, measure),
+		{"first reading: no rates yet", fmt.Sprintf(`(%s)(q.measure([prev]).receive)`, measure),
 			view{"rttMs": 50, "lossPct": nil, "bitrateKbps": nil, "fps": nil, "droppedPct": nil, "video": false}},
-		{"no transport stats (Firefox): the nominated pair", `q.measure([], [{id: "P", type: "candidate-pair", nominated: true, state: "succeeded", currentRoundTripTime: 0.3}]).send.rttMs`, 300},
-		{"too few packets say nothing about loss", `q.measure([{id: "A", type: "inbound-rtp", kind: "audio", timestamp: 0, packetsReceived: 0, packetsLost: 0}], [{id: "A", type: "inbound-rtp", kind: "audio", timestamp: 1000, packetsReceived: 5, packetsLost: 3}]).receive.lossPct`, nil},
+		{"no transport stats (Firefox): the nominated pair", `q.measure([[{id: "P", type: "candidate-pair", nominated: true, state: "succeeded", currentRoundTripTime: 0.3}]]).send.rttMs`, 300},
+		{"too few packets say nothing about loss", `q.measure([[{id: "A", type: "inbound-rtp", kind: "audio", timestamp: 0, packetsReceived: 0, packetsLost: 0}], [{id: "A", type: "inbound-rtp", kind: "audio", timestamp: 1000, packetsReceived: 5, packetsLost: 3}]]).receive.lossPct`, nil},
+		{"send loss: the mean of the window's reports", `q.measure([prev, cur.map(r => r.id === "RA" ? {...r, timestamp: 1500, fractionLost: 0.125} : r), cur.map(r => r.id === "RA" ? {...r, fractionLost: 0.25} : r)]).send.lossPct`, 18.75},
+		{"send loss: a stream that sent few packets does not count", `q.measure([[{id: "O", type: "outbound-rtp", kind: "video", timestamp: 0, packetsSent: 100}, {id: "R", type: "remote-inbound-rtp", kind: "video", localId: "O", timestamp: 0, fractionLost: 0}], [{id: "O", type: "outbound-rtp", kind: "video", timestamp: 1000, packetsSent: 102}, {id: "R", type: "remote-inbound-rtp", kind: "video", localId: "O", timestamp: 900, fractionLost: 0.5}]]).send.lossPct`, nil},
 
 		{"one weak sample changes nothing", `view(run("gg", "gw"))`, state("good", "good", 0, false, false, false)},
 		{"two weak samples: weak, smaller video", `view(run("gg", "gw", "gw"))`, state("good", "weak", 1, false, false, false)},
@@ -180,6 +184,18 @@ const videoSenderLowered = `(() => {
 	return !!e && e.scaleResolutionDownBy >= 2 && e.maxFramerate > 0 && e.maxFramerate <= 15 && e.maxBitrate > 0;
 })()`
 
+// backToVideo clicks "Nur Ton" where the page switched to audio only by
+// itself, as the person would once the line is good again.
+func backToVideo(p *page) {
+	p.T.Helper()
+	if quality(p, "audioOnly") != "automatic" {
+		return
+	}
+	indicatorSays(p, textRecovered)
+	p.Click("audio-only")
+	p.WaitFor("the button released", `document.getElementById("audio-only").getAttribute("aria-pressed") === "false"`)
+}
+
 // indicatorSays waits until the quality indicator's words include want.
 func indicatorSays(p *page, want string) {
 	p.T.Helper()
@@ -229,6 +245,14 @@ func TestQualityOnAThrottledPath(t *testing.T) {
 		}
 	}
 
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range []*page{therapist, client} {
+				s, _ := testbrowser.Eval[string](p, `JSON.stringify(window.sprechzimmer.quality)`)
+				t.Logf("%s: quality %s", p.Name, s)
+			}
+		}
+	})
 	t.Run("clear line", func(t *testing.T) {
 		for _, p := range []*page{therapist, client} {
 			indicatorSays(p, textQualityGood)
@@ -251,12 +275,17 @@ func TestQualityOnAThrottledPath(t *testing.T) {
 	})
 
 	t.Run("some loss: weak, video reduced", func(t *testing.T) {
+		// Weak; on this busy machine a stalled browser loses packets of its
+		// own on top, so very weak counts too.
 		throttle(0.06)
-		client.WaitFor("the client's reception shown weak", `document.getElementById("quality").dataset.receive === "weak"`)
-		indicatorSays(client, textReceiveWeak)
-		therapist.WaitFor("the therapist's sending shown weak", `document.getElementById("quality").dataset.send === "weak"`)
-		indicatorSays(therapist, textSendWeak)
+		client.WaitFor("the client's reception shown weak", `["weak", "very-weak"].includes(document.getElementById("quality").dataset.receive)`)
+		indicatorSays(client, map[string]string{"weak": textReceiveWeak, "very-weak": textReceiveVeryWeak}[quality(client, "receive")])
+		therapist.WaitFor("the therapist's sending shown weak", `["weak", "very-weak"].includes(document.getElementById("quality").dataset.send)`)
+		if quality(therapist, "audioOnly") == "off" {
+			indicatorSays(therapist, map[string]string{"weak": textSendWeak, "very-weak": textSendVeryWeak}[quality(therapist, "send")])
+		}
 		therapist.WaitFor("the therapist's video sender lowered", videoSenderLowered)
+		therapist.Screenshot("call-quality-weak")
 		if got := quality(therapist, "receive"); got != "good" {
 			t.Errorf("therapist: reception shown %q, want good: the line towards the therapist is clear", got)
 		}
@@ -266,6 +295,7 @@ func TestQualityOnAThrottledPath(t *testing.T) {
 		throttle(0)
 		for _, p := range []*page{therapist, client} {
 			p.WaitFor("the line shown good", `document.getElementById("quality").dataset.level === "good"`)
+			backToVideo(p)
 			indicatorSays(p, textQualityGood)
 		}
 		therapist.WaitFor("the therapist's video back to full size", videoSenderScale+" === 1")
@@ -277,6 +307,7 @@ func TestQualityOnAThrottledPath(t *testing.T) {
 			p.WaitFor("audio only offered", `document.getElementById("quality").dataset.offer === "true" && document.getElementById("audio-only").classList.contains("suggested")`)
 			indicatorSays(p, textOfferAudioOnly)
 		}
+		client.Screenshot("call-audio-only-offered")
 		therapist.WaitFor("the therapist's video at its floor", videoSenderScale+" === 4")
 		// If it lasts, the call switches to audio only by itself: no video
 		// crosses the line, the button shows it pressed, and the other side
@@ -304,6 +335,7 @@ func TestQualityOnAThrottledPath(t *testing.T) {
 				t.Errorf("%s: video off, but the indicator says audio only is %q", p.Name, quality(p, "audioOnly"))
 			}
 		}
+		client.Screenshot("call-audio-only")
 		if switched == 0 {
 			t.Errorf("neither side switched to audio only by itself")
 		}
@@ -316,15 +348,9 @@ func TestQualityOnAThrottledPath(t *testing.T) {
 		throttle(0)
 		for _, p := range []*page{therapist, client} {
 			p.WaitFor("the line shown good", `document.getElementById("quality").dataset.level === "good"`)
-			if quality(p, "audioOnly") == "automatic" {
-				indicatorSays(p, textRecovered)
-			}
 		}
 		for _, p := range []*page{therapist, client} {
-			if quality(p, "audioOnly") == "automatic" {
-				p.Click("audio-only")
-				p.WaitFor("the button released", `document.getElementById("audio-only").getAttribute("aria-pressed") === "false"`)
-			}
+			backToVideo(p)
 		}
 		for _, p := range []*page{therapist, client} {
 			p.WaitFor("video on again", `window.sprechzimmer.pc.getTransceivers().some(t => t.receiver.track.kind === "video" && t.currentDirection === "sendrecv")`)

@@ -55,6 +55,9 @@ export const HYSTERESIS = Object.freeze({ down: 2, up: 5, audioOnlyAfter: 8 });
 /** How often the monitor reads the stats. */
 export const INTERVAL_MS = 1000;
 
+/** How many readings make the window that rates are taken over (5 s). */
+export const WINDOW = 6;
+
 /** @type {Record<Level, number>} */
 const RANK = { "unknown": 0, "good": 1, "weak": 2, "very-weak": 3 };
 
@@ -69,16 +72,19 @@ export function worse(a, b) {
 }
 
 /**
- * measure compares two readings of RTCPeerConnection.getStats (their
- * values as arrays, e.g. [...report.values()]) and returns what each
- * direction did in between: receive from inbound-rtp, send from
- * remote-inbound-rtp (what the other person's browser reports back), the
- * selected candidate pair and outbound-rtp.
- * @param {any[]} prev the earlier reading (may be empty)
- * @param {any[]} cur the later reading
+ * measure looks at readings of RTCPeerConnection.getStats (each its values
+ * as an array, e.g. [...report.values()]), oldest first, and returns what
+ * each direction did from the first to the last: receive from inbound-rtp,
+ * send from remote-inbound-rtp (the other person's browser's receiver
+ * reports: the mean loss of the reports in the window), the selected
+ * candidate pair and outbound-rtp. A window of a few seconds holds enough
+ * packets for a loss figure; one reading gives no rates yet.
+ * @param {any[][]} readings
  * @returns {{receive: Measure, send: Measure}}
  */
-export function measure(prev, cur) {
+export function measure(readings) {
+  const cur = readings[readings.length - 1] ?? [];
+  const prev = readings.length > 1 ? readings[0] : [];
   /** @type {Map<string, any>} */
   const before = new Map(prev.map((r) => [r.id, r]));
   const delta = (/** @type {any} */ r, /** @type {string} */ field) => {
@@ -137,9 +143,26 @@ export function measure(prev, cur) {
   // design and says nothing about the line.
   if (send.video) send.bitrateKbps = bitrate;
   for (const r of cur.filter((r) => r.type === "remote-inbound-rtp")) {
-    // The latest receiver report counts until the next: audio's come only
-    // every few seconds, and video's hide losses its retransmissions repaired.
-    if (typeof r.fractionLost === "number") send.lossPct = Math.max(send.lossPct ?? 0, r.fractionLost * 100);
+    // A stream that sent few packets in the window (video at its floor)
+    // has reports of one or two packets: no loss figure.
+    const out = byId.get(r.localId);
+    const sent = out ? delta(out, "packetsSent") : null;
+    if (sent !== null && sent < THRESHOLDS.minPackets) continue;
+    // The reports that came in the window, each once; else the latest,
+    // which counts until the next (audio's come only every few seconds).
+    const since = before.get(r.id)?.timestamp ?? -Infinity;
+    /** @type {Map<number, number>} */
+    const reports = new Map();
+    for (const reading of readings) {
+      for (const x of reading) {
+        if (x.id === r.id && x.timestamp > since && typeof x.fractionLost === "number") reports.set(x.timestamp, x.fractionLost * 100);
+      }
+    }
+    if (reports.size === 0 && typeof r.fractionLost === "number") reports.set(r.timestamp, r.fractionLost * 100);
+    if (reports.size > 0) {
+      const mean = [...reports.values()].reduce((a, b) => a + b, 0) / reports.size;
+      send.lossPct = Math.max(send.lossPct ?? 0, mean);
+    }
     if (send.rttMs === null && typeof r.roundTripTime === "number") send.rttMs = r.roundTripTime * 1000;
   }
   return { receive, send };
@@ -326,7 +349,8 @@ export class QualityMonitor {
     /** @type {RTCPeerConnection|null} */
     this.pc = null;
     this.state = initialState();
-    /** @type {any[]} */
+    /** the readings of the window, oldest first */
+    /** @type {any[][]} */
     this.last = [];
     /** @type {{receive: Measure, send: Measure}|null} */
     this.measures = null;
@@ -382,8 +406,8 @@ export class QualityMonitor {
     try {
       const cur = [...(await pc.getStats()).values()];
       if (pc !== this.pc) return;
-      this.measures = measure(this.last, cur);
-      this.last = cur;
+      this.last = [...this.last, cur].slice(-WINDOW);
+      this.measures = measure(this.last);
       this.state = decide(this.state, { receive: levelOf(this.measures.receive, this.thresholds), send: levelOf(this.measures.send, this.thresholds) });
       await this.apply();
     } catch (err) {
