@@ -19,6 +19,7 @@ import { openDevices, openOne, listDevices, fillList, canChooseOutput, playTone,
 import { NetworkTest } from "./conntest.js";
 import { ScreenWake, chooseVideoCodec, videoCodec } from "./phone.js";
 import { Call } from "./call.js";
+import { QualityMonitor } from "./quality.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
@@ -67,6 +68,13 @@ const app = {
   get lang() { return tr.lang; },
   get level() { return meter.level; },
   get testResult() { return app.testResult; },
+  get quality() { return quality.snapshot(); },
+  /**
+   * tuneQuality replaces the quality thresholds (quality.js THRESHOLDS),
+   * for a test on a busy machine whose load must not count as a weak line.
+   * @param {any} thresholds
+   */
+  tuneQuality(thresholds) { quality.thresholds = thresholds; },
   get trace() { return signaling?.trace.join(" ") ?? ""; },
   /** dropConnection closes the WebSocket as a network failure would. */
   dropConnection() { signaling?.drop(); },
@@ -94,6 +102,7 @@ const app = {
 const meter = new LevelMeter($("level"));
 const wake = new ScreenWake();
 const codecChosen = chooseVideoCodec();
+const quality = new QualityMonitor({ indicator: $("quality"), toggle: $("audio-only"), tr });
 for (const ev of ["pointerdown", "keydown"]) document.addEventListener(ev, () => meter.resume(), { capture: true });
 
 /**
@@ -577,6 +586,7 @@ async function startCall(offerer) {
   if (!app.joined || !app.welcome || !signaling) return;
   const call = new Call(signaling, app.polite, app.welcome.iceServers, stream, offerer);
   app.call = call;
+  quality.attach(call.pc);
   if (!offerer) {
     setTimeout(() => {
       if (app.call === call) call.offerIfIdle();
@@ -609,6 +619,7 @@ async function startCall(offerer) {
 function closeCall() {
   const call = app.call;
   app.call = null;
+  quality.detach();
   call?.close();
   $("remote").srcObject = null;
   $("play").hidden = true;

@@ -4,6 +4,7 @@
 // the path breaks.
 
 import { preferVideoCodec } from "./phone.js";
+import { withOpusFEC } from "./quality.js";
 
 /**
  * Call is the peer connection to the other person. It dispatches:
@@ -151,7 +152,9 @@ export class Call extends EventTarget {
   sendDescription() {
     const desc = this.pc.localDescription;
     if (this.closed || !desc || (desc.type !== "offer" && desc.type !== "answer")) return;
-    this.signaling.send(desc.type, { sdp: desc.sdp });
+    // Opus in-band FEC is the receiver's to ask for: the other side's
+    // encoder reads it from this description.
+    this.signaling.send(desc.type, { sdp: withOpusFEC(desc.sdp) });
   }
 
   /**

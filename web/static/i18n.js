@@ -101,6 +101,17 @@ const de = {
   "notice.trackMuted": "Ihr Gerät hat {device} angehalten, zum Beispiel wegen eines Anrufs oder weil eine andere App darauf zugreift. Sobald Sie zurück sind, geht es weiter.",
   "notice.trackLost": "Ihr Gerät gibt {device} nicht wieder frei. Prüfen Sie, ob eine andere App darauf zugreift, und betreten Sie das Gespräch dann neu.",
   "ended.close": "Kamera und Mikrofon sind aus. Sie können dieses Fenster jetzt schließen.",
+  // quality.js: the call quality indicator and "audio only" (issue 11, item 4)
+  "quality.good": "Die Verbindung ist gut.",
+  "quality.receive.weak": "Ihre Verbindung ist schwach: Bild und Ton Ihres Gegenübers können stocken.",
+  "quality.receive.veryWeak": "Ihre Verbindung ist sehr schwach: Bild und Ton Ihres Gegenübers kommen nur noch lückenhaft an.",
+  "quality.send.weak": "Die Verbindung zu Ihrem Gegenüber ist schwach: Ihr Bild wird reduziert, damit Sie gut zu hören bleiben.",
+  "quality.send.veryWeak": "Die Verbindung zu Ihrem Gegenüber ist sehr schwach: Ihr Bild kommt kaum noch an.",
+  "quality.offer": "Mit „Nur Ton“ bleibt das Gespräch verständlich.",
+  "quality.switched": "Wegen der schwachen Verbindung ist nur noch der Ton an. Mit „Nur Ton“ schalten Sie das Bild wieder ein.",
+  "quality.recovered": "Die Verbindung ist wieder gut. Mit „Nur Ton“ schalten Sie das Bild wieder ein.",
+  "quality.peerAudioOnly": "Ihr Gegenüber hat auf „Nur Ton“ umgeschaltet: Sie hören sich weiter, sehen sich aber nicht.",
+  "quality.audioOnly": "Nur Ton",
 };
 
 /** @type {typeof de} */
@@ -202,6 +213,17 @@ const en = {
   "notice.trackMuted": "Your device paused {device}, for example because of a phone call or another app using it. It continues once you are back.",
   "notice.trackLost": "Your device does not give {device} back. Check whether another app uses it, then enter the call again.",
   "ended.close": "Camera and microphone are off. You can close this window now.",
+  // quality.js: the call quality indicator and "audio only" (issue 11, item 4)
+  "quality.good": "The connection is good.",
+  "quality.receive.weak": "Your connection is weak: the other person's picture and sound may stutter.",
+  "quality.receive.veryWeak": "Your connection is very weak: the other person's picture and sound arrive with gaps.",
+  "quality.send.weak": "The connection to the other person is weak: your picture is reduced so that you stay easy to hear.",
+  "quality.send.veryWeak": "The connection to the other person is very weak: your picture hardly arrives.",
+  "quality.offer": "With “Audio only” the conversation stays clear.",
+  "quality.switched": "Because the connection is weak, only sound is on. “Audio only” turns the picture back on.",
+  "quality.recovered": "The connection is good again. “Audio only” turns the picture back on.",
+  "quality.peerAudioOnly": "The other person switched to “Audio only”: you still hear each other but do not see each other.",
+  "quality.audioOnly": "Audio only",
 };
 
 /** @type {Record<Lang, typeof de>} */
