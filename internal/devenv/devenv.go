@@ -18,7 +18,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,8 +120,9 @@ func Run(ctx context.Context, opts Options) error {
 	say("")
 	if opts.Metrics {
 		say("metrics (/metrics), by job:")
-		for job, addrs := range s.MetricsTargets() {
-			say("  %-22s %s", job, strings.Join(addrs, " "))
+		targets := s.MetricsTargets()
+		for _, job := range slices.Sorted(maps.Keys(targets)) {
+			say("  %-22s %s", job, strings.Join(targets[job], " "))
 		}
 		say("")
 	}
