@@ -26,8 +26,17 @@ manifests: ## Generate the CRD, RBAC and webhook manifests from markers.
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 
 .PHONY: verify-gen
-verify-gen: generate manifests ## Fail when generated code or manifests are not current.
+verify-gen: generate manifests ## Fail when generated code, manifests or the Helm chart are not current.
 	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	$(MAKE) verify-chart
+
+.PHONY: chart
+chart: kube ## Generate the Helm chart's templates (charts/sprechzimmer) from the kustomize build of config/ (hack/chart).
+	go run ./hack/chart
+
+.PHONY: verify-chart
+verify-chart: kube ## Fail when the Helm chart is stale against config/.
+	go run ./hack/chart -check
 
 .PHONY: verify-tidy
 verify-tidy: ## Fail when go.mod or go.sum are not what go mod tidy makes of them.
@@ -40,6 +49,10 @@ fmt: ## gofmt the tree.
 .PHONY: vet
 vet: ## go vet.
 	go vet ./...
+
+.PHONY: helm
+helm: ## Build Helm from the Go module proxy into bin/helm (once; hack/helm.sh).
+	hack/helm.sh
 
 bin/golangci-lint:
 	GOBIN=$(CURDIR)/bin go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
@@ -75,7 +88,7 @@ cluster-down: ## Stop the single-node cluster and remove everything it left on t
 	hack/cluster-down.sh
 
 .PHONY: test
-test: envtest kube images addons ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium) and the real node (test/node, as root).
+test: envtest kube images addons helm ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium) and the real node (test/node, as root).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Benchmarks (programs in test/bench/<name>; what each measures and the figures: docs/benchmarks.md)
