@@ -127,7 +127,7 @@ images: ## Build the four binaries and pause statically for linux/amd64 and linu
 .PHONY: release
 release: kube ## Build release VERSION=vX.Y.Z into dist/: multi-arch images, install.yaml, the Helm chart package, an SPDX SBOM per image; then check them (docs/release.md).
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=vX.Y.Z"; exit 1; }
-	VERSION=$(VERSION) hack/release.sh
+	VERSION=$(VERSION) $(if $(DIST),DIST=$(DIST)) hack/release.sh
 
 .PHONY: verify-images
 verify-images: images ## Fail unless a second build from the same source gives the same image digests.

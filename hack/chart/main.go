@@ -20,6 +20,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,7 +70,7 @@ var Optional = map[string]string{
 
 // Build runs kubectl kustomize on dir and parses its output.
 func Build(kubectl, dir string) ([]Object, error) {
-	out, err := exec.Command(kubectl, "kustomize", dir).Output()
+	out, err := exec.CommandContext(context.Background(), kubectl, "kustomize", dir).Output()
 	if err != nil {
 		return nil, fmt.Errorf("kubectl kustomize %s: %w", dir, stderrOf(err))
 	}
@@ -137,9 +138,11 @@ func run(kubectl, overlay, chart, versionFile string, check bool) error {
 	}
 	for name, data := range files {
 		path := filepath.Join(chart, name)
+		//nolint:gosec // the chart's files are committed: readable by everyone
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
+		//nolint:gosec // as above
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			return err
 		}
@@ -148,7 +151,8 @@ func run(kubectl, overlay, chart, versionFile string, check bool) error {
 }
 
 func stderrOf(err error) error {
-	if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
 		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
 	}
 	return err
@@ -549,6 +553,7 @@ func (t *template) operator(pod, c map[string]any) error {
 		t.block(toYamlItems(".Values.operator.extraArgs")))
 	env, _ := c["env"].([]any)
 	c["env"] = append(env, t.block(toYamlItems(".Values.operator.extraEnv")))
+	//nolint:gosec // Secret names as template expressions, no credentials
 	return t.volumes(pod, map[string]string{
 		"turn-secret": "{{ .Values.operator.turnSecretName | quote }}",
 		"cert":        "{{ .Values.webhook.certificate.secretName | quote }}",
@@ -619,6 +624,7 @@ func (t *template) turn(pod, c map[string]any) error {
 	if !set["TURN_REALM"] || !set["CLUSTER_CIDRS"] {
 		return fmt.Errorf("the TURN container's env lacks TURN_REALM or CLUSTER_CIDRS")
 	}
+	//nolint:gosec // a Secret name as a template expression, no credential
 	return t.volumes(pod, map[string]string{"shared-secret": "{{ .Values.turn.sharedSecretName | quote }}"})
 }
 

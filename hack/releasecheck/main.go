@@ -13,6 +13,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -121,7 +122,7 @@ func checkImage(path, name, version, repository string) error {
 	blob := func(digest string) []byte { return files["blobs/sha256/"+strings.TrimPrefix(digest, "sha256:")] }
 	var top ociIndex
 	if err := json.Unmarshal(files["index.json"], &top); err != nil || len(top.Manifests) != 1 {
-		return fmt.Errorf("index.json: want one image index (%v)", err)
+		return fmt.Errorf("index.json: want one image index (%w)", err)
 	}
 	ann := top.Manifests[0].Annotations
 	if want := repository + "/" + name + ":" + version; ann["io.containerd.image.name"] != want || ann["org.opencontainers.image.ref.name"] != version {
@@ -147,7 +148,7 @@ func checkImage(path, name, version, repository string) error {
 	}
 	var manifest ociIndex
 	if err := json.Unmarshal(blob(platforms["linux/amd64"]), &manifest); err != nil || len(manifest.Layers) != 1 {
-		return fmt.Errorf("linux/amd64 manifest: want one layer (%v)", err)
+		return fmt.Errorf("linux/amd64 manifest: want one layer (%w)", err)
 	}
 	binary, err := fileInLayer(blob(manifest.Layers[0].Digest), name)
 	if err != nil {
@@ -159,10 +160,10 @@ func checkImage(path, name, version, repository string) error {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	exe := filepath.Join(dir, name)
-	if err := os.WriteFile(exe, binary, 0o755); err != nil {
+	if err := os.WriteFile(exe, binary, 0o700); err != nil {
 		return err
 	}
-	out, err := exec.Command(exe, "--version").Output()
+	out, err := exec.CommandContext(context.Background(), exe, "--version").Output()
 	if err != nil {
 		return fmt.Errorf("/%s --version: %w", name, err)
 	}
@@ -241,7 +242,7 @@ func checkChart(path, version string) error {
 		return err
 	}
 	if chart.Version != strings.TrimPrefix(version, "v") || chart.AppVersion != version {
-		return fmt.Errorf("Chart.yaml version %q, appVersion %q; want %s, %s", chart.Version, chart.AppVersion, strings.TrimPrefix(version, "v"), version)
+		return fmt.Errorf("the package's Chart.yaml has version %q, appVersion %q; want %s, %s", chart.Version, chart.AppVersion, strings.TrimPrefix(version, "v"), version)
 	}
 	for _, want := range []string{"sprechzimmer/values.schema.json", "sprechzimmer/crds/videosessions.video.sprechzimmer.dev.yaml"} {
 		if _, ok := files[want]; !ok {
