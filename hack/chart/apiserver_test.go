@@ -59,7 +59,7 @@ func TestChartValidatesAgainstAPIServer(t *testing.T) {
 		{"everything set", []string{
 			"--set", "watchNamespaces={praxis-a}", "--set", "imagePullSecrets[0].name=pull",
 			"--set", "operator.priorityClassName=system-cluster-critical", "--set", "operator.tolerations[0].operator=Exists",
-			"--set", "turn.nodeSelector.edge=true", "--set", "turn.publicIP=203.0.113.10",
+			"--set-string", "turn.nodeSelector.edge=true", "--set", "turn.publicIP=203.0.113.10",
 			"--set", "webhook.certificate.source=secret", "--set", "webhook.certificate.caBundle=Q0E=",
 			"--set", "ingress.enabled=false", "--set", "httpRoute.enabled=true",
 			"--set-json", `httpRoute.parentRefs=[{"name":"public","namespace":"gateway-system","sectionName":"https"}]`,

@@ -118,11 +118,7 @@ func byKey(t *testing.T, objs []Object) map[string]any {
 // TestChartIsCurrent fails when charts/sprechzimmer's generated files are
 // not what hack/chart makes of config/ now (make verify-chart).
 func TestChartIsCurrent(t *testing.T) {
-	abs := func(p string) string { a, _ := filepath.Abs(filepath.Join(root, p)); return a }
-	wd, _ := os.Getwd()
-	t.Chdir(root)
-	defer func() { _ = os.Chdir(wd) }()
-	if err := run(abs("bin/kube/kubectl"), abs("config/overlays/all-in-one"), abs("charts/sprechzimmer"), abs("internal/version/VERSION"), true); err != nil {
+	if err := run(kubectlBin(t), root, true); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -190,7 +186,7 @@ func TestChartValues(t *testing.T) {
 		"--set", "watchNamespaces={praxis-a,praxis-b}",
 		"--set", "operator.resources.limits.memory=1Gi",
 		"--set", "operator.priorityClassName=system-cluster-critical",
-		"--set", "turn.nodeSelector.edge=true",
+		"--set-string", "turn.nodeSelector.edge=true",
 		"--set", "turn.publicIP=203.0.113.10",
 		"--set", "webhook.certificate.source=secret", "--set", "webhook.certificate.secretName=my-cert", "--set", "webhook.certificate.caBundle=Q0E=",
 		"--set", "ingress.enabled=false",
@@ -251,7 +247,7 @@ func TestChartValues(t *testing.T) {
 		}
 	}
 	hooks := m["ValidatingWebhookConfiguration /sprechzimmer-validating-webhook-configuration"]
-	if got := fmt.Sprint(hooks["webhooks"]); !strings.Contains(got, "caBundle:Q0E=") || len(meta(hooks)["annotations"].(map[string]any)) > 0 {
+	if got := fmt.Sprint(hooks["webhooks"]); !strings.Contains(got, "caBundle:Q0E=") || meta(hooks)["annotations"] != nil {
 		t.Errorf("validating webhook without the given CA bundle or with cert-manager's annotation: %v", hooks)
 	}
 	a, b := m["Secret sprechzimmer-system/sprechzimmer-turn"], m["Secret sprechzimmer-turn/turn-shared-secret"]
