@@ -24,6 +24,9 @@ generate: ## Generate DeepCopy methods.
 manifests: ## Generate the CRD, RBAC and webhook manifests from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./controllers/...;./webhook/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
+# The operator's cluster-scoped rules, apart: bound cluster-wide even when
+# manager-role is bound only in the watched namespaces (docs/permissions.md).
+	$(CONTROLLER_GEN) rbac:roleName=manager-cluster-role paths="./internal/operator/..." output:rbac:artifacts:config=config/rbac/cluster
 
 .PHONY: verify-gen
 verify-gen: generate manifests ## Fail when generated code, manifests or the Helm chart are not current.
@@ -53,6 +56,17 @@ vet: ## go vet.
 .PHONY: helm
 helm: ## Build Helm from the Go module proxy into bin/helm (once; hack/helm.sh).
 	hack/helm.sh
+
+# kube-api-linter (sigs.k8s.io/kube-api-linter, no releases yet: a pinned
+# pseudo-version) in its standalone form: golangci-lint with the linter
+# built in as a module plugin.
+KAL_VERSION ?= v0.0.0-20260716143926-092fe0c72997
+bin/golangci-lint-kube-api-linter:
+	GOBIN=$(CURDIR)/bin go install sigs.k8s.io/kube-api-linter/cmd/golangci-lint-kube-api-linter@$(KAL_VERSION)
+
+.PHONY: lint-api
+lint-api: bin/golangci-lint-kube-api-linter ## kube-api-linter over api/ with its default linters (.golangci-kal.yml says why any is off).
+	bin/golangci-lint-kube-api-linter run --allow-parallel-runners -c .golangci-kal.yml ./api/...
 
 bin/golangci-lint:
 	GOBIN=$(CURDIR)/bin go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0

@@ -76,9 +76,6 @@ func (r *VideoSessionReconciler) ensureRoomAccount(ctx context.Context, namespac
 	return nil
 }
 
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicybindings,verbs=list
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies,verbs=get
-
 // ErrNoRoomPolicy says the admission policy that confines rooms to their own
 // session is not installed: without it, one room could rewrite the status of
 // every session in its namespace.

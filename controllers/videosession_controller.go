@@ -45,7 +45,7 @@ const (
 	ReasonCallEnded          = "CallEnded"
 	// ReasonForeignObject: an object with a room child's name that the
 	// session does not control is in the way (see ForeignObjectError).
-	ReasonForeignObject = "ForeignObject"
+	ReasonForeignObject = videov1alpha1.ReasonForeignObject
 )
 
 // VideoSessionReconciler opens, runs and expires rooms.
@@ -127,6 +127,8 @@ func (r *VideoSessionReconciler) advance(ctx context.Context, session *videov1al
 	var err error
 	if now.Before(opensAt) {
 		session.Status.Phase = videov1alpha1.PhaseScheduled
+		setReady(session, metav1.ConditionFalse, videov1alpha1.ReasonScheduled, videov1alpha1.ReasonScheduled,
+			"The room opens at "+opensAt.UTC().Format(time.RFC3339))
 		next = opensAt
 	} else {
 		err = r.runRoom(ctx, session, now, expiresAt)
@@ -200,12 +202,23 @@ func (r *VideoSessionReconciler) runRoom(ctx context.Context, s *videov1alpha1.V
 	s.Status.URL = r.Room.RoomURL(s)
 	s.Status.LinksSecretName = secret.Name
 	s.Status.Phase = callPhase(s)
-	ready := metav1.Condition{Type: videov1alpha1.ConditionRoomReady, Status: metav1.ConditionFalse, Reason: "SignalingStarting", Message: "The signaling server is starting", ObservedGeneration: s.Generation}
 	if podReady(pod) {
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, "SignalingReady", "The signaling server accepts connections"
+		setReady(s, metav1.ConditionTrue, videov1alpha1.ReasonRoomOpen, "SignalingReady", "The signaling server accepts connections")
+	} else {
+		setReady(s, metav1.ConditionFalse, videov1alpha1.ReasonOpening, "SignalingStarting", "The signaling server is starting")
 	}
-	meta.SetStatusCondition(&s.Status.Conditions, ready)
 	return nil
+}
+
+// setReady sets the Ready summary with reason and RoomReady with roomReason
+// (its reasons of v1alpha1), both with status and message.
+func setReady(s *videov1alpha1.VideoSession, status metav1.ConditionStatus, reason, roomReason, message string) {
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+		Type: videov1alpha1.ConditionReady, Status: status, Reason: reason, Message: message, ObservedGeneration: s.Generation,
+	})
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+		Type: videov1alpha1.ConditionRoomReady, Status: status, Reason: roomReason, Message: message, ObservedGeneration: s.Generation,
+	})
 }
 
 // callPhase derives the phase of an open room from what the room reported.
@@ -310,10 +323,7 @@ func (r *VideoSessionReconciler) reportForeign(s *videov1alpha1.VideoSession, er
 		msg = what + "; it has been deleted and the room's own is being made"
 	}
 	r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonForeignObject, "Refuse", "%s", msg)
-	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-		Type: videov1alpha1.ConditionRoomReady, Status: metav1.ConditionFalse, Reason: ReasonForeignObject,
-		Message: msg, ObservedGeneration: s.Generation,
-	})
+	setReady(s, metav1.ConditionFalse, ReasonForeignObject, ReasonForeignObject, msg)
 	return err
 }
 
@@ -408,6 +418,8 @@ func (r *VideoSessionReconciler) expire(ctx context.Context, cached *videov1alph
 	}
 	if err != nil {
 		cached.Status.Phase = videov1alpha1.PhaseExpired
+		setReady(cached, metav1.ConditionFalse, videov1alpha1.ReasonExpired, videov1alpha1.ReasonExpired,
+			"The room has expired; its deletion is retried")
 		return time.Time{}, fmt.Errorf("deleting the expired session: %w", err)
 	}
 	r.Metrics.SessionExpired(session, expiresAt)

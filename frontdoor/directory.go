@@ -57,9 +57,10 @@ var ignoredReasons = []string{
 }
 
 // Directory finds a room's signaling Service in an informer cache of the
-// Services the operator made (label managed-by), indexed by room id, and
-// of the VideoSessions' metadata (name and UID, nothing of spec or
-// status): a Service is routed to only while the session that controls it
+// rooms' Services the operator made (labels managed-by and component=room,
+// selected by the API server: no other Service reaches the front door),
+// indexed by room id, and of the VideoSessions' metadata (name and UID,
+// nothing of spec or status): a Service is routed to only while the session that controls it
 // exists in its namespace. A lookup is two map accesses; nothing is asked
 // of the API server per request.
 //
@@ -78,11 +79,12 @@ type Directory struct {
 func NewDirectory(cfg *rest.Config, opts DirectoryOptions) (*Directory, error) {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	managed := labels.SelectorFromSet(labels.Set{roomcontract.LabelManagedBy: roomcontract.ManagedByValue})
+	// Only the rooms' Services: the operator's label and the room component.
+	rooms := labels.SelectorFromSet(labels.Set{roomcontract.LabelManagedBy: roomcontract.ManagedByValue, roomcontract.LabelComponent: roomcontract.ComponentRoom})
 	co := cache.Options{
 		Scheme: scheme,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Service{}: {Label: managed, Transform: cache.TransformStripManagedFields()},
+			&corev1.Service{}: {Label: rooms, Transform: cache.TransformStripManagedFields()},
 			newSessionMeta():  {Transform: keepIdentity},
 		},
 		// Only Services and sessions' metadata are cached; a lookup of

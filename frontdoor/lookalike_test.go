@@ -62,6 +62,15 @@ func TestLookAlikeServicesAreIgnored(t *testing.T) {
 		{"ExternalName in another namespace", externalName(copyOf(d.otherNS, "anna2-room", id)), roomcontract.ProblemType},
 		{"ExternalName in the same namespace, for a room not open yet", externalName(copyOf(d.ns, "bert-room", scheduledID)), roomcontract.ProblemType},
 	}
+	// Another Service of the operator's that is no room's (its component
+	// label says so), made before the decoys: the front door's watch asks
+	// only for rooms' Services, so it never reaches the cache, where the
+	// decoys made after it arrive (one watch, in order).
+	notRoom := copyOf(d.ns, "other-component-room", id)
+	notRoom.Labels[roomcontract.LabelComponent] = "room-reporter"
+	if err := k8sClient.Create(context.Background(), notRoom); err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]float64{}
 	for _, dc := range decoys {
 		if err := k8sClient.Create(context.Background(), dc.svc); err != nil {
@@ -78,6 +87,10 @@ func TestLookAlikeServicesAreIgnored(t *testing.T) {
 		}
 		return nil
 	})
+
+	if got := metric(t, d.registry, "sprechzimmer_frontdoor_ignored_services", map[string]string{"reason": roomcontract.ProblemLabels}); got != 0 {
+		t.Errorf("ignored_services{reason=labels} = %v, want 0: a Service that is no room's reached the front door's cache", got)
+	}
 
 	reference := d.get("/r/"+uuidLike()+"/", nil)
 	tests := []struct {

@@ -44,7 +44,7 @@ type VideoSessionSpec struct {
 	// and 12h (default 4h). When it has passed, the session and everything
 	// it owns are deleted.
 	// +optional
-	// +kubebuilder:default="4h"
+	// +default="4h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
@@ -54,7 +54,7 @@ type VideoSessionSpec struct {
 	// opensBefore is how long before startTime the room opens, between 0s
 	// and 2h (default 15m). Before that, the session costs nothing: no Pod runs.
 	// +optional
-	// +kubebuilder:default="15m"
+	// +default="15m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
@@ -84,7 +84,7 @@ type VideoSessionSpec struct {
 	// language is the browser client's default language, "de" (default) or
 	// "en"; a browser set to English shows English either way.
 	// +optional
-	// +kubebuilder:default=de
+	// +default="de"
 	Language Language `json:"language,omitempty"`
 }
 
@@ -109,24 +109,53 @@ const (
 	PhaseExpired Phase = "Expired"
 )
 
-// ConditionRoomReady is true when the room's signaling Pod is ready.
-const ConditionRoomReady = "RoomReady"
+// Condition types of a session.
+const (
+	// ConditionReady is the summary a portal waits on
+	// (kubectl wait --for=condition=Ready): True while the room is open and
+	// its signaling server accepts connections; False with a reason
+	// (ReasonScheduled, ReasonOpening, ReasonForeignObject, ReasonExpired)
+	// otherwise.
+	ConditionReady = "Ready"
+	// ConditionRoomReady is true when the room's signaling Pod is ready;
+	// False with reason ReasonScheduled before the room opens. Ready says
+	// the same and more; RoomReady stays for readers of v1alpha1.
+	ConditionRoomReady = "RoomReady"
+)
+
+// Reasons of the Ready and RoomReady conditions.
+const (
+	// ReasonScheduled: the room has not opened yet (status.opensAt).
+	ReasonScheduled = "Scheduled"
+	// ReasonOpening: the room is open and its signaling server is starting.
+	ReasonOpening = "Opening"
+	// ReasonRoomOpen: the room is open and accepts connections.
+	ReasonRoomOpen = "RoomOpen"
+	// ReasonForeignObject: an object the session does not control is in the
+	// place of one of the room's, and the room does not open until it is gone.
+	ReasonForeignObject = "ForeignObject"
+	// ReasonExpired: the validity has passed and the deletion is retried.
+	ReasonExpired = "Expired"
+)
 
 // VideoSessionStatus is what the operator and the room report. The room
 // writes only participants, startedAt, endedAt and refusedJoins (RoomFields);
 // everything else is the operator's, and the room policy in config/policy
 // refuses any change a room makes to it.
 type VideoSessionStatus struct {
+	// conditions are the latest observations of the session's state: Ready,
+	// the summary a portal waits on, and RoomReady.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
 	// phase is where the session is in its life: Scheduled, Open,
 	// InProgress, Ended or Expired.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
-
-	// conditions are the latest observations of the session's state.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
 	// opensAt is when the room opens: startTime minus opensBefore.
 	// +optional
@@ -153,8 +182,10 @@ type VideoSessionStatus struct {
 	EndedAt *metav1.Time `json:"endedAt,omitempty"`
 
 	// participants is how many people are in the room now (0 to 2),
-	// reported by the room.
+	// reported by the room. It is 0 until the room reports, so that it shows
+	// as 0, not as nothing (the API server fills in the default).
 	// +optional
+	// +default=0
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=2
 	Participants int32 `json:"participants,omitempty"`
@@ -171,11 +202,15 @@ type VideoSessionStatus struct {
 	// url is the room's public address, without any secret. The personal
 	// links are in the Secret named by linksSecretName.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
 	URL string `json:"url,omitempty"`
 
 	// linksSecretName is the name of the Secret, in the session's namespace,
 	// that holds the two personal links (keys therapist-link, client-link).
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
 	LinksSecretName string `json:"linksSecretName,omitempty"`
 
 	// observedGeneration is the spec generation the status was computed from.

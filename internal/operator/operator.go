@@ -63,6 +63,15 @@ func NewScheme() *runtime.Scheme {
 	return s
 }
 
+// The operator's only cluster-scoped reads: New checks through
+// controllers.CheckRoomPolicy that the room policy is installed. These
+// markers make the ClusterRole manager-cluster-role (config/rbac/cluster),
+// bound cluster-wide; everything the controller does in the sessions'
+// namespaces is in manager-role (config/rbac), which a RoleBinding per
+// watched namespace can grant instead (docs/permissions.md).
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicybindings,verbs=list
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies,verbs=get
+
 // New builds a manager that runs the operator; start it with Start. It
 // fails when the cluster does not enforce the room policy (see
 // controllers.CheckRoomPolicy).

@@ -129,3 +129,22 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// BuildKubectlCommand is what builds kubectl into bin/kube of the
+// repository (once; make kube and make test run it).
+const BuildKubectlCommand = "hack/kube-bins.sh bin/kube kubectl"
+
+// Kubectl finds bin/kube/kubectl of the repository; its error says how to
+// build it. Tests render config/ with its kustomize (kubectl kustomize),
+// the one a platform team applies with.
+func Kubectl() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(root, "bin", "kube", "kubectl")
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("kubectl not found in %s: build it with %s (or make kube / make test)", filepath.Dir(path), BuildKubectlCommand)
+	}
+	return path, nil
+}
