@@ -101,8 +101,12 @@ cluster-up: kube ## Start a real single-node cluster here (root; docs/cluster.md
 cluster-down: ## Stop the single-node cluster and remove everything it left on the host.
 	hack/cluster-down.sh
 
+.PHONY: prometheus-crds
+prometheus-crds: ## Fetch the Prometheus Operator's ServiceMonitor, PodMonitor and PrometheusRule CRDs into bin/ (once; test/monitoring).
+	hack/prometheus-operator-crds.sh >/dev/null
+
 .PHONY: test
-test: envtest kube images addons helm ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium) and the real node (test/node, as root).
+test: envtest kube images addons helm prometheus-crds ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium) and the real node (test/node, as root).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Benchmarks (programs in test/bench/<name>; what each measures and the figures: docs/benchmarks.md)

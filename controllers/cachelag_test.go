@@ -51,7 +51,7 @@ func TestLaggingCacheKeepsTheStoredTokens(t *testing.T) {
 		r := &controllers.VideoSessionReconciler{
 			Client: c, APIReader: direct, Clock: clk,
 			Recorder: events.NewFakeRecorder(100),
-			Metrics:  sessionmetrics.New(prometheus.NewRegistry(), direct),
+			Metrics:  sessionmetrics.New(prometheus.NewRegistry(), direct, clk),
 			Room:     controllers.RoomOptions{PublicBaseURL: mustURL(t, "https://video.example.test"), SignalingCommand: []string{"/signaling"}, SignalingImage: "test"},
 		}
 		if _, err := r.Reconcile(ctx, req); err != nil {

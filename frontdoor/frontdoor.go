@@ -257,14 +257,14 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		w.WriteHeader(499) // nginx' "client closed request"; nobody reads it
 		return
 	}
-	reason := "other"
+	reason := upstreamOther
 	var nerr net.Error
 	var oerr *net.OpError
 	switch {
 	case errors.As(err, &nerr) && nerr.Timeout():
-		reason = "timeout"
+		reason = upstreamTimeout
 	case errors.As(err, &oerr) && oerr.Op == "dial":
-		reason = "dial"
+		reason = upstreamDial
 	}
 	h.opts.Metrics.upstreamErrors.WithLabelValues(reason).Inc()
 	h.log.Warn("room server did not answer", "reason", reason)

@@ -26,6 +26,13 @@ const (
 	RouteLimited = "limited"
 )
 
+// Reasons of the upstream error metric.
+const (
+	upstreamDial    = "dial"
+	upstreamTimeout = "timeout"
+	upstreamOther   = "other"
+)
+
 // Metrics are the front door's Prometheus metrics.
 type Metrics struct {
 	requests       *prometheus.CounterVec
@@ -54,6 +61,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "sprechzimmer", Subsystem: "frontdoor", Name: "limited_total",
 			Help: "Requests refused by a limit, by reason (source, source-websockets, room).",
 		}, []string{"reason"}),
+	}
+	// Every reason exists from the start, at 0, so that a dashboard and
+	// increase() see the first refusal after a restart.
+	for _, r := range []string{ReasonSource, ReasonSourceWebSockets, ReasonRoom} {
+		m.limited.WithLabelValues(r)
+	}
+	for _, r := range []string{upstreamDial, upstreamTimeout, upstreamOther} {
+		m.upstreamErrors.WithLabelValues(r)
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.upstreamErrors, m.websockets, m.limited)

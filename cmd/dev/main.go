@@ -26,6 +26,7 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address of the front door; the links point there")
 	verbose := flag.Bool("v", false, "show the components' logs")
+	metrics := flag.Bool("metrics", false, "serve the operator's, front door's and TURN server's metrics on loopback ports and print them (docs/monitoring.md)")
 	flag.Parse()
 
 	logs := io.Discard
@@ -35,7 +36,7 @@ func main() {
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(logs, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := devenv.Run(ctx, devenv.Options{Listen: *listen, Out: os.Stdout, Logs: logs}); err != nil {
+	if err := devenv.Run(ctx, devenv.Options{Listen: *listen, Out: os.Stdout, Logs: logs, Metrics: *metrics}); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}

@@ -38,6 +38,7 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr, webhookCertDir     string
+		metricsCertDir                             string
 		leaderElect, secureMetrics, enableWebhooks bool
 		webhookPort, concurrency                   int
 		publicBaseURL, turnSecretFile, image       string
@@ -49,6 +50,7 @@ func run() error {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint (HTTPS unless --metrics-secure=false); 0 turns it off.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
+	flag.StringVar(&metricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for the metrics server, reloaded when they change (default: a self-signed certificate that scrapers cannot verify).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	flag.BoolVar(&enableWebhooks, "enable-webhooks", true, "Serve the admission webhooks.")
@@ -86,7 +88,7 @@ func run() error {
 	}
 	// HTTP/2 stays off on the metrics and webhook servers (CVE-2023-44487, CVE-2023-39325).
 	noHTTP2 := func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
-	metricsOpts := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics, TLSOpts: []func(*tls.Config){noHTTP2}}
+	metricsOpts := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics, CertDir: metricsCertDir, TLSOpts: []func(*tls.Config){noHTTP2}}
 	if secureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}

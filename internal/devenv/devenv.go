@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -19,6 +20,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -67,6 +71,10 @@ type Options struct {
 	// Clock is the operator's time source and the demo session's start;
 	// nil means the real clock. A test moves it to expire the session.
 	Clock clock.WithTicker
+	// Metrics serves the operator's, the front door's and the TURN
+	// server's metrics, each on a loopback port of its own, for a
+	// Prometheus to scrape (Setup.MetricsTargets).
+	Metrics bool
 }
 
 // Links are the demo session's two personal links.
@@ -87,8 +95,9 @@ type Setup struct {
 	EtcdURL     *url.URL
 	EtcdDataDir string
 
-	errs  chan error
-	stops []func()
+	metrics *metricsTargets
+	errs    chan error
+	stops   []func()
 }
 
 // Run starts everything, prints the links, and serves until ctx ends.
@@ -109,6 +118,14 @@ func Run(ctx context.Context, opts Options) error {
 	say("  export KUBECONFIG=%s", s.Kubeconfig)
 	say("  kubectl get videosessions -A")
 	say("")
+	if opts.Metrics {
+		say("metrics (/metrics), by job:")
+		targets := s.MetricsTargets()
+		for _, job := range slices.Sorted(maps.Keys(targets)) {
+			say("  %-22s %s", job, strings.Join(targets[job], " "))
+		}
+		say("")
+	}
 	say("Press Ctrl-C to stop; everything started is stopped and its files removed.")
 
 	select {
@@ -143,7 +160,7 @@ func (s *Setup) onStop(f func()) { s.stops = append(s.stops, f) }
 func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 	// One slot per component that reports its end (kube-controller-manager,
 	// the manager, the directory, the front door): no sender blocks.
-	s := &Setup{errs: make(chan error, 4)}
+	s := &Setup{errs: make(chan error, 4), metrics: &metricsTargets{components: map[string]string{}, rooms: map[string]string{}}}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -227,7 +244,10 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 	say("· starting the TURN server")
 	turnSecret := make([]byte, 32)
 	_, _ = rand.Read(turnSecret)
-	turnSrv, err := turn.New(turnConfig(turnSecret))
+	turnReg, operatorReg, doorReg := prometheus.NewRegistry(), prometheus.NewRegistry(), prometheus.NewRegistry()
+	turnCfg := turnConfig(turnSecret)
+	turnCfg.Registerer = turnReg
+	turnSrv, err := turn.New(turnCfg)
 	if err != nil {
 		return nil, fmt.Errorf("starting the TURN server: %w", err)
 	}
@@ -251,7 +271,7 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 		},
 		EnableWebhooks: true,
 		Clock:          opts.Clock,
-		Metrics:        prometheus.NewRegistry(),
+		Metrics:        operatorReg,
 		Room: controllers.RoomOptions{
 			PublicBaseURL:      base,
 			SignalingImage:     "local/signaling",
@@ -275,6 +295,7 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 		Output:      opts.Logs,
 		ServiceHost: func(name, ns string) string { return frontdoor.ServiceHost(name, ns, frontdoor.DefaultClusterDomain) },
 		Resolve: func(host, addr string) {
+			s.metrics.room(host, addr)
 			if addr == "" {
 				hosts.Delete(host)
 				return
@@ -297,7 +318,7 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 	// Every browser of the local setup comes from loopback: per-source
 	// limits would count them all as one visitor. The per-room limit stays.
 	localLimits := frontdoor.Limits{RequestsPerSource: -1, WebSocketsPerSource: -1}
-	door, err := frontdoor.New(frontdoor.Options{Directory: directory, Dial: hosts.DialContext, Limits: localLimits})
+	door, err := frontdoor.New(frontdoor.Options{Directory: directory, Dial: hosts.DialContext, Limits: localLimits, Metrics: frontdoor.NewMetrics(doorReg)})
 	if err != nil {
 		return nil, err
 	}
@@ -312,6 +333,20 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 		defer done()
 		_ = server.Shutdown(shutdown)
 	})
+
+	if opts.Metrics {
+		// The operator's registry holds the session metrics; controller-runtime's
+		// holds the controller's, the webhook's and the work queue's.
+		for job, g := range map[string]prometheus.Gatherer{
+			JobOperator:  prometheus.Gatherers{ctrlmetrics.Registry, operatorReg},
+			JobFrontDoor: doorReg,
+			JobTURN:      turnReg,
+		} {
+			if err := s.serveMetrics(ctx, job, g); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	direct, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
 	if err != nil {

@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		Recorder:                mgr.GetEventRecorder("sprechzimmer-operator"),
 		Clock:                   c,
 		Room:                    opts.Room,
-		Metrics:                 sessionmetrics.New(reg, mgr.GetCache()),
+		Metrics:                 sessionmetrics.New(reg, mgr.GetCache(), c),
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		UsageLog:                opts.UsageLog,
 	}

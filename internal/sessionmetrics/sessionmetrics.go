@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
@@ -33,9 +35,9 @@ type Metrics struct {
 }
 
 // New registers the metrics with reg. sessions lists the sessions for the
-// by-phase gauge at scrape time (the manager's cache), so that gauge is
-// right after a restart too.
-func New(reg prometheus.Registerer, sessions client.Reader) *Metrics {
+// gauges at scrape time (the manager's cache), so they are right after a
+// restart too; clk is the time they are measured at (the operator's clock).
+func New(reg prometheus.Registerer, sessions client.Reader, clk clock.PassiveClock) *Metrics {
 	m := &Metrics{
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "session_duration_seconds",
@@ -61,8 +63,18 @@ func New(reg prometheus.Registerer, sessions client.Reader) *Metrics {
 			Help: "Signaling Pods recreated because the previous one was gone or had stopped while the room was open.",
 		}),
 	}
-	reg.MustRegister(m.duration, m.expired, m.deleted, m.deletionLag, m.podRecreations,
-		&phaseCollector{sessions: sessions, desc: prometheus.NewDesc(namespace+"_sessions", "Sessions by phase.", []string{"phase"}, nil)})
+	for _, o := range []string{OutcomeHeld, OutcomeNotHeld} {
+		m.expired.WithLabelValues(o)
+	}
+	reg.MustRegister(m.duration, m.expired, m.deleted, m.deletionLag, m.podRecreations, &sessionCollector{
+		sessions: sessions,
+		clock:    clk,
+		phases:   prometheus.NewDesc(namespace+"_sessions", "Sessions by phase.", []string{"phase"}, nil),
+		unready: prometheus.NewDesc(namespace+"_rooms_unready",
+			"Sessions whose room should be open (between opensAt and expiresAt) and is not ready: no RoomReady condition that is True.", nil, nil),
+		pastExpiry: prometheus.NewDesc(namespace+"_sessions_past_expiry",
+			"Sessions that still exist after their expiry (startTime plus validFor); the operator deletes them within seconds.", nil, nil),
+	})
 	return m
 }
 
@@ -100,31 +112,51 @@ func (m *Metrics) SessionDeleted(lag time.Duration) {
 // PodRecreated counts a recreated signaling Pod.
 func (m *Metrics) PodRecreated() { m.podRecreations.Inc() }
 
-type phaseCollector struct {
-	sessions client.Reader
-	desc     *prometheus.Desc
+// sessionCollector computes the gauges from the sessions at scrape time.
+type sessionCollector struct {
+	sessions                    client.Reader
+	clock                       clock.PassiveClock
+	phases, unready, pastExpiry *prometheus.Desc
 }
 
-func (c *phaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *sessionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.phases
+	ch <- c.unready
+	ch <- c.pastExpiry
+}
 
-func (c *phaseCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var list videov1alpha1.VideoSessionList
 	if err := c.sessions.List(ctx, &list); err != nil {
-		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		for _, d := range []*prometheus.Desc{c.phases, c.unready, c.pastExpiry} {
+			ch <- prometheus.NewInvalidMetric(d, err)
+		}
 		return
 	}
+	now := c.clock.Now()
 	counts := map[videov1alpha1.Phase]int{}
 	for _, p := range []videov1alpha1.Phase{videov1alpha1.PhaseScheduled, videov1alpha1.PhaseOpen, videov1alpha1.PhaseInProgress, videov1alpha1.PhaseEnded, videov1alpha1.PhaseExpired} {
 		counts[p] = 0
 	}
+	var unready, pastExpiry int
 	for i := range list.Items {
-		if p := list.Items[i].Status.Phase; p != "" {
+		s := &list.Items[i]
+		if p := s.Status.Phase; p != "" {
 			counts[p]++
+		}
+		opensAt, expiresAt := s.Schedule()
+		switch {
+		case !now.Before(expiresAt):
+			pastExpiry++
+		case !now.Before(opensAt) && !meta.IsStatusConditionTrue(s.Status.Conditions, videov1alpha1.ConditionRoomReady):
+			unready++
 		}
 	}
 	for p, n := range counts {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), string(p))
+		ch <- prometheus.MustNewConstMetric(c.phases, prometheus.GaugeValue, float64(n), string(p))
 	}
+	ch <- prometheus.MustNewConstMetric(c.unready, prometheus.GaugeValue, float64(unready))
+	ch <- prometheus.MustNewConstMetric(c.pastExpiry, prometheus.GaugeValue, float64(pastExpiry))
 }
