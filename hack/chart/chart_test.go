@@ -241,7 +241,7 @@ func TestChartValues(t *testing.T) {
 	if turn.Spec.Template.Spec.NodeSelector["edge"] != "true" || env(turn.Spec.Template.Spec.Containers[0].Env, "PUBLIC_IP") != "203.0.113.10" {
 		t.Errorf("turn nodeSelector %v, PUBLIC_IP %q", turn.Spec.Template.Spec.NodeSelector, env(turn.Spec.Template.Spec.Containers[0].Env, "PUBLIC_IP"))
 	}
-	for _, k := range []string{"Certificate sprechzimmer-system/sprechzimmer-serving-cert", "Issuer sprechzimmer-system/sprechzimmer-selfsigned-issuer", "Ingress sprechzimmer-frontdoor/frontdoor"} {
+	for _, k := range []string{"Certificate sprechzimmer-system/sprechzimmer-serving-cert", "Ingress sprechzimmer-frontdoor/frontdoor"} {
 		if _, ok := m[k]; ok {
 			t.Errorf("%s rendered although switched off", k)
 		}

@@ -363,9 +363,10 @@ func (t *template) apply(kind, name string) error {
 	case "Ingress":
 		return t.ingress()
 	case "Issuer":
-		t.when = `and (eq .Values.webhook.certificate.source "certManager") (not .Values.webhook.certificate.issuerRef)`
+		// The metrics certificate (cert-manager in any case) uses it too.
+		t.when = `not .Values.webhook.certificate.issuerRef`
 	case "Certificate":
-		return t.certificate()
+		return t.certificate(name == "sprechzimmer-serving-cert")
 	case "HTTPRoute":
 		return t.httpRoute()
 	case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
@@ -672,8 +673,9 @@ func (t *template) httpRoute() error {
 	return nil
 }
 
-func (t *template) certificate() error {
-	t.when = `eq .Values.webhook.certificate.source "certManager"`
+// certificate: the issuer from values; the webhook's (serving) only with
+// source certManager, into its Secret.
+func (t *template) certificate(serving bool) error {
 	spec := mapAt(t.obj, "spec")
 	ref := mapAt(spec, "issuerRef")
 	if ref == nil {
@@ -685,7 +687,10 @@ func (t *template) certificate() error {
 		return fmt.Sprintf("%sissuerRef:\n%s{{- with .Values.webhook.certificate.issuerRef }}\n%s{{- toYaml . | nindent %d }}\n%s{{- else }}\n%s  kind: %s\n%s  name: %s\n%s{{- end }}",
 			p, p, p, indent+2, p, p, str(ref, "kind"), p, str(ref, "name"), p)
 	})] = nil
-	spec["secretName"] = t.scalar("{{ .Values.webhook.certificate.secretName | quote }}")
+	if serving {
+		t.when = `eq .Values.webhook.certificate.source "certManager"`
+		spec["secretName"] = t.scalar("{{ .Values.webhook.certificate.secretName | quote }}")
+	}
 	return nil
 }
 
