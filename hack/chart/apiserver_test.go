@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -35,10 +36,12 @@ func TestChartValidatesAgainstAPIServer(t *testing.T) {
 	crds := t.TempDir()
 	writeCertManagerCRDs(t, crds)
 	copyGatewayCRDs(t, crds)
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases"), crds},
-		ErrorIfCRDPathMissing: true,
+	dirs := []string{filepath.Join(root, "config", "crd", "bases"), crds}
+	// The Prometheus Operator's CRDs, where make prometheus-crds fetched them.
+	if prom := filepath.Join(root, "bin", "prometheus-operator-crds"); dirExists(prom) {
+		dirs = append(dirs, prom)
 	}
+	env := &envtest.Environment{CRDDirectoryPaths: dirs, ErrorIfCRDPathMissing: true, ControlPlaneStartTimeout: 2 * time.Minute}
 	cfg, stop, err := testenv.Start(env)
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +67,7 @@ func TestChartValidatesAgainstAPIServer(t *testing.T) {
 			"--set", "ingress.enabled=false", "--set", "httpRoute.enabled=true",
 			"--set-json", `httpRoute.parentRefs=[{"name":"public","namespace":"gateway-system","sectionName":"https"}]`,
 		}},
+		{"monitoring", []string{"--set", "monitoring.enabled=true"}},
 		{"cert-manager ClusterIssuer", []string{"--set", "webhook.certificate.issuerRef.kind=ClusterIssuer", "--set", "webhook.certificate.issuerRef.name=company-ca"}},
 	}
 	for _, tt := range tests {
@@ -98,6 +102,11 @@ func TestChartValidatesAgainstAPIServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 func isOptional(group string) bool {

@@ -137,6 +137,7 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		{"single-node", []string{"-f", filepath.Join(chartDir, "ci", "single-node-values.yaml")}, []string{"config/overlays/single-node"}},
 		{"gateway", []string{"--set", "httpRoute.enabled=true", "--set-json", `httpRoute.parentRefs=[{"name":"public","namespace":"gateway-system","sectionName":"https"}]`},
 			[]string{"config/overlays/all-in-one", "config/frontdoor/gateway"}},
+		{"monitoring", []string{"--set", "monitoring.enabled=true"}, []string{"config/overlays/all-in-one", "config/prometheus"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,6 +64,7 @@ func envOr(name, def string) string {
 // renders only when a value says so, by their directory.
 var Optional = map[string]string{
 	"config/frontdoor/gateway": ".Values.httpRoute.enabled",
+	"config/prometheus":        ".Values.monitoring.enabled",
 }
 
 // Build runs kubectl kustomize on dir and parses its output.
@@ -387,7 +388,9 @@ func (t *template) namespaced(v any) any {
 			v[i] = t.namespaced(e)
 		}
 	case string:
-		if strings.Contains(v, releaseNamespace) {
+		// Text for other template engines (Grafana's legends) goes into Go
+		// string constants, printed as it is.
+		if strings.Contains(v, releaseNamespace) || strings.Contains(v, "{{") || strings.Contains(v, "}}") {
 			var args []string
 			for i, p := range strings.Split(v, releaseNamespace) {
 				if i > 0 {
