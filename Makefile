@@ -29,8 +29,17 @@ manifests: ## Generate the CRD, RBAC and webhook manifests from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-cluster-role paths="./internal/operator/..." output:rbac:artifacts:config=config/rbac/cluster
 
 .PHONY: verify-gen
-verify-gen: generate manifests ## Fail when generated code or manifests are not current.
+verify-gen: generate manifests ## Fail when generated code, manifests or the Helm chart are not current.
 	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	$(MAKE) verify-chart
+
+.PHONY: chart
+chart: kube ## Generate the Helm chart's templates (charts/sprechzimmer) from the kustomize build of config/ (hack/chart).
+	go run ./hack/chart
+
+.PHONY: verify-chart
+verify-chart: kube ## Fail when the Helm chart is stale against config/.
+	go run ./hack/chart -check
 
 .PHONY: verify-tidy
 verify-tidy: ## Fail when go.mod or go.sum are not what go mod tidy makes of them.
@@ -43,6 +52,10 @@ fmt: ## gofmt the tree.
 .PHONY: vet
 vet: ## go vet.
 	go vet ./...
+
+.PHONY: helm
+helm: ## Build Helm from the Go module proxy into bin/helm (once; hack/helm.sh).
+	hack/helm.sh
 
 # kube-api-linter (sigs.k8s.io/kube-api-linter, no releases yet: a pinned
 # pseudo-version) in its standalone form: golangci-lint with the linter
@@ -93,7 +106,7 @@ prometheus-crds: ## Fetch the Prometheus Operator's ServiceMonitor, PodMonitor a
 	hack/prometheus-operator-crds.sh >/dev/null
 
 .PHONY: test
-test: envtest kube images addons prometheus-crds ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium) and the real node (test/node, as root).
+test: envtest kube images addons helm prometheus-crds ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium) and the real node (test/node, as root).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Benchmarks (programs in test/bench/<name>; what each measures and the figures: docs/benchmarks.md)
@@ -132,6 +145,11 @@ build: ## Build all binaries into bin/.
 .PHONY: images
 images: ## Build the four binaries and pause statically for linux/amd64 and linux/arm64; pack bin/images/<name>.tar (ghcr.io/sprechzimmer/<name>:<VERSION>).
 	hack/build-images.sh
+
+.PHONY: release
+release: kube ## Build release VERSION=vX.Y.Z into dist/: multi-arch images, install.yaml, the Helm chart package, an SPDX SBOM per image; then check them (docs/release.md).
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=vX.Y.Z"; exit 1; }
+	VERSION=$(VERSION) $(if $(DIST),DIST=$(DIST)) hack/release.sh
 
 .PHONY: verify-images
 verify-images: images ## Fail unless a second build from the same source gives the same image digests.

@@ -8,6 +8,7 @@
 #   hack/build-images.sh                      # bin/build/<os>_<arch>/, bin/images/<name>.tar
 #   PLATFORMS=linux/amd64 hack/build-images.sh
 #   OUT=/tmp/x BUILD=/tmp/b hack/build-images.sh
+#   VERSION=v0.2.0 hack/build-images.sh      # tag and stamp another version (make release)
 #
 # Same source, same toolchain, same digests: timestamps are the commit's
 # time (SOURCE_DATE_EPOCH), paths are trimmed, build IDs blank. It prints
@@ -22,7 +23,12 @@ PLATFORMS=${PLATFORMS:-linux/amd64 linux/arm64}
 REPOSITORY=${REPOSITORY:-ghcr.io/sprechzimmer}
 BUILD=${BUILD:-$root/bin/build}
 OUT=${OUT:-$root/bin/images}
-VERSION=$(tr -d '[:space:]' < internal/version/VERSION)
+# VERSION: the tag and the binaries' version; default internal/version/VERSION
+# (make release VERSION=vX.Y.Z sets another and stamps it into the binaries).
+file_version=$(tr -d '[:space:]' < internal/version/VERSION)
+VERSION=${VERSION:-$file_version}
+stamp=
+[[ "$VERSION" == "$file_version" ]] || stamp=" -X github.com/sprechzimmer/sprechzimmer/internal/version.stamped=$VERSION"
 if commit=$(git rev-parse HEAD 2>/dev/null); then
   git diff --quiet HEAD -- || commit="$commit-dirty"
   SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
@@ -52,7 +58,7 @@ for platform in $PLATFORMS; do
   mkdir -p "$dir"
   log "building ${#packages[@]} binaries for $platform ($VERSION, commit $commit)"
   CGO_ENABLED=0 GOOS=${platform%%/*} GOARCH=${platform#*/} go build -trimpath -buildvcs=false \
-    -ldflags "-s -w -buildid= -X github.com/sprechzimmer/sprechzimmer/internal/version.commit=$commit" \
+    -ldflags "-s -w -buildid= -X github.com/sprechzimmer/sprechzimmer/internal/version.commit=$commit$stamp" \
     -o "$dir/" "${packages[@]}"
 done
 

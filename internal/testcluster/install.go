@@ -39,10 +39,10 @@ func (c *Cluster) Install(ctx context.Context) error {
 	if _, err := rand.Read(secret); err != nil {
 		return err
 	}
-	steps := [][]string{
-		{"apply", "--server-side", "-f", filepath.Join(c.root, "bin", "addons", "cert-manager.yaml")},
-		{"-n", "cert-manager", "wait", "--for=condition=Available", "deployment", "--all", "--timeout=300s"},
+	if err := c.InstallCertManager(ctx); err != nil {
+		return err
 	}
+	var steps [][]string
 	for _, s := range []struct{ namespace, name string }{{"sprechzimmer-system", "sprechzimmer-turn"}, {"sprechzimmer-turn", "turn-shared-secret"}} {
 		steps = append(steps,
 			[]string{"create", "namespace", s.namespace},
@@ -59,12 +59,76 @@ func (c *Cluster) Install(ctx context.Context) error {
 	}
 	steps = [][]string{
 		{"create", "namespace", RoomNamespace},
-		{"label", "namespace", RoomNamespace, "pod-security.kubernetes.io/enforce=restricted"},
+		{"label", "--overwrite", "namespace", RoomNamespace, "pod-security.kubernetes.io/enforce=restricted"},
 	}
 	for _, ns := range []string{"sprechzimmer-system", FrontDoorNamespace, "sprechzimmer-turn"} {
 		steps = append(steps, []string{"-n", ns, "wait", "--for=condition=Available", "deployment", "--all", "--timeout=300s"})
 	}
 	return c.kubectlAll(ctx, steps)
+}
+
+// InstallCertManager applies cert-manager (make addons) and waits until its
+// Deployments are Available.
+func (c *Cluster) InstallCertManager(ctx context.Context) error {
+	return c.kubectlAll(ctx, [][]string{
+		{"apply", "--server-side", "-f", filepath.Join(c.root, "bin", "addons", "cert-manager.yaml")},
+		{"-n", "cert-manager", "wait", "--for=condition=Available", "deployment", "--all", "--timeout=300s"},
+	})
+}
+
+// HelmRelease is the release name and namespace of InstallHelm.
+const (
+	HelmRelease          = "sprechzimmer"
+	HelmReleaseNamespace = "sprechzimmer-system"
+)
+
+// InstallHelm installs the product with the Helm chart as docs/install.md
+// says, with charts/sprechzimmer/ci/single-node-values.yaml (the settings of
+// config/overlays/single-node) and the chart's own TURN shared secret:
+// cert-manager, helm install --wait, a restricted namespace for the
+// sessions. helm is bin/helm (hack/helm.sh).
+func (c *Cluster) InstallHelm(ctx context.Context, helm string) error {
+	if err := c.InstallCertManager(ctx); err != nil {
+		return err
+	}
+	chart := filepath.Join(c.root, "charts", "sprechzimmer")
+	// As the kustomize install: cert-manager's webhook may refuse the
+	// Certificate for a few seconds after it is Available.
+	err := retry(ctx, 2*time.Minute, func() error {
+		return c.Helm(ctx, helm, "upgrade", "--install", HelmRelease, chart,
+			"--namespace", HelmReleaseNamespace, "--create-namespace",
+			"-f", filepath.Join(chart, "ci", "single-node-values.yaml"),
+			"--set", "sharedSecret.create=true", "--wait", "--timeout=5m")
+	})
+	if err != nil {
+		return err
+	}
+	return c.kubectlAll(ctx, [][]string{
+		{"create", "namespace", RoomNamespace},
+		{"label", "--overwrite", "namespace", RoomNamespace, "pod-security.kubernetes.io/enforce=restricted"},
+	})
+}
+
+// UninstallHelm removes the release and waits until the namespaces the chart
+// made are gone, so that another install can start from scratch.
+func (c *Cluster) UninstallHelm(ctx context.Context, helm string) error {
+	if err := c.Helm(ctx, helm, "uninstall", HelmRelease, "--namespace", HelmReleaseNamespace, "--wait", "--timeout=3m"); err != nil {
+		return err
+	}
+	return c.Kubectl(ctx, "wait", "--for=delete", "namespace/"+FrontDoorNamespace, "namespace/sprechzimmer-turn", "--timeout=180s")
+}
+
+// Helm runs helm with args against the cluster as its admin; the error
+// carries helm's output.
+func (c *Cluster) Helm(ctx context.Context, helm string, args ...string) error {
+	cmd := exec.CommandContext(ctx, helm, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return nil
 }
 
 // kubectlAll runs kubectl once for each step, in order. A create of what

@@ -1,7 +1,7 @@
 // Package version is the one source of the product's version: the VERSION
 // file next to it, embedded into every binary, and the commit the binary
 // was built from. `make images` tags the images with the same VERSION and
-// stamps the commit:
+// stamps the commit (and a release build its version, see stamped):
 //
 //	go build -ldflags "-X github.com/sprechzimmer/sprechzimmer/internal/version.commit=$(git rev-parse HEAD)"
 //
@@ -24,8 +24,21 @@ import (
 //go:embed VERSION
 var file string
 
+// stamped is set at link time by a release build (make release
+// VERSION=vX.Y.Z: -ldflags "-X .../internal/version.stamped=vX.Y.Z"), so
+// that its binaries carry the release's version; empty: the VERSION file.
+var stamped string
+
 // Version is the product's version, e.g. v0.1.0: the tag of its images.
-var Version = strings.TrimSpace(file)
+var Version = versionOf(stamped, file)
+
+// versionOf prefers the stamped version over the embedded file's.
+func versionOf(stamped, file string) string {
+	if stamped != "" {
+		return stamped
+	}
+	return strings.TrimSpace(file)
+}
 
 // Repository is where the product's images live: every image is
 // Repository/<name>:Version (manager, signaling, frontdoor, turn, pause).

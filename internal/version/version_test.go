@@ -15,6 +15,18 @@ func TestVersionIsSemver(t *testing.T) {
 	}
 }
 
+func TestVersionOf(t *testing.T) {
+	tests := []struct{ stamped, file, want string }{
+		{"", "v0.1.0\n", "v0.1.0"},
+		{"v0.2.0-rc.1", "v0.1.0\n", "v0.2.0-rc.1"},
+	}
+	for _, tt := range tests {
+		if got := versionOf(tt.stamped, tt.file); got != tt.want {
+			t.Errorf("versionOf(%q, %q) = %q, want %q", tt.stamped, tt.file, got, tt.want)
+		}
+	}
+}
+
 func TestCommitOf(t *testing.T) {
 	settings := func(kv ...string) *debug.BuildInfo {
 		info := &debug.BuildInfo{}

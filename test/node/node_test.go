@@ -34,19 +34,24 @@ const (
 	displayName = "Mara Quendtberg"
 )
 
-// TestRealNode installs the product on the real node and holds one session
+// TestRealNode installs the product on the real node with Helm (a room
+// opens, then it is uninstalled), then with kustomize, and holds one session
 // from creation to expiry, checking what each person would notice.
 func TestRealNode(t *testing.T) {
 	needCluster(t)
 	testbrowser.Require(t)
 	ctx := context.Background()
-	if err := cluster.Install(ctx); err != nil {
-		t.Fatalf("installing as docs/install.md says: %v", err)
-	}
-
 	api, err := ctrlclient.New(cluster.Config, ctrlclient.Options{Scheme: operator.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// First the Helm chart, installed and removed again; then the kustomize
+	// install, which the rest of the test holds a session on.
+	if !t.Run("helm", func(t *testing.T) { testHelm(t, api) }) {
+		t.FailNow()
+	}
+	if err := cluster.Install(ctx); err != nil {
+		t.Fatalf("installing as docs/install.md says: %v", err)
 	}
 	session := createSession(t, api)
 	key := types.NamespacedName{Namespace: roomNamespace, Name: session.Name}
