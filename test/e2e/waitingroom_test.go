@@ -15,8 +15,8 @@ import (
 )
 
 const (
-	textTURNReachable   = "Der Vermittlungsserver (TURN) ist erreichbar."
-	textTURNUnreachable = "Der Vermittlungsserver (TURN) ist nicht erreichbar."
+	textTURNReachable   = "Auch eine Verbindung über einen Umweg-Server ist möglich."
+	textTURNUnreachable = "Eine Verbindung über einen Umweg-Server ist nicht möglich."
 	textTestFailed      = "Der Verbindungstest hat nicht geklappt."
 	textCameraDenied    = "Der Zugriff auf Kamera und Mikrofon wurde nicht erlaubt."
 )
@@ -44,7 +44,7 @@ func TestConnectionTest(t *testing.T) {
 			name:     "no TURN server given",
 			ice:      func(*testing.T) []protocol.ICEServer { return nil },
 			want:     []string{textTestOK},
-			dontWant: []string{"TURN"},
+			dontWant: []string{"Umweg-Server"},
 		},
 		{
 			name: "TURN server reachable",
@@ -100,11 +100,11 @@ func TestLanguage(t *testing.T) {
 		wantHeading string
 		wantHangup  string
 	}{
-		{"German browser", "de-DE,de", "en", "de", "Vorzimmer", "Auflegen"},
+		{"German browser", "de-DE,de", "en", "de", "Wartezimmer", "Auflegen"},
 		{"English browser", "en-US,en", "de", "en", "Waiting room", "Hang up"},
 		{"English browser, Austrian German second", "en-GB,de-AT", "de", "en", "Waiting room", "Hang up"},
 		{"French browser, English room", "fr-FR,fr", "en", "en", "Waiting room", "Hang up"},
-		{"French browser, German room", "fr-FR,fr", "de", "de", "Vorzimmer", "Auflegen"},
+		{"French browser, German room", "fr-FR,fr", "de", "de", "Wartezimmer", "Auflegen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
