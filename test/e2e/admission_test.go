@@ -36,6 +36,7 @@ func TestAdmissionTherapistLetsTheClientIn(t *testing.T) {
 	therapist.EnterByKeyboard() // a gesture: the page may play its arrival sound
 	therapist.WaitState("waiting")
 
+	client.WaitFor("the camera preview", `document.body.dataset.media === "ok"`)
 	client.EnterAsClient("Jonas")
 	client.WaitState("admission")
 	assertShows(client, "admission-wait", textAdmissionWait)
