@@ -79,9 +79,9 @@ const (
 type Admission string
 
 const (
-	// AdmissionTherapist: the client waits until the therapist admits them.
+	// AdmissionTherapist means the client waits until the therapist admits them.
 	AdmissionTherapist Admission = "Therapist"
-	// AdmissionAutomatic: the client is admitted as soon as they join.
+	// AdmissionAutomatic means the client is admitted as soon as they join.
 	AdmissionAutomatic Admission = "Automatic"
 )
 

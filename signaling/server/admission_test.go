@@ -10,7 +10,9 @@ import (
 
 // withTherapistAdmission runs the room as a session does by default: the
 // client waits until the therapist admits them.
-func withTherapistAdmission(_ *config.Config, rc *room.Config, _ *Options) { rc.AutomaticAdmission = false }
+func withTherapistAdmission(_ *config.Config, rc *room.Config, _ *Options) {
+	rc.AutomaticAdmission = false
+}
 
 // joinWithCheck is the client's join with its test summary.
 const joinWithCheck = `{"name":"` + clientName + `","check":{"camera":"ok","microphone":"refused","connection":"ok"},` +
