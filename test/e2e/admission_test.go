@@ -95,6 +95,8 @@ func TestChatAndTheOtherPersonsDevices(t *testing.T) {
 
 	// Chat: a message arrives, counts as unread while the panel is closed,
 	// and is announced to screen readers.
+	therapist.WaitFor("the data channel", "window.sprechzimmer.linkOpen")
+	client.WaitFor("the data channel", "window.sprechzimmer.linkOpen")
 	therapist.Click("chat-toggle")
 	if evalString(therapist, `document.getElementById("chat-toggle").getAttribute("aria-pressed")`) != "true" {
 		t.Error("the open chat's button is not pressed")

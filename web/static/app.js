@@ -77,6 +77,7 @@ const app = {
   get testResult() { return app.testResult; },
   get peerDevices() { return { ...app.peerDevices }; },
   get unread() { return chat.unread; },
+  get linkOpen() { return !!app.link?.open; },
   get trace() { return signaling?.trace.join(" ") ?? ""; },
   /** dropConnection closes the WebSocket as a network failure would. */
   dropConnection() { signaling?.drop(); },
