@@ -149,12 +149,23 @@ func (o *RoomOptions) signalingConfig(s *videov1alpha1.VideoSession, secret *cor
 		TherapistToken:   jointoken.Of(string(therapist)),
 		ClientToken:      jointoken.Of(string(client)),
 		ExpiresAt:        expiresAt,
+		StartsAt:         s.Spec.StartTime.Time,
+		Admission:        admissionOf(s),
 		PublicURL:        public,
 		Language:         string(s.Spec.Language),
 		TermsVersion:     o.TermsVersion,
 		ReportStatus:     true,
 		APIServer:        o.APIServer,
 	}, nil
+}
+
+// admissionOf is the session's admission for the room; a session stored
+// before the field existed has none and gets the default.
+func admissionOf(s *videov1alpha1.VideoSession) signalingconfig.Admission {
+	if s.Spec.Admission == videov1alpha1.AdmissionAutomatic {
+		return signalingconfig.AdmissionAutomatic
+	}
+	return signalingconfig.AdmissionTherapist
 }
 
 // newPod makes the room's signaling Pod under the restricted Pod Security

@@ -48,6 +48,7 @@ func TestInvalidSessionsAreRefused(t *testing.T) {
 		{"therapist reference with a name", func(s *videov1alpha1.VideoSession) { s.Spec.TherapistRef = "Dr. Erika Muster" }, []string{"spec.therapistRef", "never a name"}},
 		{"therapist reference too long", func(s *videov1alpha1.VideoSession) { s.Spec.TherapistRef = strings.Repeat("a", 65) }, []string{"spec.therapistRef"}},
 		{"unknown language", func(s *videov1alpha1.VideoSession) { s.Spec.Language = "fr" }, []string{"spec.language", "de", "en"}},
+		{"unknown admission", func(s *videov1alpha1.VideoSession) { s.Spec.Admission = "Later" }, []string{"spec.admission", "Therapist", "Automatic"}},
 		{"start far in the past", func(s *videov1alpha1.VideoSession) {
 			s.Spec.StartTime = metav1.Time{Time: time.Now().Add(-5 * time.Hour)}
 		}, []string{"spec.startTime", "too far in the past"}},

@@ -595,3 +595,42 @@ func consistently(t *testing.T, what string, period time.Duration, cond func() e
 		}
 	}
 }
+
+// TestPodTellsTheRoomItsAdmissionAndStart: the room learns from the
+// operator who lets the client in (spec.admission, defaulted by the schema
+// to the therapist) and when the appointment starts, for its waiting room.
+func TestPodTellsTheRoomItsAdmissionAndStart(t *testing.T) {
+	ns := newNamespace(t)
+	clk := testingclock.NewFakeClock(time.Now().Truncate(time.Second))
+	startOperator(t, ns, clk)
+	start := clk.Now().Add(10 * time.Minute)
+	tests := []struct {
+		name      string
+		admission videov1alpha1.Admission
+		want      string
+	}{
+		{"default: the therapist admits", "", "Therapist"},
+		{"automatic", videov1alpha1.AdmissionAutomatic, "Automatic"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSession(ns, fmt.Sprintf("admission-%d", i), start)
+			s.Spec.Admission = tt.admission
+			create(t, s)
+			s = waitPhase(t, types.NamespacedName{Namespace: ns, Name: s.Name}, videov1alpha1.PhaseOpen)
+			if s.Spec.Admission != videov1alpha1.Admission(tt.want) {
+				t.Errorf("spec.admission = %q, want %q", s.Spec.Admission, tt.want)
+			}
+			env := map[string]string{}
+			for _, e := range getPod(t, s).Spec.Containers[0].Env {
+				env[e.Name] = e.Value
+			}
+			if got := env[signalingconfig.EnvAdmission]; got != tt.want {
+				t.Errorf("%s = %q, want %q", signalingconfig.EnvAdmission, got, tt.want)
+			}
+			if got := env[signalingconfig.EnvStartsAt]; got != start.UTC().Format(time.RFC3339) {
+				t.Errorf("%s = %q, want the session's start %s", signalingconfig.EnvStartsAt, got, start.UTC().Format(time.RFC3339))
+			}
+		})
+	}
+}

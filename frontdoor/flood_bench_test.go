@@ -113,6 +113,7 @@ func startRoomServer(b *testing.B, d *door, svc *corev1.Service) [2]string {
 	cfg := &config.Config{
 		TherapistToken: jointoken.Of(tokens[0]), ClientToken: jointoken.Of(tokens[1]),
 		ExpiresAt: time.Now().Add(time.Hour), Language: "de", TermsVersion: config.DefaultTermsVersion, PublicURL: public,
+		Admission: config.AdmissionAutomatic,
 	}
 	s, err := server.New(server.Options{Config: cfg, Room: room.New(room.FromConfig(cfg)), Logger: slog.New(slog.NewJSONHandler(&testlog.Buffer{}, nil))})
 	if err != nil {

@@ -32,6 +32,19 @@ const (
 	LanguageEnglish Language = "en"
 )
 
+// Admission is who lets the client into the call.
+// +kubebuilder:validation:Enum=Therapist;Automatic
+type Admission string
+
+const (
+	// AdmissionTherapist means the client waits in the waiting room until the
+	// therapist lets them in; the default.
+	AdmissionTherapist Admission = "Therapist"
+	// AdmissionAutomatic means the client enters the call without waiting
+	// for the therapist's admission.
+	AdmissionAutomatic Admission = "Automatic"
+)
+
 // VideoSessionSpec is what the therapist portal asks for: one appointment.
 type VideoSessionSpec struct {
 	// startTime is when the appointment begins (RFC 3339). The room opens
@@ -86,6 +99,14 @@ type VideoSessionSpec struct {
 	// +optional
 	// +default="de"
 	Language Language `json:"language,omitempty"`
+
+	// admission is who lets the client into the call: "Therapist" (default),
+	// the client waits in the waiting room until the therapist admits them;
+	// or "Automatic", the client enters at once. The room's server enforces
+	// it, not the page. The room reads it when it opens.
+	// +optional
+	// +kubebuilder:default=Therapist
+	Admission Admission `json:"admission,omitempty"`
 }
 
 // Phase is where a session is in its life.

@@ -165,7 +165,7 @@ func TestServesAJoinThenExpiresAndExits(t *testing.T) {
 	}
 	defer func() { _ = ws.CloseNow() }()
 	for _, msg := range []string{
-		`{"type":"hello","data":{"version":1,"token":"` + therapistToken + `"}}`,
+		`{"type":"hello","data":{"version":2,"token":"` + therapistToken + `"}}`,
 		`{"type":"join","data":{"name":"Dr. Geheim"}}`,
 	} {
 		if err := ws.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {

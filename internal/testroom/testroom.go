@@ -55,7 +55,7 @@ func (t Tokens) Env(expires time.Time) map[string]string {
 }
 
 // Options tune Start; the zero value is a German room that expires in an
-// hour, with no ICE servers and no log.
+// hour and admits the client at once, with no ICE servers and no log.
 type Options struct {
 	// Configure changes the room's configuration (language, expiry, ICE
 	// servers) after it was loaded from Tokens.Env and before the server
@@ -95,6 +95,9 @@ func Start(tb testing.TB, opts Options) *Room {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// Tests of calls and seats go without the admission step; Configure
+	// sets config.AdmissionTherapist for the waiting room.
+	cfg.Admission = config.AdmissionAutomatic
 	if opts.Configure != nil {
 		opts.Configure(cfg)
 	}

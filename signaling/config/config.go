@@ -42,6 +42,12 @@ const (
 	EnvAllowedOrigins = "SPRECHZIMMER_ALLOWED_ORIGINS"
 	// EnvLanguage is the room's default UI language ("de" or "en").
 	EnvLanguage = "SPRECHZIMMER_LANGUAGE"
+	// EnvAdmission is who lets the client into the call: AdmissionTherapist
+	// (the default when unset) or AdmissionAutomatic.
+	EnvAdmission = "SPRECHZIMMER_ADMISSION"
+	// EnvStartsAt is the appointment's start time, RFC 3339 (optional): the
+	// waiting room shows it.
+	EnvStartsAt = "SPRECHZIMMER_STARTS_AT"
 	// EnvTermsVersion is the version of the terms text a client must consent to.
 	EnvTermsVersion = "SPRECHZIMMER_TERMS_VERSION"
 	// EnvReportStatus is "true" when the server reports the room's state to
@@ -68,6 +74,17 @@ const (
 	EnvRefusalReportInterval = "SPRECHZIMMER_REFUSAL_REPORT_INTERVAL"
 )
 
+// Admission is who lets the client into the call. Its values are those of
+// the VideoSession's spec.admission.
+type Admission string
+
+const (
+	// AdmissionTherapist means the client waits until the therapist admits them.
+	AdmissionTherapist Admission = "Therapist"
+	// AdmissionAutomatic means the client is admitted as soon as they join.
+	AdmissionAutomatic Admission = "Automatic"
+)
+
 // DefaultServiceAccountDir is where kubelet mounts a Pod's API credentials.
 const DefaultServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -76,12 +93,16 @@ const DefaultTermsVersion = "2026-11"
 
 // Config is everything a room's signaling server needs to know.
 type Config struct {
-	Listen            string
-	SessionNamespace  string
-	SessionName       string
-	TherapistToken    jointoken.Hash
-	ClientToken       jointoken.Hash
-	ExpiresAt         time.Time
+	Listen           string
+	SessionNamespace string
+	SessionName      string
+	TherapistToken   jointoken.Hash
+	ClientToken      jointoken.Hash
+	ExpiresAt        time.Time
+	// StartsAt is the appointment's start; zero when not given.
+	StartsAt time.Time
+	// Admission is who lets the client in; AdmissionTherapist by default.
+	Admission         Admission
 	ICEServers        []protocol.ICEServer
 	PublicURL         *url.URL
 	AllowedOrigins    []string
@@ -112,8 +133,12 @@ func (c *Config) Env() map[string]string {
 		EnvClientTokenHash:    c.ClientToken.String(),
 		EnvExpiresAt:          c.ExpiresAt.UTC().Format(time.RFC3339),
 		EnvLanguage:           c.Language,
+		EnvAdmission:          string(c.Admission),
 		EnvTermsVersion:       c.TermsVersion,
 		EnvReportStatus:       fmt.Sprint(c.ReportStatus),
+	}
+	if !c.StartsAt.IsZero() {
+		env[EnvStartsAt] = c.StartsAt.UTC().Format(time.RFC3339)
 	}
 	if c.PublicURL != nil {
 		env[EnvPublicURL] = c.PublicURL.String()
@@ -144,6 +169,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		SessionNamespace:  getenv(EnvSessionNamespace),
 		SessionName:       getenv(EnvSessionName),
 		Language:          getenv(EnvLanguage),
+		Admission:         Admission(getenv(EnvAdmission)),
 		TermsVersion:      getenv(EnvTermsVersion),
 		ReportStatus:      getenv(EnvReportStatus) == "true",
 		ServiceAccountDir: getenv(EnvServiceAccountDir),
@@ -155,6 +181,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.Language == "" {
 		c.Language = "de"
+	}
+	if c.Admission == "" {
+		c.Admission = AdmissionTherapist
 	}
 	if c.TermsVersion == "" {
 		c.TermsVersion = DefaultTermsVersion
@@ -174,6 +203,14 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.ExpiresAt, err = time.Parse(time.RFC3339, getenv(EnvExpiresAt)); err != nil {
 		errs = append(errs, fmt.Errorf("%s: must be an RFC 3339 time", EnvExpiresAt))
+	}
+	if raw := getenv(EnvStartsAt); raw != "" {
+		if c.StartsAt, err = time.Parse(time.RFC3339, raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s: must be an RFC 3339 time", EnvStartsAt))
+		}
+	}
+	if c.Admission != AdmissionTherapist && c.Admission != AdmissionAutomatic {
+		errs = append(errs, fmt.Errorf("%s: must be %s or %s", EnvAdmission, AdmissionTherapist, AdmissionAutomatic))
 	}
 	if raw := getenv(EnvICEServers); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &c.ICEServers); err != nil {

@@ -77,3 +77,46 @@ func TestConnectionLimits(t *testing.T) {
 		})
 	}
 }
+
+func TestAdmissionAndStart(t *testing.T) {
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name          string
+		env           map[string]string
+		wantAdmission Admission
+		wantStart     time.Time
+		wantErr       string
+	}{
+		{name: "unset: the therapist admits, no start", env: map[string]string{}, wantAdmission: AdmissionTherapist},
+		{name: "automatic", env: map[string]string{EnvAdmission: "Automatic"}, wantAdmission: AdmissionAutomatic},
+		{name: "therapist", env: map[string]string{EnvAdmission: "Therapist"}, wantAdmission: AdmissionTherapist},
+		{name: "unknown admission", env: map[string]string{EnvAdmission: "automatic"}, wantErr: EnvAdmission},
+		{name: "start", env: map[string]string{EnvStartsAt: "2026-11-23T10:00:00Z"}, wantAdmission: AdmissionTherapist, wantStart: start},
+		{name: "start not a time", env: map[string]string{EnvStartsAt: "10:00"}, wantErr: EnvStartsAt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := baseEnv()
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			c, err := Load(func(k string) string { return env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Admission != tt.wantAdmission || !c.StartsAt.Equal(tt.wantStart) {
+				t.Fatalf("got %q/%v, want %q/%v", c.Admission, c.StartsAt, tt.wantAdmission, tt.wantStart)
+			}
+			back, err := Load(func(k string) string { return c.Env()[k] })
+			if err != nil || back.Admission != c.Admission || !back.StartsAt.Equal(c.StartsAt) {
+				t.Fatalf("Env is not Load's inverse: %v %q %v", err, back.Admission, back.StartsAt)
+			}
+		})
+	}
+}

@@ -97,7 +97,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
-		`{"type":"hello","data":{"version":1,"token":"abc"}}`,
+		`{"type":"hello","data":{"version":2,"token":"abc"}}`,
 		`{"type":"join","data":{"consent":{"termsAccepted":true},"name":"A"}}`,
 		`{"type":"candidate","data":{"candidate":null}}`,
 		`{"type":"offer","data":"x"}`, `[]`, `null`, ``,

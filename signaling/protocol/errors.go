@@ -31,6 +31,10 @@ const (
 	// CodeSeatTaken: a join with the resume of the seat's earlier device
 	// after its grace period, while another device holds the seat.
 	CodeSeatTaken Code = "seat-taken"
+	// CodeNotTherapist: admit or end from the client.
+	CodeNotTherapist Code = "not-therapist"
+	// CodeNotWaiting: admit while no client waits.
+	CodeNotWaiting Code = "not-waiting"
 )
 
 // Fatal error codes: sent, then the WebSocket is closed with CloseCode.
@@ -88,7 +92,7 @@ var closeCodes = map[Code]int{
 var Codes = []Code{
 	CodeBadMessage, CodeUnknownType, CodeTooLarge, CodeRateLimited, CodeAlreadyWelcomed,
 	CodeConsentRequired, CodeBadName, CodeNotJoined, CodeNoPeer, CodeUnexpectedAnswer,
-	CodeAlreadyJoined, CodeSeatTaken,
+	CodeAlreadyJoined, CodeSeatTaken, CodeNotTherapist, CodeNotWaiting,
 	CodeHelloRequired, CodeVersionUnsupported, CodeLinkInvalid, CodeLinkExpired,
 	CodeRoomFull, CodeReplaced, CodeRoomClosed, CodeReclaimed,
 }

@@ -1,4 +1,4 @@
-// Package protocol is the signaling wire protocol v1 as written down in
+// Package protocol is the signaling wire protocol v2 as written down in
 // signaling/PROTOCOL.md: the envelope, the message types, their payloads, the
 // error codes and the WebSocket close codes. It only describes and decodes
 // messages; the room decides what they mean.
@@ -6,11 +6,14 @@ package protocol
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
-// Version is the protocol version a browser announces in hello.
-const Version = 1
+// Version is the protocol version a browser announces in hello. Version 2
+// added admission by the therapist (admit, end, client-waiting, admitted,
+// ended) and the takeover of a seat from another window.
+const Version = 2
 
 // SourceHeader is the request header in which the front door tells a room
 // server where a request comes from: not the address, but a pseudonym of
@@ -43,6 +46,10 @@ const (
 	TypeCandidate Type = "candidate"
 	// TypeHangup leaves the room.
 	TypeHangup Type = "hangup"
+	// TypeAdmit lets the waiting client into the call (therapist only).
+	TypeAdmit Type = "admit"
+	// TypeEnd ends the call for both (therapist only).
+	TypeEnd Type = "end"
 )
 
 // Messages from the server.
@@ -55,6 +62,13 @@ const (
 	TypePeerJoined Type = "peer-joined"
 	// TypePeerLeft tells the one in the room that the other person left.
 	TypePeerLeft Type = "peer-left"
+	// TypeClientWaiting tells the therapist that the client is in the
+	// waiting room and waits to be admitted.
+	TypeClientWaiting Type = "client-waiting"
+	// TypeAdmitted tells the waiting client that they are in the call now.
+	TypeAdmitted Type = "admitted"
+	// TypeEnded tells the client that the therapist ended the call.
+	TypeEnded Type = "ended"
 	// TypeRoomClosed is sent to everyone at expiry, before close code 4006.
 	TypeRoomClosed Type = "room-closed"
 	// TypeError reports an error; see Code.
@@ -65,6 +79,7 @@ const (
 var fromBrowser = map[Type]bool{
 	TypeHello: true,
 	TypeJoin:  true, TypeOffer: true, TypeAnswer: true, TypeCandidate: true, TypeHangup: true,
+	TypeAdmit: true, TypeEnd: true,
 }
 
 // fromServer is the set of types the server sends.
@@ -72,6 +87,7 @@ var fromServer = map[Type]bool{
 	TypeWelcome: true, TypeJoined: true,
 	TypePeerJoined: true, TypePeerLeft: true, TypeOffer: true, TypeAnswer: true,
 	TypeCandidate: true, TypeRoomClosed: true, TypeError: true,
+	TypeClientWaiting: true, TypeAdmitted: true, TypeEnded: true,
 }
 
 // Envelope is one frame on the wire.
@@ -146,6 +162,82 @@ type Join struct {
 	Name string `json:"name,omitempty"`
 	// Resume is the value of an earlier joined in this tab.
 	Resume string `json:"resume,omitempty"`
+	// Takeover asks for the seat even when another window holds it: that
+	// window is closed with replaced.
+	Takeover bool `json:"takeover,omitempty"`
+	// Check is the client's summary of its camera, microphone and
+	// connection test, passed to the therapist in client-waiting.
+	Check *Check `json:"check,omitempty"`
+}
+
+// CheckResult is one line of a Check.
+type CheckResult string
+
+// The results of a Check line.
+const (
+	// CheckOK: it works.
+	CheckOK CheckResult = "ok"
+	// CheckRefused: the browser was not allowed to use the device.
+	CheckRefused CheckResult = "refused"
+	// CheckMissing: no such device.
+	CheckMissing CheckResult = "missing"
+	// CheckBusy: another program uses the device.
+	CheckBusy CheckResult = "busy"
+	// CheckFailed: it did not work for another reason.
+	CheckFailed CheckResult = "failed"
+	// CheckUntested: not tested.
+	CheckUntested CheckResult = "untested"
+)
+
+// CheckResults are the values a Check line may take.
+var CheckResults = []CheckResult{CheckOK, CheckRefused, CheckMissing, CheckBusy, CheckFailed, CheckUntested}
+
+// Check is the client's own summary of its device and connection test.
+// Every field is one of CheckResults or empty (untested).
+type Check struct {
+	// Camera is the camera's result.
+	Camera CheckResult `json:"camera,omitempty"`
+	// Microphone is the microphone's result.
+	Microphone CheckResult `json:"microphone,omitempty"`
+	// Connection is the connection test's result.
+	Connection CheckResult `json:"connection,omitempty"`
+}
+
+// Valid reports whether every field is empty or one of CheckResults.
+func (c Check) Valid() bool {
+	for _, v := range []CheckResult{c.Camera, c.Microphone, c.Connection} {
+		if v != "" && !slices.Contains(CheckResults, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// ClientWaiting is the data of client-waiting: who waits, as far as the
+// client said.
+type ClientWaiting struct {
+	// Name is the client's display name, if one was given.
+	Name string `json:"name,omitempty"`
+	// OtherDevice is true when the client's link was opened on another
+	// device while the seat's device was away (see Peer.OtherDevice).
+	OtherDevice bool `json:"otherDevice,omitempty"`
+	// Check is the client's test summary, if it sent one.
+	Check *Check `json:"check,omitempty"`
+}
+
+// Admitted is the data of admitted.
+type Admitted struct {
+	// Peer is the therapist, who is in the room when admitted arrives.
+	Peer *Peer `json:"peer"`
+}
+
+// EndedByTherapist is the only reason in ended.
+const EndedByTherapist = "therapist"
+
+// Ended is the data of ended.
+type Ended struct {
+	// By is EndedByTherapist.
+	By string `json:"by"`
 }
 
 // Welcome is the data of welcome.
@@ -160,6 +252,12 @@ type Welcome struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 	// ICEServers are handed to RTCPeerConnection.
 	ICEServers []ICEServer `json:"iceServers"`
+	// StartsAt is the appointment's start, RFC 3339; absent when unknown.
+	StartsAt *time.Time `json:"startsAt,omitempty"`
+	// SeatInUse is true when another connection holds this link's seat:
+	// the link is open in another window or on another device. A join
+	// with Takeover takes the seat over.
+	SeatInUse bool `json:"seatInUse"`
 }
 
 // ICEServer is one STUN or TURN server in the form RTCPeerConnection takes
@@ -192,8 +290,12 @@ type Joined struct {
 	Polite bool `json:"polite"`
 	// Resume lets this tab take its place back after a reconnect.
 	Resume string `json:"resume"`
-	// Peer is the other person if already in the room, else null.
+	// Peer is the other person if already in the call, else null; always
+	// null for a waiting client.
 	Peer *Peer `json:"peer"`
+	// Waiting is true for a client who waits for the therapist to admit
+	// them; admitted follows.
+	Waiting bool `json:"waiting"`
 }
 
 // Reasons in peer-left.

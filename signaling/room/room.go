@@ -1,7 +1,13 @@
 // Package room is one appointment's room: who is connected, who is in the
-// room (at most one connection per role), the relay of offers, answers and
-// candidates between the two people, and the room's state for the
-// VideoSession's status.
+// room (at most one connection per role), the client's admission by the
+// therapist, the relay of offers, answers and candidates between the two
+// people in the call, and the room's state for the VideoSession's status.
+//
+// Admission: a client who joins waits until the therapist admits them
+// (unless Config.AutomaticAdmission). Until then the client receives
+// nothing of the therapist: no peer, name, SDP or candidate, not even
+// whether the therapist is there; the therapist is told that the client
+// waits. Only two people in the call relay to each other.
 //
 // A Room has its own mutex. Methods and helpers whose names end in Locked
 // expect it held. Nothing calls out to a connection while holding it: the
@@ -56,6 +62,12 @@ type Config struct {
 	Language string
 	// ICEServers are handed to the browsers in welcome.
 	ICEServers []protocol.ICEServer
+	// StartsAt is the appointment's start, shown in the waiting room; zero
+	// when unknown.
+	StartsAt time.Time
+	// AutomaticAdmission admits the client as soon as they join; otherwise
+	// the therapist admits them.
+	AutomaticAdmission bool
 	// ProbeTimeout is the liveness probe's deadline; DefaultProbeTimeout if zero.
 	ProbeTimeout time.Duration
 	// ResumeGrace is how long a seat's device that lost its connection
@@ -77,15 +89,20 @@ func FromConfig(c *config.Config) Config {
 		TermsVersion: c.TermsVersion,
 		Language:     c.Language,
 		ICEServers:   c.ICEServers,
+		StartsAt:     c.StartsAt,
+
+		AutomaticAdmission: c.Admission == config.AdmissionAutomatic,
 	}
 }
 
 // State is what the room reports to its VideoSession.
 //
-// StartedAt is the first moment both people were in the room; it never
-// changes afterwards. EndedAt is the moment the room last went from two
-// people to fewer (a hangup, a dropped connection, or expiry with both
-// present); both being present again clears it. A reconnect that replaces a
+// Participants counts the people in the room, a waiting client included.
+// StartedAt is the first moment both people were in the call (the client
+// admitted); it never changes afterwards. EndedAt is the moment the call
+// last went from two people to fewer (a hangup, the therapist's end, a
+// dropped connection, or expiry with both in the call); both being in the
+// call again clears it. A reconnect that replaces a
 // connection is one atomic swap and never drops the room below two, so it
 // does not end the call.
 type State struct {
@@ -116,8 +133,10 @@ type Room struct {
 	pending map[protocol.Role]bool
 	// away[r] is the device that held r's seat until its connection
 	// dropped or failed the probe; see join.
-	away    map[protocol.Role]awayDevice
-	state   State
+	away  map[protocol.Role]awayDevice
+	state State
+	// inCall is whether both people were in the call at the last change.
+	inCall  bool
 	changed bool
 	closed  bool
 	outbox  []delivery
@@ -136,6 +155,8 @@ type delivery struct {
 type awayDevice struct {
 	resume string
 	until  time.Time
+	// admitted keeps a client's admission for the device's return.
+	admitted bool
 }
 
 // Member is one connection's place in the room, from the WebSocket's start
@@ -151,6 +172,11 @@ type Member struct {
 	// otherDevice marks a connection that entered while the seat's device
 	// was away (see join); the other person is told with Peer.OtherDevice.
 	otherDevice bool
+	// admitted is true for a seated client the therapist has let in (or
+	// the room admitted at once); the therapist is always in the call.
+	admitted bool
+	// check is the client's test summary from join.
+	check *protocol.Check
 }
 
 // New returns an empty room.
@@ -239,9 +265,10 @@ func (r *Room) Expire() {
 			r.closeLocked(m, protocol.CloseRoomClosed, string(protocol.CodeRoomClosed))
 		}
 		clear(r.members)
-		if len(r.seats) == 2 {
+		if r.inCallLocked() {
 			r.state.EndedAt = r.cfg.Now()
 		}
+		r.inCall = false
 		clear(r.seats)
 		clear(r.pending)
 		clear(r.away)
@@ -350,6 +377,10 @@ func (m *Member) receive(env *protocol.Envelope) *protocol.Error {
 		}
 	case env.Type == protocol.TypeOffer, env.Type == protocol.TypeAnswer, env.Type == protocol.TypeCandidate:
 		perr = m.relayLocked(env)
+	case env.Type == protocol.TypeAdmit:
+		perr = m.admitLocked()
+	case env.Type == protocol.TypeEnd:
+		perr = m.endLocked()
 	default:
 		perr = protocol.NewError(protocol.CodeUnknownType, "not a browser message type")
 	}
@@ -370,7 +401,7 @@ func (m *Member) helloLocked(env *protocol.Envelope) *protocol.Error {
 		return protocol.NewError(protocol.CodeHelloRequired, "hello data of the wrong shape")
 	}
 	if h.Version != protocol.Version {
-		return protocol.NewError(protocol.CodeVersionUnsupported, "this server speaks protocol version 1")
+		return protocol.NewError(protocol.CodeVersionUnsupported, "this server speaks protocol version 2")
 	}
 	// Both comparisons run, each in constant time.
 	therapist := r.cfg.Therapist.Matches(h.Token)
@@ -390,13 +421,19 @@ func (m *Member) helloLocked(env *protocol.Envelope) *protocol.Error {
 	if servers == nil {
 		servers = []protocol.ICEServer{}
 	}
-	r.sendLocked(m, protocol.TypeWelcome, protocol.Welcome{
+	w := protocol.Welcome{
 		Role:         m.role,
 		TermsVersion: r.cfg.TermsVersion,
 		Language:     r.cfg.Language,
 		ExpiresAt:    r.cfg.ExpiresAt.UTC(),
 		ICEServers:   servers,
-	})
+		SeatInUse:    r.seats[m.role] != nil,
+	}
+	if !r.cfg.StartsAt.IsZero() {
+		start := r.cfg.StartsAt.UTC()
+		w.StartsAt = &start
+	}
+	r.sendLocked(m, protocol.TypeWelcome, w)
 	return nil
 }
 
@@ -421,8 +458,9 @@ func (m *Member) join(env *protocol.Envelope) *protocol.Error {
 		r.mu.Unlock()
 		return nil
 	}
-	name, resume, holder, perr := m.checkJoinLocked(env)
-	if perr == nil && holder != nil {
+	j, holder, admitted, perr := m.checkJoinLocked(env)
+	probed := perr == nil && holder != nil
+	if probed {
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProbeTimeout)
 		probeErr := holder.conn.Probe(ctx)
@@ -439,18 +477,21 @@ func (m *Member) join(env *protocol.Envelope) *protocol.Error {
 		case r.seats[m.role] == nil:
 			holder = nil
 		case r.seats[m.role] == holder && probeErr != nil:
-		case r.returningLocked(m.role, resume):
+		case r.returningLocked(m.role, j.Resume):
 			perr = protocol.NewError(protocol.CodeSeatTaken, "another device holds this seat since the grace period ended")
 		default:
 			perr = protocol.NewError(protocol.CodeRoomFull, "two people are already in this room")
 		}
 	}
 	if perr == nil {
-		if holder != nil {
-			r.awayLocked(holder)
-			r.replaceLocked(holder, protocol.NewError(protocol.CodeReplaced, "the call continues in another window"))
+		if probed {
+			if holder != nil {
+				r.awayLocked(holder)
+				r.replaceLocked(holder, protocol.NewError(protocol.CodeReplaced, "the call continues in another window"))
+			}
+			admitted = r.returningLocked(m.role, j.Resume) && r.away[m.role].admitted
 		}
-		r.enterLocked(m, name, resume)
+		r.enterLocked(m, j, admitted)
 	} else {
 		r.refuseLocked(m, perr)
 	}
@@ -458,45 +499,56 @@ func (m *Member) join(env *protocol.Envelope) *protocol.Error {
 	return perr
 }
 
-// checkJoinLocked validates a join. It returns the cleaned name, the resume
-// sent and, when the seat is held by a connection whose resume does not
+// checkJoinLocked validates a join. It returns the join with its name
+// cleaned and, when the seat is held by a connection whose resume does not
 // match, that holder for a liveness probe. A matching resume replaces the
 // holder at once, and so does the away device's resume within its grace
-// period (the holder is reclaimed).
-func (m *Member) checkJoinLocked(env *protocol.Envelope) (string, string, *Member, *protocol.Error) {
+// period (the holder is reclaimed), and a takeover (the link's other
+// window is told replaced). admitted is the client's admission the entering
+// connection keeps: that of the same device (a matching resume), never a
+// takeover's or another device's.
+func (m *Member) checkJoinLocked(env *protocol.Envelope) (j protocol.Join, holder *Member, admitted bool, perr *protocol.Error) {
 	r := m.room
 	switch {
 	case !m.welcomed:
-		return "", "", nil, protocol.NewError(protocol.CodeHelloRequired, "the first message must be hello")
+		return j, nil, false, protocol.NewError(protocol.CodeHelloRequired, "the first message must be hello")
 	case r.seats[m.role] == m:
-		return "", "", nil, protocol.NewError(protocol.CodeAlreadyJoined, "already in the room")
+		return j, nil, false, protocol.NewError(protocol.CodeAlreadyJoined, "already in the room")
 	}
 	j, err := protocol.DecodeData[protocol.Join](env)
 	if err != nil {
-		return "", "", nil, asError(err)
+		return j, nil, false, asError(err)
+	}
+	if j.Check != nil && !j.Check.Valid() {
+		return j, nil, false, protocol.NewError(protocol.CodeBadMessage, "check holds a value that is not a check result")
 	}
 	if m.role == protocol.RoleClient {
 		c := j.Consent
 		if c == nil || !c.TermsAccepted || !c.ProcessingAccepted || c.TermsVersion != r.cfg.TermsVersion {
-			return "", "", nil, protocol.NewError(protocol.CodeConsentRequired, "join needs consent to the current terms")
+			return j, nil, false, protocol.NewError(protocol.CodeConsentRequired, "join needs consent to the current terms")
 		}
 	}
-	name, _ := protocol.CleanName(j.Name)
-	if p := protocol.CheckName(name); p != protocol.NameOK {
-		return "", "", nil, protocol.NewError(protocol.CodeBadName, "name refused: "+string(p))
+	j.Name, _ = protocol.CleanName(j.Name)
+	if p := protocol.CheckName(j.Name); p != protocol.NameOK {
+		return j, nil, false, protocol.NewError(protocol.CodeBadName, "name refused: "+string(p))
 	}
-	holder := r.seats[m.role]
+	returning := r.returningLocked(m.role, j.Resume)
+	holder = r.seats[m.role]
 	switch {
 	case holder == nil:
-		return name, j.Resume, nil, nil
-	case r.returningLocked(m.role, j.Resume) && r.cfg.Now().Before(r.away[m.role].until):
+		return j, nil, returning && r.away[m.role].admitted, nil
+	case returning && r.cfg.Now().Before(r.away[m.role].until):
+		admitted = r.away[m.role].admitted
 		r.replaceLocked(holder, protocol.NewError(protocol.CodeReclaimed, "the link's earlier device took its place back"))
-		return name, j.Resume, nil, nil
+		return j, nil, admitted, nil
 	case sameResume(j.Resume, holder.resume):
 		r.replaceLocked(holder, protocol.NewError(protocol.CodeReplaced, "the call continues in another window"))
-		return name, j.Resume, nil, nil
+		return j, nil, holder.admitted, nil
+	case j.Takeover:
+		r.replaceLocked(holder, protocol.NewError(protocol.CodeReplaced, "the call continues in another window"))
+		return j, nil, false, nil
 	}
-	return name, j.Resume, holder, nil
+	return j, holder, false, nil
 }
 
 // returningLocked reports whether resume is that of role's away device.
@@ -509,7 +561,7 @@ func (r *Room) returningLocked(role protocol.Role, resume string) bool {
 // seat's away device, unless an earlier device is away already.
 func (r *Room) awayLocked(m *Member) {
 	if _, ok := r.away[m.role]; !ok {
-		r.away[m.role] = awayDevice{resume: m.resume, until: r.cfg.Now().Add(r.cfg.ResumeGrace)}
+		r.away[m.role] = awayDevice{resume: m.resume, until: r.cfg.Now().Add(r.cfg.ResumeGrace), admitted: m.admitted}
 	}
 }
 
@@ -525,9 +577,9 @@ func (m *Member) relayLocked(env *protocol.Envelope) *protocol.Error {
 	if r.seats[m.role] != m {
 		return protocol.NewError(protocol.CodeNotJoined, string(env.Type)+" outside the room")
 	}
-	other := r.seats[m.role.Other()]
+	other := r.callPeerLocked(m)
 	if other == nil {
-		return protocol.NewError(protocol.CodeNoPeer, "the other person is not in the room")
+		return protocol.NewError(protocol.CodeNoPeer, "the other person is not in the call")
 	}
 	var data any
 	switch env.Type {
@@ -561,25 +613,110 @@ func (m *Member) relayLocked(env *protocol.Envelope) *protocol.Error {
 
 // enterLocked seats m, answers joined and tells the other person. m is the
 // seat's device again when its resume is the away device's or none is away;
-// otherwise it is marked otherDevice.
-func (r *Room) enterLocked(m *Member, name, resume string) {
-	m.name = name
+// otherwise it is marked otherDevice. A client keeps the admission given
+// (that of the same device), is admitted at once with automatic admission,
+// or else waits: the therapist gets client-waiting, the client a joined
+// with waiting and no peer.
+func (r *Room) enterLocked(m *Member, j protocol.Join, admitted bool) {
+	m.name = j.Name
+	m.check = j.Check
 	m.otherDevice = false
-	if _, ok := r.away[m.role]; ok && !r.returningLocked(m.role, resume) {
+	if _, ok := r.away[m.role]; ok && !r.returningLocked(m.role, j.Resume) {
 		m.otherDevice = true
 	} else {
 		delete(r.away, m.role)
 	}
+	m.admitted = m.role == protocol.RoleClient && (admitted || r.cfg.AutomaticAdmission)
 	m.resume = newResume()
 	r.seats[m.role] = m
 	clear(r.pending)
-	joined := protocol.Joined{Polite: m.role == protocol.RoleClient, Resume: m.resume}
-	if other := r.seats[m.role.Other()]; other != nil {
-		joined.Peer = &protocol.Peer{Role: other.role, Name: other.name, OtherDevice: other.otherDevice}
-		r.sendLocked(other, protocol.TypePeerJoined, protocol.Peer{Role: m.role, Name: m.name, OtherDevice: m.otherDevice})
+	joined := protocol.Joined{Polite: m.role == protocol.RoleClient, Resume: m.resume, Waiting: r.waitingLocked(m)}
+	if other := r.callPeerLocked(m); other != nil {
+		joined.Peer = peerOf(other)
+		r.sendLocked(other, protocol.TypePeerJoined, peerOf(m))
 	}
 	r.sendLocked(m, protocol.TypeJoined, joined)
+	if client := r.seats[protocol.RoleClient]; client != nil && r.waitingLocked(client) && r.seats[protocol.RoleTherapist] != nil {
+		r.sendLocked(r.seats[protocol.RoleTherapist], protocol.TypeClientWaiting, protocol.ClientWaiting{Name: client.name, OtherDevice: client.otherDevice, Check: client.check})
+	}
 	r.seatsChangedLocked()
+}
+
+// peerOf describes m to the other person.
+func peerOf(m *Member) *protocol.Peer {
+	return &protocol.Peer{Role: m.role, Name: m.name, OtherDevice: m.otherDevice}
+}
+
+// waitingLocked reports whether m is a seated client not yet admitted.
+func (r *Room) waitingLocked(m *Member) bool {
+	return m.role == protocol.RoleClient && !m.admitted && r.seats[m.role] == m
+}
+
+// callPeerLocked returns the other person when both m and they are in the
+// call (seated, the client admitted), else nil.
+func (r *Room) callPeerLocked(m *Member) *Member {
+	other := r.seats[m.role.Other()]
+	if other == nil || r.seats[m.role] != m || r.waitingLocked(m) || r.waitingLocked(other) {
+		return nil
+	}
+	return other
+}
+
+// toldOfLocked returns the seated person who is to hear that m leaves:
+// anyone but a waiting client, who learns nothing of the therapist.
+func (r *Room) toldOfLocked(m *Member) *Member {
+	other := r.seats[m.role.Other()]
+	if other == nil || r.waitingLocked(other) {
+		return nil
+	}
+	return other
+}
+
+// admitLocked lets the waiting client into the call: the client gets
+// admitted with the therapist as peer, the therapist peer-joined, and the
+// therapist offers as the one already in the call.
+func (m *Member) admitLocked() *protocol.Error {
+	r := m.room
+	switch {
+	case m.role != protocol.RoleTherapist:
+		return protocol.NewError(protocol.CodeNotTherapist, "only the therapist admits")
+	case r.seats[m.role] != m:
+		return protocol.NewError(protocol.CodeNotJoined, "admit outside the room")
+	}
+	client := r.seats[protocol.RoleClient]
+	if client == nil || !r.waitingLocked(client) {
+		return protocol.NewError(protocol.CodeNotWaiting, "no client is waiting")
+	}
+	client.admitted = true
+	clear(r.pending)
+	r.sendLocked(client, protocol.TypeAdmitted, protocol.Admitted{Peer: peerOf(m)})
+	r.sendLocked(m, protocol.TypePeerJoined, peerOf(client))
+	r.seatsChangedLocked()
+	return nil
+}
+
+// endLocked ends the call for both: the client, waiting or in the call,
+// gets ended and leaves the room (its admission and an away device's are
+// gone; joining again means waiting again), then the therapist leaves as
+// with hangup.
+func (m *Member) endLocked() *protocol.Error {
+	r := m.room
+	switch {
+	case m.role != protocol.RoleTherapist:
+		return protocol.NewError(protocol.CodeNotTherapist, "only the therapist ends the call")
+	case r.seats[m.role] != m:
+		return protocol.NewError(protocol.CodeNotJoined, "end outside the room")
+	}
+	delete(r.away, protocol.RoleClient)
+	if client := r.seats[protocol.RoleClient]; client != nil {
+		client.admitted = false
+		delete(r.seats, protocol.RoleClient)
+		r.sendLocked(client, protocol.TypeEnded, protocol.Ended{By: protocol.EndedByTherapist})
+	}
+	clear(r.pending)
+	delete(r.seats, m.role)
+	r.seatsChangedLocked()
+	return nil
 }
 
 // leaveLocked empties m's seat and tells the other person why. A seat's
@@ -588,11 +725,11 @@ func (r *Room) leaveLocked(m *Member, reason string) {
 	if reason == protocol.LeftGone {
 		r.awayLocked(m)
 	}
-	delete(r.seats, m.role)
-	clear(r.pending)
-	if other := r.seats[m.role.Other()]; other != nil {
+	if other := r.toldOfLocked(m); other != nil {
 		r.sendLocked(other, protocol.TypePeerLeft, protocol.PeerLeft{Role: m.role, Reason: reason})
 	}
+	delete(r.seats, m.role)
+	clear(r.pending)
 	r.seatsChangedLocked()
 }
 
@@ -603,29 +740,37 @@ func (r *Room) leaveLocked(m *Member, reason string) {
 func (r *Room) replaceLocked(holder *Member, perr *protocol.Error) {
 	holder.gone = true
 	delete(r.members, holder)
-	delete(r.seats, holder.role)
-	clear(r.pending)
-	if other := r.seats[holder.role.Other()]; other != nil {
+	if other := r.toldOfLocked(holder); other != nil {
 		r.sendLocked(other, protocol.TypePeerLeft, protocol.PeerLeft{Role: holder.role, Reason: protocol.LeftGone})
 	}
+	delete(r.seats, holder.role)
+	clear(r.pending)
 	r.refuseLocked(holder, perr)
 }
 
-// seatsChangedLocked updates the state after the seats changed.
+// seatsChangedLocked updates the state after the seats or the admission
+// changed.
 func (r *Room) seatsChangedLocked() {
-	n := len(r.seats)
-	was := r.state.Participants
-	r.state.Participants = n
+	inCall := r.inCallLocked()
+	was := r.inCall
+	r.inCall = inCall
+	r.state.Participants = len(r.seats)
 	switch {
-	case n == 2:
+	case inCall:
 		if r.state.StartedAt.IsZero() {
 			r.state.StartedAt = r.cfg.Now()
 		}
 		r.state.EndedAt = time.Time{}
-	case was == 2:
+	case was:
 		r.state.EndedAt = r.cfg.Now()
 	}
 	r.changed = true
+}
+
+// inCallLocked reports whether both people are in the call.
+func (r *Room) inCallLocked() bool {
+	t := r.seats[protocol.RoleTherapist]
+	return t != nil && r.callPeerLocked(t) != nil
 }
 
 // refuseLocked queues the error message for perr and, for fatal errors, the

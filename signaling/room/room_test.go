@@ -101,6 +101,9 @@ func newRoom(t *testing.T, onChange func(State)) (*Room, *clock) {
 		Therapist: jointoken.Of(therapistToken), Client: jointoken.Of(clientToken),
 		ExpiresAt: start.Add(time.Hour), TermsVersion: terms, Language: "de",
 		ProbeTimeout: 20 * time.Millisecond, Now: clk.Now, OnChange: onChange,
+		// These tests of seats and relay run without the admission step
+		// (admission_test.go has it).
+		AutomaticAdmission: true,
 	}), clk
 }
 
@@ -109,7 +112,7 @@ func msg(t protocol.Type, data string) *protocol.Envelope {
 }
 
 func hello(token string) *protocol.Envelope {
-	return msg(protocol.TypeHello, `{"version":1,"token":"`+token+`"}`)
+	return msg(protocol.TypeHello, `{"version":2,"token":"`+token+`"}`)
 }
 
 const consent = `"consent":{"termsAccepted":true,"processingAccepted":true,"termsVersion":"` + terms + `"}`

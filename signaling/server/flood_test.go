@@ -155,7 +155,7 @@ func (h *harness) enterDespiteFlood(role protocol.Role) (*client, int) {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		ws, _, err := websocket.Dial(ctx, h.wsURL(), nil)
 		if err == nil {
-			err = ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","data":{"version":1,"token":"`+tokenOf(role)+`"}}`))
+			err = ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","data":{"version":2,"token":"`+tokenOf(role)+`"}}`))
 		}
 		cancel()
 		if err != nil {

@@ -94,6 +94,9 @@ func newTunedHarness(t testing.TB, tune func(*http.Server), setups ...setup) *ha
 		ICEServers:     []protocol.ICEServer{{URLs: []string{"turn:turn.example:3478"}, Username: "u", Credential: "c"}},
 		Language:       "de",
 		TermsVersion:   terms,
+		// The tests of seats and relay run without the admission step;
+		// withTherapistAdmission brings it back.
+		Admission: config.AdmissionAutomatic,
 	}
 	logs := &testlog.Buffer{}
 	m := metrics.New()
@@ -295,7 +298,7 @@ func nameOf(role protocol.Role) string {
 // hello says hello as role and expects welcome.
 func (c *client) hello(role protocol.Role) protocol.Welcome {
 	c.t.Helper()
-	c.send(protocol.TypeHello, `{"version":1,"token":"`+tokenOf(role)+`"}`)
+	c.send(protocol.TypeHello, `{"version":2,"token":"`+tokenOf(role)+`"}`)
 	w := expect[protocol.Welcome](c, protocol.TypeWelcome)
 	if w.Role != role {
 		c.t.Fatalf("welcomed as %s, want %s", w.Role, role)

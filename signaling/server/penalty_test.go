@@ -101,7 +101,7 @@ func TestGuessingSlowsTheGuesserOnly(t *testing.T) {
 		}
 		c := h.dialWith(opts)
 		go c.readLoop()
-		c.send(protocol.TypeHello, `{"version":1,"token":"`+st.token+`"}`)
+		c.send(protocol.TypeHello, `{"version":2,"token":"`+st.token+`"}`)
 		env := c.next()
 		if valid := st.token == therapistToken || st.token == clientToken; valid != (env.Type == protocol.TypeWelcome) {
 			t.Fatalf("%s: answered %s %s", st.name, env.Type, env.Data)

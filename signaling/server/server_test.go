@@ -58,7 +58,7 @@ func TestBadInputsGetTypedErrorsAndTheRoomGoesOn(t *testing.T) {
 		{"offer before join", protocol.RoleTherapist, welcomed, []string{`{"type":"offer","data":{"sdp":"v=0"}}`}, false, protocol.CodeNotJoined, 0},
 		{"candidate with nobody there", protocol.RoleTherapist, alone, []string{`{"type":"candidate","data":{"candidate":null}}`}, false, protocol.CodeNoPeer, 0},
 		{"second join", protocol.RoleClient, alone, []string{`{"type":"join","data":` + consent(terms, true, true) + `}`}, false, protocol.CodeAlreadyJoined, 0},
-		{"second hello", protocol.RoleClient, welcomed, []string{`{"type":"hello","data":{"version":1,"token":"` + clientToken + `"}}`}, false, protocol.CodeAlreadyWelcomed, 0},
+		{"second hello", protocol.RoleClient, welcomed, []string{`{"type":"hello","data":{"version":2,"token":"` + clientToken + `"}}`}, false, protocol.CodeAlreadyWelcomed, 0},
 		{"missing consent", protocol.RoleClient, welcomed, []string{`{"type":"join","data":{}}`}, false, protocol.CodeConsentRequired, 0},
 		{"processing not accepted", protocol.RoleClient, welcomed, []string{`{"type":"join","data":` + consent(terms, true, false) + `}`}, false, protocol.CodeConsentRequired, 0},
 		{"wrong terms version", protocol.RoleClient, welcomed, []string{`{"type":"join","data":` + consent("2025-01", true, true) + `}`}, false, protocol.CodeConsentRequired, 0},
@@ -68,9 +68,16 @@ func TestBadInputsGetTypedErrorsAndTheRoomGoesOn(t *testing.T) {
 		{"rate limit", protocol.RoleTherapist, paired, repeat(`{"type":"candidate","data":{"candidate":null}}`, 61), false, protocol.CodeRateLimited, 0},
 		// The connection test runs in the browser; no server peer decrypts media.
 		{"echo test of an old page", protocol.RoleClient, welcomed, []string{`{"type":"test-offer","data":{"sdp":"v=0"}}`}, false, protocol.CodeUnknownType, 0},
-		{"wrong token", protocol.RoleClient, connected, []string{`{"type":"hello","data":{"version":1,"token":"guessed"}}`}, false, protocol.CodeLinkInvalid, protocol.CloseLinkInvalid},
-		{"no token", protocol.RoleClient, connected, []string{`{"type":"hello","data":{"version":1}}`}, false, protocol.CodeLinkInvalid, protocol.CloseLinkInvalid},
-		{"unsupported version", protocol.RoleTherapist, connected, []string{`{"type":"hello","data":{"version":2,"token":"` + therapistToken + `"}}`}, false, protocol.CodeVersionUnsupported, protocol.CloseProtocol},
+		{"wrong token", protocol.RoleClient, connected, []string{`{"type":"hello","data":{"version":2,"token":"guessed"}}`}, false, protocol.CodeLinkInvalid, protocol.CloseLinkInvalid},
+		{"no token", protocol.RoleClient, connected, []string{`{"type":"hello","data":{"version":2}}`}, false, protocol.CodeLinkInvalid, protocol.CloseLinkInvalid},
+		{"hello of protocol version 1", protocol.RoleTherapist, connected, []string{`{"type":"hello","data":{"version":1,"token":"` + therapistToken + `"}}`}, false, protocol.CodeVersionUnsupported, protocol.CloseProtocol},
+		{"client hello of protocol version 1", protocol.RoleClient, connected, []string{`{"type":"hello","data":{"version":1,"token":"` + clientToken + `"}}`}, false, protocol.CodeVersionUnsupported, protocol.CloseProtocol},
+		{"admit from the client", protocol.RoleClient, paired, []string{`{"type":"admit","data":{}}`}, false, protocol.CodeNotTherapist, 0},
+		{"end from the client", protocol.RoleClient, paired, []string{`{"type":"end","data":{}}`}, false, protocol.CodeNotTherapist, 0},
+		{"admit with no client waiting", protocol.RoleTherapist, paired, []string{`{"type":"admit","data":{}}`}, false, protocol.CodeNotWaiting, 0},
+		{"admit before join", protocol.RoleTherapist, welcomed, []string{`{"type":"admit","data":{}}`}, false, protocol.CodeNotJoined, 0},
+		{"end before join", protocol.RoleTherapist, welcomed, []string{`{"type":"end","data":{}}`}, false, protocol.CodeNotJoined, 0},
+		{"check with a result that is none", protocol.RoleClient, welcomed, []string{`{"type":"join","data":{"check":{"camera":"great"},` + strings.TrimPrefix(consent(terms, true, true), "{") + `}`}, false, protocol.CodeBadMessage, 0},
 		{"join before hello", protocol.RoleTherapist, connected, []string{`{"type":"join","data":{}}`}, false, protocol.CodeHelloRequired, protocol.CloseProtocol},
 		{"garbage before hello", protocol.RoleClient, connected, []string{`GET / HTTP/1.1`}, false, protocol.CodeHelloRequired, protocol.CloseProtocol},
 	}
@@ -188,7 +195,7 @@ func TestLinkAfterExpiryIsRefused(t *testing.T) {
 	h := newHarness(t)
 	h.clock.add(2 * time.Hour)
 	c := h.dial()
-	c.send(protocol.TypeHello, `{"version":1,"token":"`+clientToken+`"}`)
+	c.send(protocol.TypeHello, `{"version":2,"token":"`+clientToken+`"}`)
 	c.expectError(protocol.CodeLinkExpired)
 	c.expectClosed(protocol.CloseLinkExpired)
 }
@@ -216,7 +223,7 @@ func TestFiftyConcurrentJoinsSeatOnePerRole(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.send(protocol.TypeHello, `{"version":1,"token":"`+tokenOf(role)+`"}`)
+			c.send(protocol.TypeHello, `{"version":2,"token":"`+tokenOf(role)+`"}`)
 			c.send(protocol.TypeJoin, joinData(role, ""))
 			for {
 				select {
@@ -300,7 +307,7 @@ func TestDeadHolderIsReplacedAfterTheProbe(t *testing.T) {
 		rc.ProbeTimeout = 200 * time.Millisecond
 	})
 	dead := h.dialDead() // hello and join, then never reads: no pongs
-	dead.send(protocol.TypeHello, `{"version":1,"token":"`+therapistToken+`"}`)
+	dead.send(protocol.TypeHello, `{"version":2,"token":"`+therapistToken+`"}`)
 	dead.send(protocol.TypeJoin, joinData(protocol.RoleTherapist, ""))
 	h.awaitParticipants(1)
 	client, _ := h.enter(protocol.RoleClient)
@@ -414,7 +421,7 @@ func TestSilentTabIsDroppedAndTheOtherSeesItGo(t *testing.T) {
 	})
 	client, _ := h.enter(protocol.RoleClient)
 	dead := h.dialDead()
-	dead.send(protocol.TypeHello, `{"version":1,"token":"`+therapistToken+`"}`)
+	dead.send(protocol.TypeHello, `{"version":2,"token":"`+therapistToken+`"}`)
 	dead.send(protocol.TypeJoin, joinData(protocol.RoleTherapist, ""))
 	expect[protocol.Peer](client, protocol.TypePeerJoined)
 	if l := expect[protocol.PeerLeft](client, protocol.TypePeerLeft); l.Reason != protocol.LeftGone || l.Role != protocol.RoleTherapist {
@@ -472,7 +479,7 @@ func TestLogsHoldNoPersonalData(t *testing.T) {
 	negotiate(therapist, client)
 	client.send(protocol.TypeHangup, `{}`)
 	bad := h.dial()
-	bad.send(protocol.TypeHello, `{"version":1,"token":"`+clientToken+`x"}`)
+	bad.send(protocol.TypeHello, `{"version":2,"token":"`+clientToken+`x"}`)
 	bad.expectClosed(protocol.CloseLinkInvalid)
 	h.server.Close() // waits for every connection's goroutines, and so their logs
 	logs := h.logs.String()
@@ -530,7 +537,7 @@ func TestTabThatStopsReadingIsDroppedNotWaitedFor(t *testing.T) {
 	}}
 	// The stuck tab joins, then never reads.
 	stuck := h.dialWith(&websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}})
-	stuck.send(protocol.TypeHello, `{"version":1,"token":"`+clientToken+`"}`)
+	stuck.send(protocol.TypeHello, `{"version":2,"token":"`+clientToken+`"}`)
 	stuck.send(protocol.TypeJoin, joinData(protocol.RoleClient, ""))
 	expect[protocol.Peer](therapist, protocol.TypePeerJoined)
 	big := `{"type":"offer","data":{"sdp":"` + strings.Repeat("v", 60<<10) + `"}}`

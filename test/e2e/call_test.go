@@ -16,7 +16,7 @@ import (
 const (
 	textWaiting     = "Warten auf Ihr Gegenüber"
 	textConnected   = "Verbunden"
-	textRoomFull    = "In diesem Sprechzimmer sind bereits zwei Personen."
+	textRoomFull    = "Dieser Link wird gerade in einem anderen Fenster oder auf einem anderen Gerät benutzt."
 	textRoomClosed  = "Die Zeit für diesen Termin ist abgelaufen."
 	textLinkExpired = "Dieser Termin ist vorbei, der Link ist abgelaufen."
 	textLinkInvalid = "Dieser Link ist nicht gültig."

@@ -22,6 +22,12 @@ type roomOptions struct {
 	expired bool
 	// iceServers are handed to the browsers.
 	iceServers []protocol.ICEServer
+	// therapistAdmits runs the room as sessions do by default: the client
+	// waits until the therapist lets them in. Without it the room admits
+	// at once, as the call tests assume.
+	therapistAdmits bool
+	// expiresIn, if set, is the time from now to the room's expiry.
+	expiresIn time.Duration
 }
 
 // startRoom runs the signaling server in-process on 127.0.0.1, with fresh
@@ -34,6 +40,12 @@ func startRoom(t testing.TB, opts roomOptions) *testroom.Room {
 			cfg.ICEServers = opts.iceServers
 			if opts.language != "" {
 				cfg.Language = opts.language
+			}
+			if opts.therapistAdmits {
+				cfg.Admission = config.AdmissionTherapist
+			}
+			if opts.expiresIn != 0 {
+				cfg.ExpiresAt = time.Now().Add(opts.expiresIn)
 			}
 			if opts.expired {
 				cfg.ExpiresAt = time.Now().Add(-time.Minute)

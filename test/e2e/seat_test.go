@@ -11,7 +11,7 @@ import (
 
 // textOtherDevice is what the therapist reads when the client's link was
 // opened on another device while the client's device was away.
-const textOtherDevice = "Der Link Ihrer Klientin / Ihres Klienten wurde auf einem anderen Gerät geöffnet."
+const textOtherDevice = "Der Link Ihrer Klientin oder Ihres Klienten wurde auf einem anderen Gerät geöffnet."
 
 // TestSeatTakeoverAnnounced: the client's device drops and the client link
 // is opened on another device: the therapist's page says so over that

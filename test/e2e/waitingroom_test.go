@@ -132,11 +132,11 @@ func TestLanguage(t *testing.T) {
 		wantHeading string
 		wantHangup  string
 	}{
-		{"German browser", "de-DE,de", "en", "de", "Vorzimmer", "Auflegen"},
+		{"German browser", "de-DE,de", "en", "de", "Wartezimmer", "Auflegen"},
 		{"English browser", "en-US,en", "de", "en", "Waiting room", "Hang up"},
 		{"English browser, Austrian German second", "en-GB,de-AT", "de", "en", "Waiting room", "Hang up"},
 		{"French browser, English room", "fr-FR,fr", "en", "en", "Waiting room", "Hang up"},
-		{"French browser, German room", "fr-FR,fr", "de", "de", "Vorzimmer", "Auflegen"},
+		{"French browser, German room", "fr-FR,fr", "de", "de", "Wartezimmer", "Auflegen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,13 +2,14 @@
 // The room page: waiting room, call, and the messages in between.
 // States (also in <body data-state> and window.sprechzimmer.state):
 //   loading       connecting to the server the first time
-//   waiting-room  in the Vorzimmer: consent, name, camera test
+//   waiting-room  in the Wartezimmer before entering: consent, name, camera test
 //   joining       join sent, no answer yet
+//   admission     the client, in the Wartezimmer, waits for the therapist to let them in
 //   waiting       in the room, the other person is not there
 //   calling       the other person is there, media not yet flowing
 //   connected     the call is up
 //   reconnecting  the server connection or the media path broke; trying again
-//   ended         this person hung up
+//   ended         this person hung up, or the therapist ended the call (data-ended="therapist")
 //   closed        refused or closed for good; see data-error
 
 import { checkName, cleanName } from "./protocol.js";
@@ -20,6 +21,8 @@ import { NetworkTest } from "./conntest.js";
 import { ScreenWake, chooseVideoCodec, videoCodec } from "./phone.js";
 import { Call } from "./call.js";
 import { QualityMonitor } from "./quality.js";
+import { PeerLink } from "./peerlink.js";
+import { Chat } from "./chat.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
@@ -57,6 +60,17 @@ const app = {
   problems: /** @type {Partial<Record<import("./devices.js").DeviceKind, import("./devices.js").Problem>>} */ ({}),
   /** The camera's facing on phones: user (front) or environment (back). */
   facing: /** @type {"user"|"environment"} */ ("user"),
+  /** the client waiting for admission, for the therapist */
+  /** @type {import("./protocol.js").ClientWaiting|null} */
+  waitingClient: null,
+  /** the other person's camera and microphone, as their browser says */
+  peerDevices: { camera: true, microphone: true },
+  /** @type {PeerLink|null} */
+  link: null,
+  /** the person chose "continue here" for a link open elsewhere */
+  takeover: false,
+  /** who ended the call: "" (this person) or "therapist" */
+  endedBy: "",
 };
 
 /** The page's test hook: read-only views for the end-to-end tests. */
@@ -75,6 +89,9 @@ const app = {
    * @param {any} thresholds
    */
   tuneQuality(thresholds) { quality.thresholds = thresholds; },
+  get peerDevices() { return { ...app.peerDevices }; },
+  get unread() { return chat.unread; },
+  get linkOpen() { return !!app.link?.open; },
   get trace() { return signaling?.trace.join(" ") ?? ""; },
   /** dropConnection closes the WebSocket as a network failure would. */
   dropConnection() { signaling?.drop(); },
@@ -113,7 +130,12 @@ function setState(state) {
   app.state = state;
   document.body.dataset.state = state;
   const inCall = ["joining", "waiting", "calling", "connected", "reconnecting"].includes(state) && app.joined;
-  $("waiting").hidden = !(state === "waiting-room" || (state === "joining" && !app.joined) || (state === "reconnecting" && !app.joined && app.welcome));
+  $("waiting").hidden = !(state === "waiting-room" || state === "admission" || (state === "joining" && !app.joined) || (state === "reconnecting" && !app.joined && app.welcome));
+  $("enter-form").hidden = state === "admission";
+  $("waiting-intro").hidden = state === "admission";
+  $("admission-wait").hidden = state !== "admission";
+  $("admission-wait").textContent = state === "admission" ? tr.t("admission.wait") : "";
+  if (state !== "waiting-room") $("seat-notice").hidden = true;
   const callWasHidden = $("call").hidden;
   $("call").hidden = !(inCall || (state === "joining" && store.get("inCall")));
   // Keyboard users land on the call's controls, not on a hidden button.
@@ -122,7 +144,56 @@ function setState(state) {
   // The screen stays on during the call (phones), not after it.
   if (inCall) wake.hold();
   else if (["ended", "closed", "waiting-room"].includes(state)) wake.release();
+  $("ended-text").textContent = tr.t(app.endedBy === "therapist" ? "ended.byTherapist" : "status.ended");
+  document.body.dataset.ended = app.endedBy;
+  $("end").hidden = app.role !== "therapist";
+  $("page-heading").hidden = !["loading", "closed"].includes(state);
   renderStatus();
+  renderPeer();
+}
+
+/**
+ * renderPeer shows the other person's state over their video (never just
+ * a black picture) and says it in a live region, and the therapist's
+ * "X is waiting" with the admit button.
+ */
+function renderPeer() {
+  const d = app.peerDevices;
+  let text = "";
+  /** @type {string[]} */
+  const said = [];
+  if (app.state === "waiting") {
+    text = app.peerGone ? tr.t("status.peerGone") : app.waitingClient ? tr.t("peer.clientWaiting") : tr.t("peer.notThere");
+  } else if (app.state === "reconnecting") {
+    text = tr.t("peer.reconnecting");
+  } else if (app.state === "calling") {
+    text = tr.t("peer.joined");
+  } else if (app.state === "connected") {
+    if (!d.camera) text = tr.t("peer.cameraOff");
+    if (!d.microphone) said.push(tr.t("peer.muted"));
+    if (!d.camera) said.unshift(text);
+    if (d.camera && !d.microphone) text = tr.t("peer.muted");
+  }
+  $("remote-overlay").hidden = !text;
+  $("remote-overlay").textContent = text;
+  $("remote-overlay").dataset.peer = !d.camera && app.state === "connected" ? "camera-off" : app.state;
+  document.body.dataset.peerCamera = d.camera ? "on" : "off";
+  document.body.dataset.peerMicrophone = d.microphone ? "on" : "off";
+  const live = said.length ? said.join(" ") : text || (app.state === "connected" ? tr.t("peer.connected") : "");
+  if ($("peer-state").textContent !== live) $("peer-state").textContent = live;
+
+  const w = app.role === "therapist" && app.joined ? app.waitingClient : null;
+  $("admit-panel").hidden = !w;
+  if (w) {
+    $("admit-text").textContent = w.name ? tr.t("admission.waiting", { name: w.name }) : tr.t("admission.waitingUnnamed");
+    const c = w.check ?? {};
+    $("admit-check").textContent = tr.t("admission.check", {
+      camera: tr.t(/** @type {any} */ (`check.${c.camera ?? "untested"}`)),
+      microphone: tr.t(/** @type {any} */ (`check.${c.microphone ?? "untested"}`)),
+      connection: tr.t(/** @type {any} */ (`check.${c.connection ?? "untested"}`)),
+    });
+  }
+  document.title = w ? tr.t("admission.title", { name: w.name || tr.t("role.client") }) : tr.t("title");
 }
 
 function renderStatus() {
@@ -134,7 +205,8 @@ function renderStatus() {
     calling: tr.t("status.calling"),
     connected: app.peer?.name ? tr.t("status.connectedWith", { name: app.peer.name }) : tr.t("status.connected"),
     reconnecting: tr.t("status.reconnecting"),
-    ended: tr.t("status.ended"),
+    ended: tr.t(app.endedBy === "therapist" ? "ended.byTherapist" : "status.ended"),
+    admission: tr.t("status.admission"),
   };
   $("status").textContent = texts[app.state] ?? "";
   $("peer-name").textContent = app.peer && app.state !== "waiting" ? app.peer.name || tr.t(app.peer.role === "therapist" ? "role.therapist" : "role.client") : "";
@@ -437,15 +509,49 @@ function showWelcome(w) {
   $("consent").hidden = !isClient;
   $("therapist-note").hidden = isClient;
   $("terms-summary").textContent = tr.t("terms.summary", { version: w.termsVersion });
-  const end = new Date(w.expiresAt);
-  if (!Number.isNaN(end.getTime())) {
-    const sameDay = end.toDateString() === new Date().toDateString();
-    const time = sameDay
-      ? end.toLocaleTimeString(tr.lang, { hour: "2-digit", minute: "2-digit" })
-      : end.toLocaleString(tr.lang, { dateStyle: "medium", timeStyle: "short" });
-    $("expires").textContent = tr.t("waiting.expires", { time });
-  }
+  const start = new Date(w.startsAt ?? "");
+  $("expires").textContent = Number.isNaN(start.getTime()) ? "" : tr.t("waiting.startsAt", { time: timeText(start) });
+  // Said at once, before consent: the link is open in another window. A
+  // tab coming back with its resume takes its own place back instead.
+  $("seat-notice").hidden = !(w.seatInUse && !(store.get("inCall") && store.get("resume")));
+  watchClosing(new Date(w.expiresAt));
   updateEnter();
+}
+
+/**
+ * timeText is a time of today as "14:00", of another day with its date.
+ * @param {Date} when
+ */
+function timeText(when) {
+  return when.toDateString() === new Date().toDateString()
+    ? when.toLocaleTimeString(tr.lang, { hour: "2-digit", minute: "2-digit" })
+    : when.toLocaleString(tr.lang, { dateStyle: "medium", timeStyle: "short" });
+}
+
+$("continue-here").addEventListener("click", () => {
+  app.takeover = true;
+  $("seat-notice").hidden = true;
+  $("name").focus();
+});
+
+// ---- the room closes: warnings 10 and 2 minutes before ----
+
+let closingTimer = 0;
+/** @param {Date} end */
+function watchClosing(end) {
+  clearInterval(closingTimer);
+  if (Number.isNaN(end.getTime())) return;
+  const check = () => {
+    const left = end.getTime() - Date.now();
+    const key = left <= 2 * 60000 ? "closing.two" : left <= 10 * 60000 ? "closing.ten" : "";
+    const el = $("closing-warning");
+    el.hidden = !key || app.state === "closed";
+    el.dataset.warning = key;
+    const text = key ? tr.t(/** @type {any} */ (key), { time: timeText(end) }) : "";
+    if (el.textContent !== text) el.textContent = text;
+  };
+  check();
+  closingTimer = setInterval(check, 5000);
 }
 
 function updateEnter() {
@@ -514,6 +620,24 @@ function describeTest(r) {
   return { lines, ok };
 }
 
+/**
+ * checkSummary is the client's own test result for the therapist.
+ * @returns {import("./protocol.js").Check}
+ */
+function checkSummary() {
+  /** @type {Record<string, import("./protocol.js").CheckResult>} */
+  const fromMedia = { ok: "ok", denied: "refused", missing: "missing", busy: "busy", failed: "failed" };
+  const media = fromMedia[document.body.dataset.media ?? ""] ?? "untested";
+  const device = (/** @type {"video"|"audio"} */ kind) =>
+    media !== "ok" ? media : app.local?.getTracks().some((t) => t.kind === kind) ? "ok" : "missing";
+  const r = app.testResult;
+  return {
+    camera: device("video"),
+    microphone: device("audio"),
+    connection: !r ? "untested" : r.connected ? "ok" : "failed",
+  };
+}
+
 /** joinData builds join's data from this tab's stored consent, name and resume. */
 function joinData() {
   /** @type {import("./protocol.js").Join} */
@@ -526,6 +650,8 @@ function joinData() {
   if (name) data.name = name;
   const resume = store.get("resume");
   if (resume) data.resume = resume;
+  if (app.takeover) data.takeover = true;
+  if (app.role === "client") data.check = checkSummary();
   return data;
 }
 
@@ -593,6 +719,18 @@ async function startCall(offerer) {
     }, OFFER_WAIT_MS);
   }
   setState("calling");
+  call.addEventListener("channel", (/** @type {any} */ ev) => {
+    if (app.call !== call) return;
+    const link = new PeerLink(ev.detail.channel);
+    app.link = link;
+    link.addEventListener("open", () => sendDevices());
+    link.addEventListener("state", (/** @type {any} */ e) => {
+      if (app.link !== link) return;
+      app.peerDevices = { camera: e.detail.camera, microphone: e.detail.microphone };
+      renderPeer();
+    });
+    link.addEventListener("chat", (/** @type {any} */ e) => chat.received(e.detail.text));
+  });
   call.addEventListener("track", (/** @type {any} */ ev) => {
     const remote = $("remote");
     if (remote.srcObject !== ev.detail.stream) remote.srcObject = ev.detail.stream;
@@ -620,6 +758,8 @@ function closeCall() {
   const call = app.call;
   app.call = null;
   quality.detach();
+  app.link = null;
+  app.peerDevices = { camera: true, microphone: true };
   call?.close();
   $("remote").srcObject = null;
   $("play").hidden = true;
@@ -638,7 +778,22 @@ function applyToggles() {
   $("camera-toggle").setAttribute("aria-label", tr.t(camOff ? "call.cameraOn" : "call.cameraOff"));
   $("mute").title = $("mute").getAttribute("aria-label");
   $("camera-toggle").title = $("camera-toggle").getAttribute("aria-label");
+  sendDevices();
 }
+
+/** sendDevices tells the other browser whether camera and microphone are on. */
+function sendDevices() {
+  const muted = $("mute").getAttribute("aria-pressed") === "true";
+  const camOff = $("camera-toggle").getAttribute("aria-pressed") === "true";
+  const camera = !camOff && !!app.local?.getVideoTracks().length;
+  const microphone = !muted && !!app.local?.getAudioTracks().length;
+  app.link?.send({ t: "state", camera, microphone });
+}
+
+const chat = new Chat({
+  toggle: $("chat-toggle"), unread: $("chat-unread"), panel: $("chat"), log: $("chat-log"),
+  form: $("chat-form"), input: $("chat-input"), announce: $("chat-announce"),
+}, (key, params) => tr.t(key, params), (text) => app.link?.send({ t: "chat", text }) ?? false);
 for (const id of ["mute", "camera-toggle"]) {
   $(id).addEventListener("click", () => {
     const pressed = $(id).getAttribute("aria-pressed") === "true";
@@ -656,6 +811,20 @@ function labelControls() {
 }
 labelControls();
 
+$("admit").addEventListener("click", () => {
+  signaling?.send("admit", {});
+});
+$("end").addEventListener("click", () => {
+  signaling?.send("end", {});
+  app.joined = false;
+  app.peer = null;
+  app.waitingClient = null;
+  store.del("inCall");
+  closeCall();
+  setState("ended");
+  $("rejoin").focus();
+});
+
 $("hangup").addEventListener("click", () => {
   signaling?.send("hangup", {});
   app.joined = false;
@@ -669,6 +838,7 @@ $("hangup").addEventListener("click", () => {
 });
 $("rejoin").addEventListener("click", () => {
   startMedia(chosen());
+  app.endedBy = "";
   join();
 });
 
@@ -698,10 +868,15 @@ async function onMessage(type, data) {
       app.polite = !!data.polite;
       app.peer = data.peer ?? null;
       app.peerGone = false;
+      app.takeover = false;
+      app.endedBy = "";
       store.set("resume", String(data.resume ?? ""));
       store.set("inCall", "1");
       $("form-error").hidden = true;
-      if (!app.peer) {
+      if (data.waiting) {
+        closeCall();
+        setState("admission");
+      } else if (!app.peer) {
         closeCall();
         setState("waiting");
       } else if (wasInCall && ["connected", "connecting"].includes(wasInCall.pc.connectionState)) {
@@ -712,8 +887,30 @@ async function onMessage(type, data) {
       }
       return;
     }
+    case "client-waiting":
+      if (!app.joined) return;
+      app.waitingClient = data;
+      renderPeer();
+      chime();
+      return;
+    case "admitted":
+      if (!app.joined) return;
+      app.peer = data.peer ?? null;
+      await startCall(false);
+      return;
+    case "ended":
+      app.joined = false;
+      app.peer = null;
+      app.endedBy = String(data.by ?? "therapist");
+      store.del("inCall");
+      closeCall();
+      chat.clear();
+      setState("ended");
+      $("ended-text").focus?.();
+      return;
     case "peer-joined":
       if (!app.joined) return;
+      app.waitingClient = null;
       app.peer = data;
       app.peerGone = false;
       renderStatus();
@@ -721,6 +918,7 @@ async function onMessage(type, data) {
       return;
     case "peer-left":
       if (!app.joined) return;
+      app.waitingClient = null;
       app.peer = null;
       app.peerGone = data.reason === "gone";
       closeCall();
@@ -773,6 +971,57 @@ function onError(code) {
   }
 }
 
+// ---- arrival sound (Web Audio; only after a gesture, per autoplay rules) ----
+
+/** @type {AudioContext|null} */
+let audio = null;
+for (const ev of ["pointerdown", "keydown"]) {
+  document.addEventListener(ev, () => {
+    try {
+      audio ??= new AudioContext();
+      if (audio.state === "suspended") audio.resume().catch(() => {});
+    } catch {
+      audio = null;
+    }
+  }, { capture: true });
+}
+
+/** chime plays a short, soft two-tone sound if the page may play sound. */
+function chime() {
+  if (!audio || audio.state !== "running") return;
+  const now = audio.currentTime;
+  for (const [i, freq] of [660, 880].entries()) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.0001, now + i * 0.18);
+    gain.gain.exponentialRampToValueAtTime(0.15, now + i * 0.18 + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.18 + 0.35);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(now + i * 0.18);
+    osc.stop(now + i * 0.18 + 0.4);
+  }
+  document.body.dataset.chimed = String(Number(document.body.dataset.chimed ?? 0) + 1);
+}
+
+// ---- server unreachable ----
+
+/** How long the page tries quietly before it says the server is unreachable. */
+const OFFLINE_AFTER_MS = 4000;
+let offlineTimer = 0;
+function expectOpen() {
+  if (offlineTimer) return;
+  offlineTimer = setTimeout(() => {
+    $("offline").textContent = tr.t("offline.message");
+    $("offline").hidden = false;
+  }, OFFLINE_AFTER_MS);
+}
+function opened() {
+  clearTimeout(offlineTimer);
+  offlineTimer = 0;
+  $("offline").hidden = true;
+}
+
 // ---- start ----
 
 /** @type {Signaling|null} */
@@ -789,11 +1038,15 @@ if (!token) {
     const { type, data } = ev.detail;
     chain = chain.then(() => onMessage(type, data)).catch((err) => console.warn("sprechzimmer:", err?.name ?? err));
   });
+  signaling.addEventListener("open", opened);
   signaling.addEventListener("drop", () => {
+    expectOpen();
     if (app.state !== "ended") setState(app.welcome || app.joined ? "reconnecting" : "loading");
   });
   signaling.addEventListener("fatal", (/** @type {any} */ ev) => {
+    opened();
     chain = chain.then(() => fail(ev.detail.code));
   });
+  expectOpen();
   signaling.connect();
 }

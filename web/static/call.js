@@ -10,6 +10,8 @@ import { withOpusFEC } from "./quality.js";
  * Call is the peer connection to the other person. It dispatches:
  *  - "state": the peer connection's state changed (detail {state})
  *  - "track": detail {stream}, the other person's media
+ *  - "channel": detail {channel}, the data channel to the other person's
+ *    browser (chat and camera/microphone state; see peerlink.js)
  */
 export class Call extends EventTarget {
   /**
@@ -33,6 +35,8 @@ export class Call extends EventTarget {
     this.restartTimer = 0;
     this.closed = false;
     this.remote = new MediaStream();
+    /** @type {RTCDataChannel|null} */
+    this.channel = null;
     const pc = new RTCPeerConnection({ iceServers });
     this.pc = pc;
     if (offerer) this.attachLocal();
@@ -75,11 +79,24 @@ export class Call extends EventTarget {
   /** attachLocal adds the local tracks, or receive-only slots for missing ones. */
   attachLocal() {
     this.attached = true;
+    this.openChannel();
     const local = this.local;
     if (local) for (const track of local.getTracks()) this.pc.addTrack(track, local);
     if (!local?.getVideoTracks().length) this.pc.addTransceiver("video", { direction: "recvonly" });
     if (!local?.getAudioTracks().length) this.pc.addTransceiver("audio", { direction: "recvonly" });
     preferVideoCodec(this.pc);
+  }
+
+  /**
+   * openChannel makes the data channel to the other browser: negotiated
+   * (both sides make id 0), so neither waits for the other's announcement.
+   * The offerer makes it before its offer, the answerer once the offer is
+   * applied, so it never causes an offer of its own.
+   */
+  openChannel() {
+    if (this.channel) return;
+    this.channel = this.pc.createDataChannel("sprechzimmer", { negotiated: true, id: 0 });
+    this.dispatchEvent(new CustomEvent("channel", { detail: { channel: this.channel } }));
   }
 
   /**
@@ -99,6 +116,7 @@ export class Call extends EventTarget {
    */
   async attachToOffer() {
     this.attached = true;
+    this.openChannel();
     const used = new Set();
     for (const track of this.local?.getTracks() ?? []) {
       const t = this.pc.getTransceivers().find((t) => !used.has(t) && !t.sender.track && t.receiver.track.kind === track.kind);

@@ -1,10 +1,10 @@
 // @ts-check
-// The signaling wire protocol v1 (signaling/PROTOCOL.md) as JSDoc typedefs
+// The signaling wire protocol v2 (signaling/PROTOCOL.md) as JSDoc typedefs
 // and constants. Keep this file in step with PROTOCOL.md and the Go package
 // signaling/protocol.
 
 /** The protocol version sent in hello. */
-export const VERSION = 1;
+export const VERSION = 2;
 
 /** The longest display name, in characters, after cleaning. */
 export const MAX_NAME = 64;
@@ -12,13 +12,14 @@ export const MAX_NAME = 64;
 /** The message types a browser sends. */
 export const FROM_BROWSER = Object.freeze(/** @type {const} */ ([
   "hello", "join",
-  "offer", "answer", "candidate", "hangup",
+  "offer", "answer", "candidate", "hangup", "admit", "end",
 ]));
 
 /** The message types the server sends. */
 export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
   "welcome", "joined", "peer-joined", "peer-left",
   "offer", "answer", "candidate", "room-closed", "error",
+  "client-waiting", "admitted", "ended",
 ]));
 
 /** @typedef {typeof FROM_BROWSER[number]} BrowserType a type the browser sends */
@@ -74,6 +75,21 @@ export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
  * @property {Consent} [consent] required for the client
  * @property {string} [name] optional display name, at most MAX_NAME characters
  * @property {string} [resume] the value of an earlier joined in this tab
+ * @property {boolean} [takeover] take the seat from another window of this link
+ * @property {Check} [check] the client's test summary, shown to the therapist
+ */
+
+/**
+ * One line of a Check.
+ * @typedef {"ok"|"refused"|"missing"|"busy"|"failed"|"untested"} CheckResult
+ */
+
+/**
+ * The client's summary of its device and connection test.
+ * @typedef {object} Check
+ * @property {CheckResult} [camera]
+ * @property {CheckResult} [microphone]
+ * @property {CheckResult} [connection]
  */
 
 // ---- from the server ----
@@ -93,6 +109,8 @@ export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
  * @property {"de"|"en"} language the room's default language
  * @property {string} expiresAt RFC 3339
  * @property {ICEServer[]} iceServers
+ * @property {string} [startsAt] the appointment's start, RFC 3339
+ * @property {boolean} seatInUse another window holds this link's seat
  */
 
 /**
@@ -109,7 +127,28 @@ export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
  * @typedef {object} Joined
  * @property {boolean} polite true for the client (perfect negotiation)
  * @property {string} resume keep in sessionStorage to take the place back
- * @property {Peer|null} peer the other person if already there
+ * @property {Peer|null} peer the other person if already in the call
+ * @property {boolean} waiting the client waits for the therapist's admission
+ */
+
+/**
+ * client-waiting, to the therapist.
+ * @typedef {object} ClientWaiting
+ * @property {string} [name]
+ * @property {boolean} [otherDevice]
+ * @property {Check} [check]
+ */
+
+/**
+ * admitted, to the waiting client.
+ * @typedef {object} Admitted
+ * @property {Peer|null} peer the therapist
+ */
+
+/**
+ * ended, to the client.
+ * @typedef {object} Ended
+ * @property {"therapist"} by
  */
 
 /**
@@ -129,7 +168,7 @@ export const FROM_SERVER = Object.freeze(/** @type {const} */ ([
 export const ERROR_CODES = Object.freeze(/** @type {const} */ ([
   "bad-message", "unknown-type", "too-large", "rate-limited", "already-welcomed",
   "consent-required", "bad-name", "not-joined", "no-peer", "unexpected-answer",
-  "already-joined", "seat-taken",
+  "already-joined", "seat-taken", "not-therapist", "not-waiting",
   "hello-required", "version-unsupported", "link-invalid", "link-expired",
   "room-full", "replaced", "room-closed", "reclaimed",
 ]));

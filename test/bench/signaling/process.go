@@ -88,6 +88,7 @@ func StartWith(ctx context.Context, bin string, extra map[string]string) (*Serve
 	env[config.EnvListen] = addr
 	env[config.EnvPublicURL] = s.URL
 	env[config.EnvICEServers] = "[]"
+	env[config.EnvAdmission] = string(config.AdmissionAutomatic) // joins measured without the admission step
 	for k, v := range extra {
 		env[k] = v
 	}
