@@ -57,6 +57,11 @@ func (c *Client) SetViewport(ctx context.Context, id string, width, height int64
 	}, nil)
 }
 
+// SetUserAgent makes the tab send and report userAgent.
+func (c *Client) SetUserAgent(ctx context.Context, id, userAgent string) error {
+	return c.Call(ctx, "emulation.setUserAgentOverride", map[string]any{"contexts": []string{id}, "userAgent": userAgent}, nil)
+}
+
 // Screenshot returns the tab's viewport as PNG.
 func (c *Client) Screenshot(ctx context.Context, id string) ([]byte, error) {
 	var r struct {
