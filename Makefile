@@ -48,9 +48,12 @@ bin/golangci-lint:
 lint: bin/golangci-lint ## golangci-lint (pinned, built through the Go toolchain) with the linters in .golangci.yml.
 	$(GOLANGCI_LINT) run ./...
 
-.PHONY: typecheck
-typecheck: ## Type-check the browser modules (// @ts-check, JSDoc) with the pinned TypeScript in web/: tsc --noEmit.
+.PHONY: web-deps
+web-deps: ## Install web/'s pinned npm devDependencies (TypeScript, axe-core for the browser tests) from package-lock.json.
 	npm --prefix web ci --no-audit --no-fund
+
+.PHONY: typecheck
+typecheck: web-deps ## Type-check the browser modules (// @ts-check, JSDoc) with the pinned TypeScript in web/: tsc --noEmit.
 	web/node_modules/.bin/tsc -p web
 
 .PHONY: envtest
@@ -75,7 +78,7 @@ cluster-down: ## Stop the single-node cluster and remove everything it left on t
 	hack/cluster-down.sh
 
 .PHONY: test
-test: envtest kube images addons ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium) and the real node (test/node, as root).
+test: envtest kube images addons web-deps ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium, Firefox ESR, axe-core) and the real node (test/node, as root).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Benchmarks (programs in test/bench/<name>; what each measures and the figures: docs/benchmarks.md)

@@ -5,10 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/chromedp"
-
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
@@ -33,7 +29,9 @@ func closedTURN(t *testing.T) []protocol.ICEServer {
 	return []protocol.ICEServer{{URLs: []string{"turn:" + addr + "?transport=udp"}, Username: "1:x", Credential: "x"}}
 }
 
-func TestConnectionTest(t *testing.T) {
+func TestConnectionTest(t *testing.T) { forEachEngine(t, testConnectionTest) }
+
+func testConnectionTest(t *testing.T, _ engine) {
 	tests := []struct {
 		name     string
 		ice      func(t *testing.T) []protocol.ICEServer
@@ -81,6 +79,7 @@ func TestConnectionTest(t *testing.T) {
 					t.Errorf("result %q says %q", got, w)
 				}
 			}
+			assertAccessible(t, p, "connection test done")
 			if tt.name == "TURN server reachable" {
 				p.Screenshot("waiting-room-connection-test")
 			}
@@ -91,7 +90,9 @@ func TestConnectionTest(t *testing.T) {
 	}
 }
 
-func TestLanguage(t *testing.T) {
+func TestLanguage(t *testing.T) { forEachEngine(t, testLanguage) }
+
+func testLanguage(t *testing.T, _ engine) {
 	tests := []struct {
 		name        string
 		browser     string
@@ -126,43 +127,38 @@ func TestLanguage(t *testing.T) {
 	}
 }
 
-func TestCameraDenied(t *testing.T) {
+func TestCameraDenied(t *testing.T) { forEachEngine(t, testCameraDenied) }
+
+func testCameraDenied(t *testing.T, e engine) {
 	r := startRoom(t, roomOptions{})
-	origin := strings.TrimSuffix(r.URL, roomPrefix+"/")
-	needBrowser(t) // skips without a browser
+	testbrowser.Require(t, e)
 	// A browser of its own: the shared one answers every prompt with yes.
-	ctx, cancel, err := testbrowser.Launch(testbrowser.LaunchOptions{})
+	b, stop, err := testbrowser.Launch(testbrowser.LaunchOptions{Engine: e, DenyMedia: true})
 	if err != nil {
-		t.Fatalf("starting chromium: %v", err)
+		t.Fatalf("starting %s: %v", e, err)
 	}
-	t.Cleanup(cancel)
-	for _, name := range []string{"camera", "microphone"} {
-		_, err := cdp.Call(ctx, chromedp.FromContext(ctx).Browser, browser.SetPermission, browser.SetPermissionParams{
-			Permission: &browser.PermissionDescriptor{Name: name},
-			Setting:    browser.PermissionSettingDenied,
-			Origin:     origin,
-		})
-		if err != nil {
-			t.Fatalf("denying %s: %v", name, err)
-		}
-	}
-	p := testbrowser.Open(t, ctx, "therapist", r.Link(r.Therapist))
+	t.Cleanup(stop)
+	p := testbrowser.Open(t, b, "therapist", r.Link(r.Therapist))
 	p.WaitState("waiting-room")
 	p.WaitFor("the media error", `document.body.dataset.media === "denied"`)
 	assertShows(p, "media-error", textCameraDenied)
+	assertAccessible(t, p, "camera denied")
 	p.Screenshot("waiting-room-camera-denied")
 	// Without camera the person can still enter and see the other.
 	p.EnterByKeyboard()
 	p.WaitState("waiting")
 }
 
-func TestPhoneScreen(t *testing.T) {
+func TestPhoneScreen(t *testing.T) { forEachEngine(t, testPhoneScreen) }
+
+func testPhoneScreen(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	client := openPage(t, "client on a phone", r.Link(r.Client), testbrowser.WithViewport(360, 740, true))
 	client.WaitState("waiting-room")
 	fits := `document.documentElement.scrollWidth <= window.innerWidth`
 	client.WaitFor("the waiting room to fit the width", fits)
 	client.WaitFor("the camera preview", `document.body.dataset.media === "ok"`)
+	assertAccessible(t, client, "waiting room on a phone")
 	client.Screenshot("waiting-room-phone")
 
 	// Every control a person can reach has a name a screen reader says.
@@ -182,5 +178,6 @@ func TestPhoneScreen(t *testing.T) {
 	client.WaitState("connected")
 	client.WaitFor("the call to fit the width", fits)
 	client.WaitFrames(0)
+	assertAccessible(t, client, "call on a phone")
 	client.Screenshot("call-phone")
 }
