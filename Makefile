@@ -96,6 +96,10 @@ bench-flood: envtest ## Flood benchmark: 10,000 WebSockets without hello against
 	go run ./test/bench/signaling -flood 10000
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test -run '^$$' -bench Flood -benchtime 1x ./frontdoor
 
+.PHONY: bench-browser
+bench-browser: web-deps ## Browser benchmark: click "enter" to the first decoded remote frame, Chromium<->Chromium and Firefox<->Chromium, 20 runs each (p50/p95).
+	go test -run '^$$' -bench EnterToVideo -benchtime 20x -timeout 60m ./test/e2e
+
 .PHONY: bench-turn
 bench-turn: ## TURN benchmark: own server against coturn, throughput, latency, allocations/s.
 	go run ./test/bench/turn

@@ -52,6 +52,9 @@ var firefoxPrefs = map[string]any{
 // emulation.
 const firefoxMobileUA = "Mozilla/5.0 (Android 14; Mobile; rv:153.0) Gecko/153.0 Firefox/153.0"
 
+// launchWait bounds Firefox's start until its BiDi session is ready.
+const launchWait = 4 * WaitLong
+
 // listening is Firefox's line on stderr that names the BiDi endpoint.
 var listening = regexp.MustCompile(`WebDriver BiDi listening on (ws://\S+)`)
 
@@ -99,8 +102,9 @@ func launchFirefox(o LaunchOptions) (*Browser, func(), error) {
 		stop()
 		return nil, nil, err
 	}
-	// Starting takes half a minute on a busy 2-core machine.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*WaitLong)
+	// Starting takes half a minute on a busy 2-core machine, minutes
+	// when seven others share it.
+	ctx, cancel := context.WithTimeout(context.Background(), launchWait)
 	defer cancel()
 	client, err := bidi.Dial(ctx, strings.TrimSuffix(endpoint, "/")+"/session")
 	if err != nil {
@@ -208,8 +212,8 @@ func readEndpoint(stderr io.Reader, exited <-chan struct{}) (string, error) {
 		return ep, nil
 	case <-exited:
 		return "", fmt.Errorf("firefox exited before listening for WebDriver BiDi: %s", strings.Join(<-lines, " | "))
-	case <-time.After(2 * WaitLong):
-		return "", errors.New("firefox named no WebDriver BiDi endpoint within " + (2 * WaitLong).String())
+	case <-time.After(launchWait):
+		return "", errors.New("firefox named no WebDriver BiDi endpoint within " + launchWait.String())
 	}
 }
 

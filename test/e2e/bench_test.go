@@ -10,25 +10,26 @@ import (
 )
 
 // markClick makes the page note the time of the first click on the enter
-// button (performance.now(), before the page's own handler runs).
+// button (before the page's own handler runs) in window.benchClickAt.
 const markClick = `(() => {
-	document.getElementById("enter").addEventListener("click", () => { window.benchClickAt ??= performance.now(); }, { capture: true });
+	document.getElementById("enter").addEventListener("click", () => {
+		window.benchClickAt ??= performance.timeOrigin + performance.now();
+	}, { capture: true });
 	return true;
 })()`
 
-// untilVideoSinceClick is a promise that resolves, once the page's call has
-// decoded a video frame, to the milliseconds since the noted click (or
-// since the promise started, without one); it checks every 10 ms.
-const untilVideoSinceClick = `new Promise((resolve) => {
-	const from = window.benchClickAt ?? performance.now();
+// watchVideo makes the page note, in window.benchVideoAt, when its call
+// has decoded the first video frame; it checks every 10 ms.
+const watchVideo = `(() => {
 	const check = async () => {
 		const pc = window.sprechzimmer.pc;
 		let n = 0;
 		if (pc) (await pc.getStats()).forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") n += r.framesDecoded || 0; });
-		if (n > 0) resolve(performance.now() - from); else setTimeout(check, 10);
+		if (n > 0) window.benchVideoAt = performance.timeOrigin + performance.now(); else setTimeout(check, 10);
 	};
 	check();
-})`
+	return true;
+})()`
 
 // BenchmarkEnterToVideo measures, in real browsers on loopback, the time
 // from the client's click on "enter" (the therapist waits in the room)
@@ -79,25 +80,26 @@ func enterToVideo(b *testing.B, therapistIn, clientIn engine) (atClient, atThera
 	if _, err := testbrowser.Eval[bool](client, markClick); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := testbrowser.Eval[bool](therapist, "(window.benchClickAt = undefined, true)"); err != nil {
-		b.Fatal(err)
+	for _, p := range []*page{client, therapist} {
+		if _, err := testbrowser.Eval[bool](p, watchVideo); err != nil {
+			b.Fatal(err)
+		}
 	}
 	client.Click("enter")
-	clientMS, err := testbrowser.Eval[float64](client, untilVideoSinceClick)
-	if err != nil {
-		b.Fatalf("client: %v (%s)", err, client.Describe())
-	}
-	clickAt, err := testbrowser.Eval[float64](client, "window.benchClickAt + performance.timeOrigin")
+	// Times on the wall clock the pages share (timeOrigin + now).
+	clickAt, err := testbrowser.Eval[float64](client, "window.benchClickAt")
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The therapist's page measures from the client's click, on the
-	// wall clock both pages share (timeOrigin + now).
-	therapistAt, err := testbrowser.Eval[float64](therapist, untilVideoSinceClick+".then((ms) => performance.now() + performance.timeOrigin)")
-	if err != nil {
-		b.Fatalf("therapist: %v (%s)", err, therapist.Describe())
+	since := func(p *page) time.Duration {
+		p.WaitFor("the first decoded frame", "window.benchVideoAt > 0")
+		at, err := testbrowser.Eval[float64](p, "window.benchVideoAt")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return msDuration(at - clickAt)
 	}
-	return msDuration(clientMS), msDuration(therapistAt - clickAt)
+	return since(client), since(therapist)
 }
 
 // msDuration converts milliseconds to a Duration.

@@ -105,15 +105,6 @@ func engineOf(t testing.TB) engine {
 	return chromium
 }
 
-// skipIn skips t in engine e with why, the real reason the test cannot
-// run there (docs/browser-client.md lists them).
-func skipIn(t testing.TB, e engine, why string) {
-	t.Helper()
-	if engineOf(t) == e {
-		t.Skipf("not in %s: %s", e, why)
-	}
-}
-
 // page is one browser tab; pageOption changes it before it loads.
 type (
 	page       = testbrowser.Page
