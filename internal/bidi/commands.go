@@ -37,14 +37,15 @@ func (c *Client) CloseTab(ctx context.Context, id string) error {
 	return c.Call(ctx, "browsingContext.close", map[string]any{"context": id}, nil)
 }
 
-// Navigate loads url in the tab and waits until the page has loaded.
+// Navigate loads url in the tab and waits until its document is parsed and
+// its deferred and module scripts have run (DOMContentLoaded).
 func (c *Client) Navigate(ctx context.Context, id, url string) error {
-	return c.Call(ctx, "browsingContext.navigate", map[string]any{"context": id, "url": url, "wait": "complete"}, nil)
+	return c.Call(ctx, "browsingContext.navigate", map[string]any{"context": id, "url": url, "wait": "interactive"}, nil)
 }
 
-// Reload reloads the tab's page and waits until it has loaded.
+// Reload reloads the tab's page and waits as Navigate does.
 func (c *Client) Reload(ctx context.Context, id string) error {
-	return c.Call(ctx, "browsingContext.reload", map[string]any{"context": id, "wait": "complete"}, nil)
+	return c.Call(ctx, "browsingContext.reload", map[string]any{"context": id, "wait": "interactive"}, nil)
 }
 
 // SetViewport sets the tab's viewport in CSS pixels and its device pixel

@@ -30,6 +30,9 @@ var firefoxPrefs = map[string]any{
 	"media.peerconnection.ice.obfuscate_host_addresses":   false,
 	"media.peerconnection.ice.default_address_only":       false,
 	"media.peerconnection.ice.proxy_only_if_behind_proxy": true,
+	// A network namespace with only lo has no route: Firefox would call
+	// itself offline and gather no ICE candidates at all.
+	"network.manage-offline-status": false,
 	// Sound and video play without a click, as Chromium's
 	// --autoplay-policy=no-user-gesture-required.
 	"media.autoplay.default":         0,
@@ -227,7 +230,7 @@ type firefoxTab struct {
 
 // openFirefox opens a tab, applies o to it and loads url.
 func openFirefox(b *Browser, url string, o tabOptions) (*firefoxTab, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), WaitLong)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*WaitLong)
 	defer cancel()
 	id, err := b.bidi.CreateTab(ctx)
 	if err != nil {
