@@ -37,6 +37,7 @@ var firefoxPrefs = map[string]any{
 	// --autoplay-policy=no-user-gesture-required.
 	"media.autoplay.default":         0,
 	"media.autoplay.blocking_policy": 0,
+	"media.autoplay.block-webaudio":  false,
 	// A German browser, as the Chromium side (--lang de-DE).
 	"intl.accept_languages": "de-DE,de",
 	"intl.locale.requested": "de-DE",
