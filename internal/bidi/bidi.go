@@ -24,6 +24,8 @@ const readLimit = 64 << 20
 type Client struct {
 	conn   *websocket.Conn
 	nextID atomic.Int64
+	// stopReading ends the reader.
+	stopReading context.CancelFunc
 
 	mu      sync.Mutex
 	pending map[int64]chan message
@@ -62,8 +64,10 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", url, err)
 	}
 	conn.SetReadLimit(readLimit)
-	c := &Client{conn: conn, pending: map[int64]chan message{}, done: make(chan struct{})}
-	go c.read()
+	// The reader lives as long as the connection, not as ctx.
+	readCtx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
+	c := &Client{conn: conn, stopReading: stopReading, pending: map[int64]chan message{}, done: make(chan struct{})}
+	go c.read(readCtx)
 	if err := c.Call(ctx, "session.new", map[string]any{"capabilities": map[string]any{}}, nil); err != nil {
 		_ = c.Close()
 		return nil, err
@@ -73,11 +77,11 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 
 // read hands each answer to the command waiting for it, until the
 // connection ends.
-func (c *Client) read() {
+func (c *Client) read(ctx context.Context) {
 	var err error
 	for {
 		var data []byte
-		_, data, err = c.conn.Read(context.Background())
+		_, data, err = c.conn.Read(ctx)
 		if err != nil {
 			break
 		}
@@ -150,5 +154,6 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 
 // Close ends the connection (the browser keeps running).
 func (c *Client) Close() error {
+	defer c.stopReading()
 	return c.conn.CloseNow()
 }

@@ -78,16 +78,20 @@ func launchFirefox(o LaunchOptions) (*Browser, func(), error) {
 		removeProfile(dir)
 		return nil, nil, err
 	}
-	cmd := exec.Command(Firefox.Path(), "--headless", "--no-remote", "--remote-debugging-port=0", "--profile", dir, "about:blank")
+	ctx, cancelCmd := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, Firefox.Path(), "--headless", "--no-remote", "--remote-debugging-port=0", "--profile", dir, "about:blank")
 	cmd.Env = append(os.Environ(), "MOZ_HEADLESS=1", "MOZ_CRASHREPORTER_DISABLE=1")
 	// Its own process group, so stop ends the content processes too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
+		cancelCmd()
 		removeProfile(dir)
 		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		cancelCmd()
 		removeProfile(dir)
 		return nil, nil, fmt.Errorf("starting %s: %w", Firefox.Path(), err)
 	}
@@ -97,7 +101,7 @@ func launchFirefox(o LaunchOptions) (*Browser, func(), error) {
 		close(exited)
 	}()
 	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cancelCmd()
 		<-exited
 		removeProfile(dir)
 	}
@@ -108,9 +112,9 @@ func launchFirefox(o LaunchOptions) (*Browser, func(), error) {
 	}
 	// Starting takes half a minute on a busy 2-core machine, minutes
 	// when seven others share it.
-	ctx, cancel := context.WithTimeout(context.Background(), launchWait)
+	dialCtx, cancel := context.WithTimeout(context.Background(), launchWait)
 	defer cancel()
-	client, err := bidi.Dial(ctx, strings.TrimSuffix(endpoint, "/")+"/session")
+	client, err := bidi.Dial(dialCtx, strings.TrimSuffix(endpoint, "/")+"/session")
 	if err != nil {
 		stop()
 		return nil, nil, err

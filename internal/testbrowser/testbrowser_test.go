@@ -2,6 +2,7 @@ package testbrowser
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -76,7 +77,7 @@ func TestEngines(t *testing.T) {
 							t.Errorf("%s = %s, want %s", c.expr, b, c.want)
 						}
 					}
-					if _, err := Eval[string](p, `undefined`); err != ErrNoValue {
+					if _, err := Eval[string](p, `undefined`); !errors.Is(err, ErrNoValue) {
 						t.Errorf("undefined as a string: %v, want ErrNoValue", err)
 					}
 					if _, err := Eval[bool](p, `(() => { throw new Error("boom") })()`); err == nil {

@@ -118,7 +118,7 @@ const waitLong = testbrowser.WaitLong
 // the tab closes when the test ends.
 func openPage(t testing.TB, name, url string, opts ...pageOption) *page {
 	t.Helper()
-	return openPageIn(t, engineOf(t), name, url, opts...)
+	return testbrowser.Open(t, needBrowser(t), name, url, opts...)
 }
 
 // openPageIn opens url in a new tab of the shared browser of engine e, for
