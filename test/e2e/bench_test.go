@@ -19,12 +19,15 @@ const markClick = `(() => {
 })()`
 
 // watchVideo makes the page note, in window.benchVideoAt, when its call
-// has decoded the first video frame; it checks every 10 ms.
+// has decoded the first video frame; it checks every 10 ms, and goes on
+// when a replaced peer connection's getStats fails.
 const watchVideo = `(() => {
 	const check = async () => {
-		const pc = window.sprechzimmer.pc;
 		let n = 0;
-		if (pc) (await pc.getStats()).forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") n += r.framesDecoded || 0; });
+		try {
+			const pc = window.sprechzimmer.pc;
+			if (pc) (await pc.getStats()).forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") n += r.framesDecoded || 0; });
+		} catch (e) { n = 0; }
 		if (n > 0) window.benchVideoAt = performance.timeOrigin + performance.now(); else setTimeout(check, 10);
 	};
 	check();
