@@ -75,9 +75,12 @@ bin/golangci-lint:
 lint: bin/golangci-lint ## golangci-lint (pinned, built through the Go toolchain) with the linters in .golangci.yml.
 	$(GOLANGCI_LINT) run ./...
 
-.PHONY: typecheck
-typecheck: ## Type-check the browser modules (// @ts-check, JSDoc) with the pinned TypeScript in web/: tsc --noEmit.
+.PHONY: web-deps
+web-deps: ## Install web/'s pinned npm devDependencies (TypeScript, axe-core for the browser tests) from package-lock.json.
 	npm --prefix web ci --no-audit --no-fund
+
+.PHONY: typecheck
+typecheck: web-deps ## Type-check the browser modules (// @ts-check, JSDoc) with the pinned TypeScript in web/: tsc --noEmit.
 	web/node_modules/.bin/tsc -p web
 
 .PHONY: envtest
@@ -106,7 +109,7 @@ prometheus-crds: ## Fetch the Prometheus Operator's ServiceMonitor, PodMonitor a
 	hack/prometheus-operator-crds.sh >/dev/null
 
 .PHONY: test
-test: envtest kube images addons helm prometheus-crds ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium) and the real node (test/node, as root).
+test: envtest kube images addons helm prometheus-crds web-deps ## Run all tests: unit, envtest, pion, TURN (coturn), browser (Chromium, Firefox ESR, axe-core) and the real node (test/node, as root).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Benchmarks (programs in test/bench/<name>; what each measures and the figures: docs/benchmarks.md)
@@ -127,6 +130,10 @@ bench-room-footprint: ## Room footprint: cmd/signaling's size built like its ima
 bench-flood: envtest ## Flood benchmark: 10,000 WebSockets without hello against a room process and through the front door; a real pair joins during it.
 	go run ./test/bench/signaling -flood 10000
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test -run '^$$' -bench Flood -benchtime 1x ./frontdoor
+
+.PHONY: bench-browser
+bench-browser: web-deps ## Browser benchmark: click "enter" to the first decoded remote frame, Chromium<->Chromium and Firefox<->Chromium, 20 runs each (p50/p95).
+	go test -run '^$$' -bench EnterToVideo -benchtime 20x -timeout 60m ./test/e2e
 
 .PHONY: bench-turn
 bench-turn: ## TURN benchmark: own server against coturn, throughput, latency, allocations/s.

@@ -1,107 +1,129 @@
-// Package testbrowser drives headless Chromium for the browser tests: a
-// browser with a fake camera and microphone, tabs that open a room's page,
-// and the waits and reads the tests make on them (call state, decoded
-// frames, the selected ICE candidate pair).
+// Package testbrowser drives headless browsers for the browser tests:
+// Chromium through the DevTools protocol (chromedp) and Firefox through
+// WebDriver BiDi (internal/bidi), each with a fake camera and microphone;
+// tabs that open a room's page, and the waits and reads the tests make on
+// them (call state, decoded frames, the selected ICE candidate pair). A
+// test speaks to both engines alike through Page's methods and JavaScript
+// (Eval).
 package testbrowser
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
+	"github.com/sprechzimmer/sprechzimmer/internal/bidi"
 )
 
-// defaultChromium is where Debian's chromium package puts the browser.
-const defaultChromium = "/usr/bin/chromium"
+// Engine is a browser engine the tests can drive.
+type Engine string
+
+const (
+	// Chromium is Debian's chromium, driven over the DevTools protocol.
+	Chromium Engine = "chromium"
+	// Firefox is Debian's firefox-esr, driven over WebDriver BiDi.
+	Firefox Engine = "firefox"
+)
+
+// Engines are all engines, in the order the tests run them.
+var Engines = []Engine{Chromium, Firefox}
 
 // WaitLong bounds what takes a browser and WebRTC on a busy 2-core machine.
 const WaitLong = 45 * time.Second
 
-// Path is SPRECHZIMMER_CHROMIUM or Debian's path.
-func Path() string {
-	if p := os.Getenv("SPRECHZIMMER_CHROMIUM"); p != "" {
+// Path is where the engine's browser is: SPRECHZIMMER_CHROMIUM or
+// SPRECHZIMMER_FIREFOX, else Debian's path.
+func (e Engine) Path() string {
+	env, path := "SPRECHZIMMER_CHROMIUM", "/usr/bin/chromium"
+	if e == Firefox {
+		env, path = "SPRECHZIMMER_FIREFOX", "/usr/bin/firefox-esr"
+	}
+	if p := os.Getenv(env); p != "" {
 		return p
 	}
-	return defaultChromium
+	return path
 }
 
-// Require skips t when there is no browser, or fails it when CI=true.
-func Require(t testing.TB) {
+// debianPackage names the package that installs the engine's browser.
+func (e Engine) debianPackage() string {
+	if e == Firefox {
+		return "firefox-esr"
+	}
+	return "chromium"
+}
+
+// Path is Chromium's path (Chromium.Path()).
+func Path() string { return Chromium.Path() }
+
+// Require skips t when the browser of an engine (Chromium if none is
+// named) is missing, or fails it when CI=true.
+func Require(t testing.TB, engines ...Engine) {
 	t.Helper()
-	path := Path()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no browser at %s (CI=true needs it: apt-get install chromium): %v", path, err)
+	if len(engines) == 0 {
+		engines = []Engine{Chromium}
+	}
+	for _, e := range engines {
+		path := e.Path()
+		if _, err := os.Stat(path); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("no %s at %s (CI=true needs it: apt-get install %s): %v", e, path, e.debianPackage(), err)
+			}
+			t.Skipf("no %s at %s; install Debian's %s to run the browser tests", e, path, e.debianPackage())
 		}
-		t.Skipf("no browser at %s; install Debian's chromium to run the browser tests", path)
 	}
 }
 
 // LaunchOptions change how Launch starts the browser.
 type LaunchOptions struct {
-	// FakeUI answers the camera and microphone permission prompt with yes;
-	// without it the page gets what the permission settings say.
+	// Engine is the browser to start; Chromium if empty.
+	Engine Engine
+	// FakeUI answers the camera and microphone permission prompt with yes.
+	// Without it Chromium asks (and headless, nobody answers) and Firefox
+	// refuses.
 	FakeUI bool
+	// DenyMedia refuses camera and microphone to every page, as a person
+	// who clicked "block" would.
+	DenyMedia bool
 	// SecureOrigins are http origins the browser treats as secure
 	// contexts (camera and microphone allowed), e.g. a front door reached
 	// by a Service address.
 	SecureOrigins []string
 	// HostResolverRules maps host names to addresses, in Chromium's
-	// --host-resolver-rules syntax ("MAP video.test 10.96.0.80").
+	// --host-resolver-rules syntax ("MAP video.test 10.96.0.80"). Firefox
+	// takes MAP rules that all name the same address.
 	HostResolverRules string
 }
 
-// Launch starts headless Chromium in a fresh profile with a fake camera
-// and microphone and WebRTC allowed on loopback. cancel ends it and removes
-// the profile.
-func Launch(o LaunchOptions) (ctx context.Context, cancel context.CancelFunc, err error) {
-	dir, err := os.MkdirTemp("", "sprechzimmer-e2e-chromium-")
-	if err != nil {
-		return nil, nil, err
+// Browser is one running browser of an engine.
+type Browser struct {
+	// Engine is the browser's engine.
+	Engine Engine
+	// chromium is the chromedp browser context (Chromium).
+	chromium context.Context
+	// bidi is the BiDi session (Firefox).
+	bidi *bidi.Client
+}
+
+// Launch starts the engine's browser headless in a fresh profile with a
+// fake camera and microphone and WebRTC allowed on loopback. stop ends it
+// and removes the profile.
+func Launch(o LaunchOptions) (b *Browser, stop func(), err error) {
+	switch o.Engine {
+	case Chromium, "":
+		return launchChromium(o)
+	case Firefox:
+		return launchFirefox(o)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(Path()),
-		chromedp.UserDataDir(dir),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 800),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", o.FakeUI),
-		// Both browsers and the echo peer may live on 127.0.0.1 only.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		// Real host addresses instead of mDNS names, which need multicast.
-		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns,MediaRouter,OptimizationHints"),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("lang", "de-DE"),
-		chromedp.Flag("accept-lang", "de-DE,de"),
-	)
-	if len(o.SecureOrigins) > 0 {
-		origins := ""
-		for i, s := range o.SecureOrigins {
-			if i > 0 {
-				origins += ","
-			}
-			origins += s
-		}
-		opts = append(opts, chromedp.Flag("unsafely-treat-insecure-origin-as-secure", origins))
+	return nil, nil, fmt.Errorf("engine %q: want %q or %q", o.Engine, Chromium, Firefox)
+}
+
+// ChromiumContext is the chromedp context of a Chromium browser, for
+// DevTools calls no other engine has; nil for other engines.
+func (b *Browser) ChromiumContext() context.Context {
+	if b.Engine == Firefox {
+		return nil
 	}
-	if o.HostResolverRules != "" {
-		opts = append(opts, chromedp.Flag("host-resolver-rules", o.HostResolverRules))
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	cancel = func() {
-		cancelCtx()
-		cancelAlloc()
-		_ = os.RemoveAll(dir)
-	}
-	if err := chromedp.Do(ctx); err != nil {
-		cancel()
-		return nil, nil, err
-	}
-	return ctx, cancel, nil
+	return b.chromium
 }

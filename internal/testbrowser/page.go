@@ -2,93 +2,143 @@ package testbrowser
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
-	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 )
 
-// Page is one browser tab.
+// Page is one browser tab, of either engine.
 type Page struct {
 	// T is the test the tab belongs to; its failures end T.
 	T testing.TB
 	// Name names the tab in failure messages ("therapist", "client").
 	Name string
-	// Ctx is the tab's chromedp context.
-	Ctx    context.Context
-	cancel context.CancelFunc
+	// Engine is the tab's browser engine.
+	Engine Engine
+	// Ctx is the tab's chromedp context (Chromium only; nil in Firefox).
+	Ctx context.Context
+	tab tab
+}
+
+// tab is what each engine does for a Page.
+type tab interface {
+	// eval returns the awaited value of expr as JSON, nil for undefined.
+	eval(ctx context.Context, expr string) ([]byte, error)
+	// click clicks the element with id with the mouse, once it is visible.
+	click(id string) error
+	// typeInto types text into the element with id.
+	typeInto(id, text string) error
+	// pressEnter focuses the element with id and presses Enter.
+	pressEnter(id string) error
+	reload() error
+	screenshot() ([]byte, error)
+	close()
+	// done is closed when the tab is.
+	done() <-chan struct{}
+}
+
+// tabOptions are what Options ask of a tab before it loads the page.
+type tabOptions struct {
+	languages string
+	viewport  *viewport
+	// scripts run before the page's own scripts in every document.
+	scripts []string
+}
+
+type viewport struct {
+	width, height int64
+	mobile        bool
 }
 
 // Option changes a tab before it loads the page.
-type Option func(ctx context.Context, t *chromedp.Target) error
+type Option func(*tabOptions)
 
 // WithLanguages makes navigator.languages report langs (e.g. "en-US,en").
+// Chromium also sends them as Accept-Language; Firefox's tab gets them
+// from a script that runs before the page's (its language preference is
+// browser-wide).
 func WithLanguages(langs string) Option {
-	return func(ctx context.Context, t *chromedp.Target) error {
-		ua, err := chromedp.Evaluate[string]("navigator.userAgent")(ctx, t)
-		if err != nil {
-			return err
-		}
-		_, err = cdp.Call(ctx, t, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: langs})
-		return err
-	}
+	return func(o *tabOptions) { o.languages = langs }
 }
 
-// WithViewport sets the tab's viewport, e.g. a narrow phone.
+// WithViewport sets the tab's viewport, e.g. a narrow phone. mobile also
+// doubles the device pixel ratio and sets a mobile user agent; Chromium in
+// addition emulates touch, which Firefox's WebDriver BiDi does not offer.
 func WithViewport(width, height int64, mobile bool) Option {
-	return func(ctx context.Context, t *chromedp.Target) error {
-		opts := []chromedp.EmulateViewportOption{}
-		if mobile {
-			opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulateScale(2))
-		}
-		_, err := chromedp.EmulateViewport(width, height, opts...)(ctx, t)
-		return err
-	}
+	return func(o *tabOptions) { o.viewport = &viewport{width, height, mobile} }
 }
 
-// Open opens url in a new tab of the browser of browserCtx; the tab closes
-// when the test ends.
-func Open(t testing.TB, browserCtx context.Context, name, url string, opts ...Option) *Page {
+// WithInitScript runs the JavaScript statements js in every document the
+// tab loads, before the page's own scripts and outside its
+// Content-Security-Policy.
+func WithInitScript(js string) Option {
+	return func(o *tabOptions) { o.scripts = append(o.scripts, js) }
+}
+
+// WithRelayOnly makes every RTCPeerConnection of the tab use TURN relays
+// only (iceTransportPolicy "relay"), so that the media must cross the TURN
+// server.
+func WithRelayOnly() Option {
+	return WithInitScript(`
+		const Native = window.RTCPeerConnection;
+		window.RTCPeerConnection = function (config, ...rest) {
+			return new Native({ ...(config || {}), iceTransportPolicy: "relay" }, ...rest);
+		};
+		window.RTCPeerConnection.prototype = Native.prototype;
+		Object.setPrototypeOf(window.RTCPeerConnection, Native);`)
+}
+
+// Open opens url in a new tab of b; the tab closes when the test ends.
+func Open(t testing.TB, b *Browser, name, url string, opts ...Option) *Page {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browserCtx)
-	p := &Page{T: t, Name: name, Ctx: ctx, cancel: cancel}
-	t.Cleanup(cancel)
-	// The first run opens the tab and ties it to its context: no deadline here.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("%s: opening a tab: %v", name, err)
+	var o tabOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
+	p := &Page{T: t, Name: name, Engine: b.Engine}
+	switch b.Engine {
+	case Firefox:
+		tab, err := openFirefox(b, url, o)
+		if err != nil {
+			t.Fatalf("%s (firefox): opening the page: %v", name, err)
+		}
+		p.tab = tab
+	default:
+		tab, err := openChromium(b, url, o)
+		if err != nil {
+			t.Fatalf("%s (chromium): opening the page: %v", name, err)
+		}
+		p.tab, p.Ctx = tab, tab.ctx
+	}
+	t.Cleanup(p.tab.close)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s at the end: %s", name, p.Describe())
 		}
 	})
-	steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate("about:blank")}
-	for _, o := range opts {
-		steps = append(steps, chromedp.Func(o))
-	}
-	steps = append(steps, chromedp.Navigate(url))
-	if err := p.Do(steps...); err != nil {
-		t.Fatalf("%s: opening the page: %v", name, err)
-	}
 	return p
 }
 
-// Do runs actions with a deadline.
+// Do runs chromedp actions with a deadline: Chromium only, an error in
+// other engines. New tests use Eval and the methods of Page instead.
 func (p *Page) Do(actions ...chromedp.Action[chromedp.Void]) error {
-	ctx, cancel := context.WithTimeout(p.Ctx, WaitLong)
-	defer cancel()
-	return chromedp.Do(ctx, actions...)
+	c, ok := p.tab.(*chromiumTab)
+	if !ok {
+		return fmt.Errorf("chromedp actions need a Chromium tab, this one is %s", p.Engine)
+	}
+	return c.run(actions...)
 }
 
-// Must runs actions and fails the test on an error.
+// Must runs chromedp actions (Chromium only, see Do) and fails the test on
+// an error.
 func (p *Page) Must(what string, actions ...chromedp.Action[chromedp.Void]) {
 	p.T.Helper()
 	if err := p.Do(actions...); err != nil {
@@ -96,11 +146,34 @@ func (p *Page) Must(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// Eval evaluates a JavaScript expression in p (awaiting a promise).
+// ErrNoValue is Eval's error when the expression gives undefined or null
+// and T cannot hold it.
+var ErrNoValue = errors.New("the expression gave undefined or null")
+
+// Eval evaluates a JavaScript expression in p, awaiting a promise, and
+// decodes its value (as JSON) into T.
 func Eval[T any](p *Page, expr string) (T, error) {
-	ctx, cancel := context.WithTimeout(p.Ctx, WaitLong)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitLong)
 	defer cancel()
-	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	return evalCtx[T](ctx, p, expr)
+}
+
+// evalCtx is Eval within ctx.
+func evalCtx[T any](ctx context.Context, p *Page, expr string) (T, error) {
+	var v T
+	raw, err := p.tab.eval(ctx, expr)
+	if err != nil {
+		return v, err
+	}
+	if raw == nil || string(raw) == "null" {
+		switch reflect.TypeFor[T]().Kind() {
+		case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+			return v, nil
+		}
+		return v, ErrNoValue
+	}
+	err = json.Unmarshal(raw, &v)
+	return v, err
 }
 
 // State is the page's call state (body data-state).
@@ -112,33 +185,62 @@ func (p *Page) State() string {
 	return s
 }
 
-// Describe tells the page's state, its peer connection's states and the
-// last signaling messages, for failure messages.
+// Describe tells the page's engine, state, its peer connection's states
+// and the last signaling messages, for failure messages.
 func (p *Page) Describe() string {
-	ctx, cancel := context.WithTimeout(p.Ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+	s, err := evalCtx[string](ctx, p, `(() => {
 		let s = document.body.dataset.state + (document.body.dataset.error ? " / " + document.body.dataset.error : "");
 		const pc = window.sprechzimmer && window.sprechzimmer.pc;
 		if (pc) s += " (pc " + [pc.signalingState, pc.iceGatheringState, pc.iceConnectionState, pc.connectionState].join(" ") + ")";
-		s += " [" + window.sprechzimmer.trace.split(" ").slice(-30).join(" ") + "]";
+		if (window.sprechzimmer) s += " [" + window.sprechzimmer.trace.split(" ").slice(-30).join(" ") + "]";
 		return s;
-	})()`))
+	})()`)
 	if err != nil {
-		return "unreadable: " + err.Error()
+		return string(p.Engine) + ", unreadable: " + err.Error()
 	}
-	return s
+	return string(p.Engine) + ", " + s
 }
 
-// WaitFor waits until the JavaScript condition is true; the page's own
-// MutationObserver-driven polling wakes it on every DOM change.
+// waitSlice is how long one evaluation of WaitFor's promise waits in the
+// page before WaitFor asks again (a reload in between loses the promise).
+const waitSlice = 3 * time.Second
+
+// WaitFor waits until the JavaScript condition is true. In the page a
+// MutationObserver checks it on every DOM change, and a timer every 50 ms
+// for what is not in the DOM (stats, timers); a condition that throws
+// counts as false.
 func (p *Page) WaitFor(what, cond string) {
 	p.T.Helper()
-	ctx, cancel := context.WithTimeout(p.Ctx, WaitLong)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingMutation())); err != nil {
-		p.T.Fatalf("%s: waiting for %s: %v (%s)", p.Name, what, err, p.Describe())
+	deadline := time.Now().Add(WaitLong)
+	expr := fmt.Sprintf(`new Promise((resolve) => {
+		const check = () => { try { return !!(%s); } catch (e) { return false; } };
+		if (check()) return resolve(true);
+		const done = (v) => { obs.disconnect(); clearInterval(timer); clearTimeout(stop); resolve(v); };
+		const obs = new MutationObserver(() => { if (check()) done(true); });
+		obs.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+		const timer = setInterval(() => { if (check()) done(true); }, 50);
+		const stop = setTimeout(() => done(false), %d);
+	})`, cond, waitSlice.Milliseconds())
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitSlice+10*time.Second)
+		ok, err := evalCtx[bool](ctx, p, expr)
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if err != nil {
+			lastErr = err
+			select { // a page being replaced: ask again shortly
+			case <-time.After(100 * time.Millisecond):
+			case <-p.tab.done():
+				p.T.Fatalf("%s: waiting for %s: the tab was closed", p.Name, what)
+			}
+		}
 	}
+	p.T.Fatalf("%s: waiting for %s: not within %s (last error: %v; %s)", p.Name, what, WaitLong, lastErr, p.Describe())
 }
 
 // WaitState waits until the page is in state.
@@ -167,10 +269,29 @@ func (p *Page) Visible(id string) bool {
 	return v
 }
 
-// Click clicks the element with id like a person would (mouse event).
+// Click clicks the element with id like a person would (mouse event),
+// once it is visible.
 func (p *Page) Click(id string) {
 	p.T.Helper()
-	p.Must("clicking #"+id, chromedp.Click(chromedp.ID(id), chromedp.NodeVisible))
+	if err := p.tab.click(id); err != nil {
+		p.T.Fatalf("%s: clicking #%s: %v (%s)", p.Name, id, err, p.Describe())
+	}
+}
+
+// Type types text into the element with id, key by key.
+func (p *Page) Type(id, text string) {
+	p.T.Helper()
+	if err := p.tab.typeInto(id, text); err != nil {
+		p.T.Fatalf("%s: typing into #%s: %v (%s)", p.Name, id, err, p.Describe())
+	}
+}
+
+// Reload reloads the page and waits until it has loaded.
+func (p *Page) Reload() {
+	p.T.Helper()
+	if err := p.tab.reload(); err != nil {
+		p.T.Fatalf("%s: reloading: %v (%s)", p.Name, err, p.Describe())
+	}
 }
 
 // FramesDecoded sums framesDecoded of the call's inbound video.
@@ -206,22 +327,22 @@ func (p *Page) WaitFrames(min int) int {
 		}
 		select {
 		case <-tick.C:
-		case <-p.Ctx.Done():
-			p.T.Fatalf("%s: %v", p.Name, p.Ctx.Err())
+		case <-p.tab.done():
+			p.T.Fatalf("%s: the tab was closed", p.Name)
 		}
 	}
 }
 
 // Screenshot writes the viewport to docs/screenshots/<name>.png when
-// SCREENSHOTS=1, so ordinary runs leave the files alone.
+// SCREENSHOTS=1, so ordinary runs leave the files alone. Only Chromium
+// pages write (the published screenshots are Chromium's); other engines
+// do nothing.
 func (p *Page) Screenshot(name string) {
 	p.T.Helper()
-	if os.Getenv("SCREENSHOTS") != "1" {
+	if os.Getenv("SCREENSHOTS") != "1" || p.Engine == Firefox {
 		return
 	}
-	ctx, cancel := context.WithTimeout(p.Ctx, WaitLong)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	png, err := p.tab.screenshot()
 	if err != nil {
 		p.T.Fatalf("%s: screenshot: %v", p.Name, err)
 	}
@@ -232,23 +353,6 @@ func (p *Page) Screenshot(name string) {
 	p.T.Logf("wrote %s", path)
 }
 
-// WithRelayOnly makes every RTCPeerConnection of the tab use TURN relays
-// only (iceTransportPolicy "relay"), so that the media must cross the TURN
-// server.
-func WithRelayOnly() Option {
-	return func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
-			const Native = window.RTCPeerConnection;
-			window.RTCPeerConnection = function (config, ...rest) {
-				return new Native({ ...(config || {}), iceTransportPolicy: "relay" }, ...rest);
-			};
-			window.RTCPeerConnection.prototype = Native.prototype;
-			Object.setPrototypeOf(window.RTCPeerConnection, Native);
-		})()`})
-		return err
-	}
-}
-
 // SelectedCandidateTypes returns the local and remote candidate types of
 // the call's selected ICE candidate pair ("relay/relay").
 func (p *Page) SelectedCandidateTypes() string {
@@ -257,6 +361,8 @@ func (p *Page) SelectedCandidateTypes() string {
 		const stats = await window.sprechzimmer.pc.getStats();
 		let pair;
 		stats.forEach(r => { if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
+		// Firefox has no transport stats: its pair says "selected".
+		if (!pair) stats.forEach(r => { if (r.type === "candidate-pair" && r.selected) pair = r; });
 		if (!pair) return "none";
 		return stats.get(pair.localCandidateId).candidateType + "/" + stats.get(pair.remoteCandidateId).candidateType;
 	})()`)
@@ -267,7 +373,7 @@ func (p *Page) SelectedCandidateTypes() string {
 }
 
 // Close closes the tab now, before the test ends.
-func (p *Page) Close() { p.cancel() }
+func (p *Page) Close() { p.tab.close() }
 
 // EnterAsClient ticks both consent boxes of the room page's waiting room,
 // types name if given and enters.
@@ -277,9 +383,18 @@ func (p *Page) EnterAsClient(name string) {
 	p.Click("terms")
 	p.Click("processing")
 	if name != "" {
-		p.Must("typing the name", chromedp.SendKeys(chromedp.ID("name"), name))
+		p.Type("name", name)
 	}
 	p.Click("enter")
+}
+
+// AdmitClient is the therapist letting the waiting client in: it waits
+// for the admit button (shown once the client is in the waiting room) and
+// clicks it.
+func (p *Page) AdmitClient() {
+	p.T.Helper()
+	p.WaitFor("the client waiting for admission", `(b => !!b && b.checkVisibility())(document.getElementById("admit"))`)
+	p.Click("admit")
 }
 
 // EnterByKeyboard enters with the keyboard only: focus the button, press
@@ -288,7 +403,9 @@ func (p *Page) EnterByKeyboard() {
 	p.T.Helper()
 	p.WaitState("waiting-room")
 	p.WaitFor("the enter button enabled", `!document.getElementById("enter").disabled`)
-	p.Must("pressing Enter on the button", chromedp.Focus(chromedp.ID("enter")), chromedp.KeyEvent(kb.Enter))
+	if err := p.tab.pressEnter("enter"); err != nil {
+		p.T.Fatalf("%s: pressing Enter on the button: %v (%s)", p.Name, err, p.Describe())
+	}
 }
 
 // AssertVideoFlows checks that p decodes the other person's video and that

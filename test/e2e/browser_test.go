@@ -1,9 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -19,40 +19,90 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	stopBrowser()
+	stopBrowsers()
 	os.Exit(code)
 }
 
-// shared is the one Chromium all tests open their tabs in.
-var shared struct {
-	once   sync.Once
-	ctx    context.Context
-	cancel context.CancelFunc
-	err    error
+// engine is a browser engine; the tests run in each (forEachEngine).
+type engine = testbrowser.Engine
+
+const (
+	chromium = testbrowser.Chromium
+	firefox  = testbrowser.Firefox
+)
+
+// sharedBrowser is the one browser of an engine that all tests open their
+// tabs in, started on first use.
+type sharedBrowser struct {
+	once    sync.Once
+	browser *testbrowser.Browser
+	stop    func()
+	err     error
 }
 
-// needBrowser returns the shared browser's context. Without a browser the
-// test is skipped, or fails when CI=true.
-func needBrowser(t testing.TB) context.Context {
+var shared = map[engine]*sharedBrowser{chromium: {}, firefox: {}}
+
+// needBrowser returns the shared browser of the engine t runs in (see
+// forEachEngine). Without that browser the test is skipped, or fails when
+// CI=true.
+func needBrowser(t testing.TB) *testbrowser.Browser {
 	t.Helper()
-	testbrowser.Require(t)
-	shared.once.Do(startBrowser)
-	if shared.err != nil {
-		t.Fatalf("starting chromium: %v", shared.err)
-	}
-	return shared.ctx
+	return needBrowserOf(t, engineOf(t))
 }
 
-// startBrowser starts the shared browser.
-func startBrowser() {
-	shared.ctx, shared.cancel, shared.err = testbrowser.Launch(testbrowser.LaunchOptions{FakeUI: true})
+// needBrowserOf is needBrowser for engine e.
+func needBrowserOf(t testing.TB, e engine) *testbrowser.Browser {
+	t.Helper()
+	testbrowser.Require(t, e)
+	s := shared[e]
+	s.once.Do(func() {
+		s.browser, s.stop, s.err = testbrowser.Launch(testbrowser.LaunchOptions{Engine: e, FakeUI: true})
+	})
+	if s.err != nil {
+		t.Fatalf("starting %s: %v", e, s.err)
+	}
+	return s.browser
 }
 
-// stopBrowser ends the shared browser, if one was started.
-func stopBrowser() {
-	if shared.cancel != nil {
-		shared.cancel()
+// stopBrowsers ends the shared browsers that were started.
+func stopBrowsers() {
+	for _, s := range shared {
+		if s.stop != nil {
+			s.stop()
+		}
 	}
+}
+
+// engines records which engine a test (and its subtests) runs in, by the
+// test's full name.
+var engines sync.Map
+
+// forEachEngine runs f as a subtest per engine (named after it); pages
+// that f or its subtests open with openPage are of that engine.
+func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) {
+	t.Helper()
+	for _, e := range testbrowser.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			engines.Store(t.Name(), e)
+			f(t, e)
+		})
+	}
+}
+
+// engineOf is the engine forEachEngine gave t or a test above it;
+// Chromium outside forEachEngine.
+func engineOf(t testing.TB) engine {
+	for name := t.Name(); name != ""; {
+		if e, ok := engines.Load(name); ok {
+			return e.(engine)
+		}
+		i := strings.LastIndexByte(name, '/')
+		if i < 0 {
+			break
+		}
+		name = name[:i]
+	}
+	return chromium
 }
 
 // page is one browser tab; pageOption changes it before it loads.
@@ -64,9 +114,16 @@ type (
 // waitLong bounds what takes a browser and WebRTC on a busy machine.
 const waitLong = testbrowser.WaitLong
 
-// openPage opens url in a new tab of the shared browser; the tab closes
-// when the test ends.
+// openPage opens url in a new tab of the shared browser of t's engine;
+// the tab closes when the test ends.
 func openPage(t testing.TB, name, url string, opts ...pageOption) *page {
 	t.Helper()
 	return testbrowser.Open(t, needBrowser(t), name, url, opts...)
+}
+
+// openPageIn opens url in a new tab of the shared browser of engine e, for
+// a test with both engines at once.
+func openPageIn(t testing.TB, e engine, name, url string, opts ...pageOption) *page {
+	t.Helper()
+	return testbrowser.Open(t, needBrowserOf(t, e), name, url, opts...)
 }

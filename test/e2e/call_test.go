@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
 )
@@ -32,10 +30,34 @@ func assertShows(p *page, id, want string) {
 	p.WaitFor(fmt.Sprintf("#%s to say %q", id, want), fmt.Sprintf("(document.getElementById(%q).innerText || '').includes(%q)", id, want))
 }
 
+// TestCall goes through a whole call in each engine, and with the
+// therapist and the client in different engines both ways.
 func TestCall(t *testing.T) {
+	pairs := []struct{ therapist, client engine }{
+		{chromium, chromium},
+		{firefox, firefox},
+		{chromium, firefox},
+		{firefox, chromium},
+	}
+	for _, pair := range pairs {
+		t.Run(fmt.Sprintf("therapist in %s, client in %s", pair.therapist, pair.client), func(t *testing.T) {
+			testCall(t, pair.therapist, pair.client)
+		})
+	}
+}
+
+// testCall is TestCall with the therapist's page in therapistIn and the
+// client's in clientIn.
+func testCall(t *testing.T, therapistIn, clientIn engine) {
 	r := startRoom(t, roomOptions{})
-	therapist := openPage(t, "therapist", r.Link(r.Therapist))
-	client := openPage(t, "client", r.Link(r.Client))
+	therapist := openPageIn(t, therapistIn, "therapist", r.Link(r.Therapist))
+	client := openPageIn(t, clientIn, "client", r.Link(r.Client))
+	// The published screenshots are of a Chromium pair.
+	screenshot := func(p *page, name string) {
+		if therapistIn == chromium && clientIn == chromium {
+			p.Screenshot(name)
+		}
+	}
 
 	for _, p := range []*page{therapist, client} {
 		p.WaitState("waiting-room")
@@ -57,16 +79,20 @@ func TestCall(t *testing.T) {
 		t.Errorf("client: consent boxes missing or therapist note shown")
 	}
 	client.WaitFor("the level meter to move", "window.sprechzimmer.level > 0")
+	assertAccessible(t, client, "waiting room")
+	assertAccessible(t, therapist, "waiting room")
 	client.Click("terms")
 	client.Click("processing")
-	client.Must("typing the name", chromedp.SendKeys(chromedp.ID("name"), "Frau Beispiel"))
+	client.Type("name", "Frau Beispiel")
 	client.WaitFor("the enter button enabled", `!document.getElementById("enter").disabled`)
-	client.Screenshot("waiting-room-client")
-	therapist.Screenshot("waiting-room-therapist")
+	assertAccessible(t, client, "waiting room, consent given")
+	screenshot(client, "waiting-room-client")
+	screenshot(therapist, "waiting-room-therapist")
 
 	client.Click("enter")
 	client.WaitState("waiting")
 	assertShows(client, "status", textWaiting)
+	assertAccessible(t, client, "waiting for the other")
 
 	therapist.EnterByKeyboard()
 	therapist.WaitState("connected")
@@ -79,7 +105,9 @@ func TestCall(t *testing.T) {
 	client.AssertVideoFlows()
 	assertShows(therapist, "status", "Verbunden mit Frau Beispiel")
 	assertShows(client, "status", textConnected)
-	therapist.Screenshot("call-therapist")
+	assertAccessible(t, therapist, "call")
+	assertAccessible(t, client, "call")
+	screenshot(therapist, "call-therapist")
 
 	t.Run("a third page with either link is refused", func(t *testing.T) {
 		tests := []struct {
@@ -92,10 +120,11 @@ func TestCall(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				third := openPage(t, "third ("+tt.name+")", r.Link(tt.token))
+				third := openPageIn(t, clientIn, "third ("+tt.name+")", r.Link(tt.token))
 				tt.enter(third)
 				third.WaitState("closed")
 				assertShows(third, "message", textRoomFull)
+				assertAccessible(t, third, "room full")
 				third.Close()
 			})
 		}
@@ -125,7 +154,7 @@ func TestCall(t *testing.T) {
 
 	t.Run("reloading a page reconnects the call", func(t *testing.T) {
 		for _, p := range []*page{therapist, client} {
-			p.Must("reloading", chromedp.Reload())
+			p.Reload()
 			p.WaitState("connected")
 			therapist.WaitState("connected")
 			client.WaitState("connected")
@@ -150,6 +179,7 @@ func TestCall(t *testing.T) {
 		client.Click("hangup")
 		client.WaitState("ended")
 		assertShows(client, "ended", textEnded)
+		assertAccessible(t, client, "ended")
 		therapist.WaitState("waiting")
 		assertShows(therapist, "status", textWaiting)
 		client.Click("rejoin")
@@ -167,14 +197,15 @@ func TestCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		second := openPage(outer, "second therapist window", r.URL)
+		second := openPageIn(outer, therapistIn, "second therapist window", r.URL)
 		if _, err := testbrowser.Eval[bool](second, fmt.Sprintf("(Object.entries(%s).forEach(([k, v]) => sessionStorage.setItem(k, v)), true)", session)); err != nil {
 			t.Fatal(err)
 		}
-		second.Must("reloading with the session", chromedp.Reload())
+		second.Reload()
 		second.WaitState("connected")
 		therapist.WaitState("closed")
 		assertShows(therapist, "message", textReplaced)
+		assertAccessible(t, therapist, "replaced by another window")
 		client.WaitState("connected")
 		second.AssertVideoFlows()
 		therapist = second
@@ -186,13 +217,16 @@ func TestCall(t *testing.T) {
 			p.WaitState("closed")
 			assertShows(p, "message", textRoomClosed)
 		}
-		late := openPage(t, "late", r.Link(r.Client))
+		assertAccessible(t, client, "room closed")
+		late := openPageIn(t, clientIn, "late", r.Link(r.Client))
 		late.WaitState("closed")
 		assertShows(late, "message", textRoomClosed)
 	})
 }
 
-func TestClientMustConsent(t *testing.T) {
+func TestClientMustConsent(t *testing.T) { forEachEngine(t, testClientMustConsent) }
+
+func testClientMustConsent(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	client := openPage(t, "client", r.Link(r.Client))
 	client.WaitState("waiting-room")
@@ -225,6 +259,7 @@ func TestClientMustConsent(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertShows(client, "form-error", textConsent)
+			assertAccessible(t, client, "consent missing")
 			if s := client.State(); s != "waiting-room" {
 				t.Errorf("state %q after submitting without consent, want waiting-room", s)
 			}
@@ -254,7 +289,9 @@ func TestClientMustConsent(t *testing.T) {
 	})
 }
 
-func TestRefusedLinks(t *testing.T) {
+func TestRefusedLinks(t *testing.T) { forEachEngine(t, testRefusedLinks) }
+
+func testRefusedLinks(t *testing.T, _ engine) {
 	tests := []struct {
 		name     string
 		link     func(r *testroom.Room) string
@@ -306,6 +343,7 @@ func TestRefusedLinks(t *testing.T) {
 			if p.Visible("waiting") || p.Visible("call") {
 				t.Errorf("waiting room or call shown after a refusal")
 			}
+			assertAccessible(t, p, "refused: "+tt.wantCode)
 			if tt.expired {
 				p.Screenshot("link-expired")
 			}

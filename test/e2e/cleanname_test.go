@@ -16,7 +16,9 @@ const cleanNameCases = "../../signaling/protocol/testdata/clean_name_cases.json"
 // TestCleanNameCases runs the shared table of display names through the
 // page's cleanName, nameFits and checkName (protocol.js) in the browser, so
 // the page and the server clean, limit and refuse a name alike.
-func TestCleanNameCases(t *testing.T) {
+func TestCleanNameCases(t *testing.T) { forEachEngine(t, testCleanNameCases) }
+
+func testCleanNameCases(t *testing.T, _ engine) {
 	raw, err := os.ReadFile(cleanNameCases)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +78,9 @@ func TestCleanNameCases(t *testing.T) {
 // TestRefusedNamesAreExplained types names the page refuses and checks that
 // the person reads why, in German and in English, and stays in the waiting
 // room.
-func TestRefusedNamesAreExplained(t *testing.T) {
+func TestRefusedNamesAreExplained(t *testing.T) { forEachEngine(t, testRefusedNamesAreExplained) }
+
+func testRefusedNamesAreExplained(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	tests := []struct {
 		name  string
@@ -105,6 +109,7 @@ func TestRefusedNamesAreExplained(t *testing.T) {
 			p.Click("processing")
 			p.Click("enter")
 			assertShows(p, "form-error", tt.want)
+			assertAccessible(t, p, "name refused")
 			if s := p.State(); s != "waiting-room" {
 				t.Errorf("state %q after a refused name, want waiting-room", s)
 			}

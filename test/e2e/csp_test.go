@@ -1,29 +1,22 @@
 package e2e
 
 import (
-	"context"
 	"net/http"
 	"testing"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdppage "github.com/chromedp/cdproto/page"
-	"github.com/chromedp/chromedp"
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 )
 
 // withViolationLog makes the page collect the Content-Security-Policy
 // violations it causes in window.cspViolations ("directive blocked-uri"),
-// from before its first script runs. The DevTools protocol adds the
+// from before its first script runs. The browser's driver adds the
 // listener, so the policy does not stop it.
 func withViolationLog() pageOption {
-	return func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `
-			window.cspViolations = [];
-			document.addEventListener("securitypolicyviolation", (e) => {
-				window.cspViolations.push(e.effectiveDirective + " " + e.blockedURI);
-			});`})
-		return err
-	}
+	return testbrowser.WithInitScript(`
+		window.cspViolations = [];
+		document.addEventListener("securitypolicyviolation", (e) => {
+			window.cspViolations.push(e.effectiveDirective + " " + e.blockedURI);
+		});`)
 }
 
 // TestPageWorksUnderItsContentSecurityPolicy enters the room (page,
@@ -31,6 +24,10 @@ func withViolationLog() pageOption {
 // violation, and shows that the policy is enforced: an inline script and
 // an inline style added to the page are refused.
 func TestPageWorksUnderItsContentSecurityPolicy(t *testing.T) {
+	forEachEngine(t, testPageWorksUnderItsContentSecurityPolicy)
+}
+
+func testPageWorksUnderItsContentSecurityPolicy(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	resp, err := http.Get(r.URL)
 	if err != nil {

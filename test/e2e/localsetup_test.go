@@ -26,12 +26,12 @@ import (
 )
 
 // TestLocalSetup runs the README's first command as a person would: it starts
-// cmd/dev, reads the two links it prints, and brings two Chromium tabs into
-// one call through the front door, with relay-only ICE so that the media
-// crosses the project's TURN server. Ctrl-C must stop every process it
+// cmd/dev, reads the two links it prints, and brings two tabs (the therapist
+// in Chromium, the client in Firefox) into one call through the front door,
+// with relay-only ICE so that the media crosses the project's TURN server. Ctrl-C must stop every process it
 // started and leave no file in its temporary directory.
 func TestLocalSetup(t *testing.T) {
-	needBrowser(t)
+	testbrowser.Require(t, chromium, firefox)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
@@ -67,8 +67,8 @@ func TestLocalSetup(t *testing.T) {
 		t.Errorf("cmd/dev runs %d child processes, want at least kube-apiserver, etcd and a signaling server", len(descendants))
 	}
 
-	therapist := openPage(t, "therapist", links["therapist"], testbrowser.WithRelayOnly())
-	client := openPage(t, "client", links["client"], testbrowser.WithRelayOnly())
+	therapist := openPageIn(t, chromium, "therapist", links["therapist"], testbrowser.WithRelayOnly())
+	client := openPageIn(t, firefox, "client", links["client"], testbrowser.WithRelayOnly())
 	client.EnterAsClient("")
 	therapist.EnterByKeyboard()
 	therapist.WaitState("connected")

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -27,8 +26,9 @@ const (
 // camera or microphone ("granted", "denied"). It is Chromium's DevTools
 // protocol (Browser.setPermission): a Firefox run of these tests needs its
 // own way (or skips the permission steps).
-func setMediaPermission(t *testing.T, browserCtx context.Context, origin, name string, setting browser.PermissionSetting) {
+func setMediaPermission(t *testing.T, b *testbrowser.Browser, origin, name string, setting browser.PermissionSetting) {
 	t.Helper()
+	browserCtx := b.ChromiumContext()
 	_, err := cdp.Call(browserCtx, chromedp.FromContext(browserCtx).Browser, browser.SetPermission, browser.SetPermissionParams{
 		Permission: &browser.PermissionDescriptor{Name: name},
 		Setting:    setting,
@@ -41,15 +41,15 @@ func setMediaPermission(t *testing.T, browserCtx context.Context, origin, name s
 
 // ownBrowser starts a Chromium of the test's own that asks the permission
 // settings (the shared one answers every prompt with yes).
-func ownBrowser(t *testing.T) context.Context {
+func ownBrowser(t *testing.T) *testbrowser.Browser {
 	t.Helper()
 	needBrowser(t) // skips without a browser
-	ctx, cancel, err := testbrowser.Launch(testbrowser.LaunchOptions{})
+	b, stop, err := testbrowser.Launch(testbrowser.LaunchOptions{})
 	if err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	t.Cleanup(cancel)
-	return ctx
+	t.Cleanup(stop)
+	return b
 }
 
 // failGetUserMedia makes the page's getUserMedia fail with a DOMException

@@ -10,7 +10,9 @@ import (
 
 // TestModules checks the page's pure functions in the browser that runs
 // them, by importing the modules the page is made of.
-func TestModules(t *testing.T) {
+func TestModules(t *testing.T) { forEachEngine(t, testModules) }
+
+func testModules(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	p := openPage(t, "modules", r.URL+"index.html")
 

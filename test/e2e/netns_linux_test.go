@@ -43,7 +43,10 @@ func inOwnNetwork() (int, bool) {
 	return 0, true
 }
 
-// setUpNetwork brings up the loopback interface in the child's namespace.
+// setUpNetwork brings up the loopback interface in the child's namespace,
+// and a veth pair with a default route that leads nowhere: Firefox gathers
+// no ICE candidate at all, not even on lo, without a default route.
+// Nothing leaves the namespace (the route's gateway does not exist).
 func setUpNetwork() error {
 	if os.Getenv(netnsEnv) == "" {
 		return nil
@@ -63,6 +66,17 @@ func setUpNetwork() error {
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
 		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	for _, args := range [][]string{
+		{"link", "add", "sz0", "type", "veth", "peer", "name", "sz1"},
+		{"address", "add", "198.18.0.1/24", "dev", "sz0"},
+		{"link", "set", "sz0", "up"},
+		{"link", "set", "sz1", "up"},
+		{"route", "add", "default", "via", "198.18.0.2", "dev", "sz0"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("ip %v (iproute2): %w: %s", args, err, out)
+		}
 	}
 	return nil
 }

@@ -17,7 +17,9 @@ const textOtherDevice = "Der Link Ihrer Klientin oder Ihres Klienten wurde auf e
 // is opened on another device: the therapist's page says so over that
 // device's name. The first device's resume takes the seat back, the other
 // device gets reclaimed, and the notice goes.
-func TestSeatTakeoverAnnounced(t *testing.T) {
+func TestSeatTakeoverAnnounced(t *testing.T) { forEachEngine(t, testSeatTakeoverAnnounced) }
+
+func testSeatTakeoverAnnounced(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	therapist := openPage(t, "therapist", r.Link(r.Therapist))
 	therapist.EnterByKeyboard()
@@ -49,6 +51,7 @@ func TestSeatTakeoverAnnounced(t *testing.T) {
 	if !therapist.Visible("device-notice") {
 		t.Fatalf("notice not shown for another device")
 	}
+	assertAccessible(t, therapist, "link opened on another device")
 
 	_ = dial("Frau Beispiel", testpeer.WithResume(first.Joined().Resume))
 	select {

@@ -55,7 +55,9 @@ func runNetworkTest(p *page) (text string, data map[string]string) {
 // browser: two peer connections of the page send the camera and microphone
 // to each other through the room's TURN relay only, and a STUN check asks
 // the same server. No server peer is involved (the room server has none).
-func TestConnectionTest(t *testing.T) {
+func TestConnectionTest(t *testing.T) { forEachEngine(t, testConnectionTest) }
+
+func testConnectionTest(t *testing.T, _ engine) {
 	tests := []struct {
 		name     string
 		ice      func(t *testing.T) []protocol.ICEServer
@@ -109,6 +111,7 @@ func TestConnectionTest(t *testing.T) {
 					t.Errorf("result %q says %q", got, w)
 				}
 			}
+			assertAccessible(t, p, "connection test done")
 			if tt.name == "TURN server reachable" {
 				p.Screenshot("waiting-room-connection-test")
 			}
@@ -123,7 +126,9 @@ func TestConnectionTest(t *testing.T) {
 	}
 }
 
-func TestLanguage(t *testing.T) {
+func TestLanguage(t *testing.T) { forEachEngine(t, testLanguage) }
+
+func testLanguage(t *testing.T, _ engine) {
 	tests := []struct {
 		name        string
 		browser     string
@@ -158,13 +163,16 @@ func TestLanguage(t *testing.T) {
 	}
 }
 
-func TestPhoneScreen(t *testing.T) {
+func TestPhoneScreen(t *testing.T) { forEachEngine(t, testPhoneScreen) }
+
+func testPhoneScreen(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	client := openPage(t, "client on a phone", r.Link(r.Client), testbrowser.WithViewport(360, 740, true))
 	client.WaitState("waiting-room")
 	fits := `document.documentElement.scrollWidth <= window.innerWidth`
 	client.WaitFor("the waiting room to fit the width", fits)
 	client.WaitFor("the camera preview", `document.body.dataset.media === "ok"`)
+	assertAccessible(t, client, "waiting room on a phone")
 	client.Screenshot("waiting-room-phone")
 
 	// Every control a person can reach has a name a screen reader says.
@@ -184,5 +192,6 @@ func TestPhoneScreen(t *testing.T) {
 	client.WaitState("connected")
 	client.WaitFor("the call to fit the width", fits)
 	client.WaitFrames(0)
+	assertAccessible(t, client, "call on a phone")
 	client.Screenshot("call-phone")
 }

@@ -90,6 +90,8 @@ func TestRealNode(t *testing.T) {
 	client := testbrowser.Open(t, browser, "client", string(links.Data[roomcontract.SecretKeyClientLink]), testbrowser.WithRelayOnly())
 	client.EnterAsClient(displayName)
 	therapist.EnterByKeyboard()
+	// Sessions let the therapist admit the client (spec.admission's default).
+	therapist.AdmitClient()
 	therapist.WaitState("connected")
 	client.WaitState("connected")
 	therapist.AssertVideoFlows()

@@ -1,0 +1,113 @@
+package testbrowser
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// page is a form whose button counts clicks and Enter presses, and a
+// camera request whose outcome lands in data-media.
+const testPage = `<!doctype html><html><head><meta name="viewport" content="width=device-width"></head><body data-state="ready">
+<input id="name"><button id="go">go</button><p id="out"></p>
+<script>
+let n = 0;
+document.getElementById("go").addEventListener("click", () => {
+	n++;
+	document.getElementById("out").textContent = document.getElementById("name").value + " " + n;
+});
+navigator.mediaDevices.getUserMedia({ video: true, audio: true })
+	.then((s) => { document.body.dataset.media = "ok:" + s.getTracks().length; })
+	.catch((e) => { document.body.dataset.media = e.name; });
+</script></body></html>`
+
+// TestEngines drives the same page in every engine through Page's methods:
+// values of each JSON type, waits, mouse and keyboard, reload, the tab
+// options, and the fake camera allowed or denied.
+func TestEngines(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = fmt.Fprint(w, testPage)
+	}))
+	t.Cleanup(srv.Close)
+	for _, e := range Engines {
+		t.Run(string(e), func(t *testing.T) {
+			Require(t, e)
+			for _, deny := range []bool{false, true} {
+				t.Run(fmt.Sprintf("deny media %v", deny), func(t *testing.T) {
+					b, stop, err := Launch(LaunchOptions{Engine: e, FakeUI: true, DenyMedia: deny})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(stop)
+					p := Open(t, b, "test", srv.URL,
+						WithLanguages("en-GB,de"),
+						WithViewport(360, 740, true),
+						WithInitScript(`window.early = document.readyState;`))
+					want := "ok:2"
+					if deny {
+						want = "NotAllowedError"
+					}
+					p.WaitFor("the camera's answer", `!!document.body.dataset.media`)
+					if got, _ := Eval[string](p, "document.body.dataset.media"); got != want {
+						t.Errorf("camera: %q, want %q", got, want)
+					}
+					if deny {
+						return
+					}
+					checks := []struct {
+						expr string
+						want string
+					}{
+						{`navigator.languages.join(",")`, `"en-GB,de"`},
+						{`window.innerWidth`, `360`},
+						{`/Mobile/.test(navigator.userAgent)`, `true`},
+						{`window.early`, `"loading"`},
+						{`Promise.resolve({a: [1, "x", null, true]})`, `{"a":[1,"x",null,true]}`},
+					}
+					for _, c := range checks {
+						got, err := Eval[any](p, c.expr)
+						if err != nil {
+							t.Fatalf("%s: %v", c.expr, err)
+						}
+						if b := mustJSON(t, got); b != c.want {
+							t.Errorf("%s = %s, want %s", c.expr, b, c.want)
+						}
+					}
+					if _, err := Eval[string](p, `undefined`); !errors.Is(err, ErrNoValue) {
+						t.Errorf("undefined as a string: %v, want ErrNoValue", err)
+					}
+					if _, err := Eval[bool](p, `(() => { throw new Error("boom") })()`); err == nil {
+						t.Errorf("a thrown error gave no error")
+					}
+					p.Type("name", "Frau Ä")
+					p.Click("go")
+					p.WaitFor("the click", `document.getElementById("out").textContent === "Frau Ä 1"`)
+					if err := p.tab.pressEnter("go"); err != nil {
+						t.Fatal(err)
+					}
+					p.WaitFor("Enter on the button", `document.getElementById("out").textContent === "Frau Ä 2"`)
+					p.Reload()
+					if got := p.Text("out"); got != "" {
+						t.Errorf("after reload: %q", got)
+					}
+					if got, _ := Eval[string](p, `navigator.languages.join(",")`); got != "en-GB,de" {
+						t.Errorf("languages after reload: %q", got)
+					}
+				})
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
