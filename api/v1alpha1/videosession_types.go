@@ -105,7 +105,7 @@ type VideoSessionSpec struct {
 	// or "Automatic", the client enters at once. The room's server enforces
 	// it, not the page. The room reads it when it opens.
 	// +optional
-	// +kubebuilder:default=Therapist
+	// +default="Therapist"
 	Admission Admission `json:"admission,omitempty"`
 }
 
