@@ -71,6 +71,8 @@ func TestLocalSetup(t *testing.T) {
 	client := openPageIn(t, firefox, "client", links["client"], testbrowser.WithRelayOnly())
 	client.EnterAsClient("")
 	therapist.EnterByKeyboard()
+	// The demo session is like any other: the therapist admits the client.
+	therapist.AdmitClient()
 	therapist.WaitState("connected")
 	client.WaitState("connected")
 	therapist.AssertVideoFlows()
