@@ -92,11 +92,16 @@ export class Call extends EventTarget {
    * (both sides make id 0), so neither waits for the other's announcement.
    * The offerer makes it before its offer, the answerer once the offer is
    * applied, so it never causes an offer of its own.
+   * The "channel" event goes out in a microtask: the offerer makes its
+   * channel inside the constructor, before the caller could listen.
    */
   openChannel() {
     if (this.channel) return;
-    this.channel = this.pc.createDataChannel("sprechzimmer", { negotiated: true, id: 0 });
-    this.dispatchEvent(new CustomEvent("channel", { detail: { channel: this.channel } }));
+    const channel = this.pc.createDataChannel("sprechzimmer", { negotiated: true, id: 0 });
+    this.channel = channel;
+    queueMicrotask(() => {
+      if (!this.closed) this.dispatchEvent(new CustomEvent("channel", { detail: { channel } }));
+    });
   }
 
   /**
