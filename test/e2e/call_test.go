@@ -7,6 +7,7 @@ import (
 
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 	"github.com/sprechzimmer/sprechzimmer/internal/testroom"
+	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
 )
 
 // Texts a German-speaking person reads; the tests look for them, not for
@@ -271,7 +272,7 @@ func testClientMustConsent(t *testing.T, _ engine) {
 		code, err := testbrowser.Eval[string](client, fmt.Sprintf(`new Promise((resolve) => {
 			const url = new URL("ws", location.href); url.protocol = "ws:";
 			const ws = new WebSocket(url);
-			ws.onopen = () => ws.send(JSON.stringify({type: "hello", data: {version: 1, token: %q}}));
+			ws.onopen = () => ws.send(JSON.stringify({type: "hello", data: {version: %d, token: %q}}));
 			ws.onmessage = (ev) => {
 				const m = JSON.parse(ev.data);
 				if (m.type === "welcome") ws.send(JSON.stringify({type: "join", data: {name: "x"}}));
@@ -279,7 +280,7 @@ func testClientMustConsent(t *testing.T, _ engine) {
 				if (m.type === "joined") { resolve("joined"); ws.close(); }
 			};
 			setTimeout(() => resolve("timeout"), 10000);
-		})`, r.Client))
+		})`, protocol.Version, r.Client))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -334,6 +334,9 @@ func TestQualityOnAThrottledPath(t *testing.T) {
 			if p.Text("audio-only") != "Nur Ton" {
 				t.Errorf("%s: the button says %q, want the one label %q", p.Name, p.Text("audio-only"), "Nur Ton")
 			}
+			// The side that did not switch learns it from the next
+			// negotiation and the next sample: await it, don't race it.
+			p.WaitFor("the indicator to say audio only", `["automatic", "peer"].includes(document.getElementById("quality").dataset.audioOnly)`)
 			switch quality(p, "audioOnly") {
 			case "automatic":
 				switched++
