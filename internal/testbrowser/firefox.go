@@ -38,6 +38,12 @@ var firefoxPrefs = map[string]any{
 	"media.autoplay.default":         0,
 	"media.autoplay.blocking_policy": 0,
 	"media.autoplay.block-webaudio":  false,
+	// Firefox's Web Audio runs on the clock of an audio output; on a
+	// machine without one (no sound card, no sound server) an AudioContext
+	// stays "suspended" for ever and resume() never settles, so nothing
+	// reads the microphone (a dead level meter). Chromium falls back to a
+	// fake output by itself; Firefox's mock audio backend does the same.
+	"media.cubeb.force_mock_context": true,
 	// A German browser, as the Chromium side (--lang de-DE).
 	"intl.accept_languages": "de-DE,de",
 	"intl.locale.requested": "de-DE",
