@@ -335,12 +335,17 @@ func (f *firefoxTab) click(id string) error {
 	return f.client.Click(ctx, f.id, node)
 }
 
-// focusAndType focuses the element with id and presses keys.
+// focusAndType focuses the element with id and presses keys. The tab comes
+// to the front first: of two tabs in one Firefox, keys pressed in the one
+// behind reach no element.
 func (f *firefoxTab) focusAndType(id, keys string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), WaitLong)
 	defer cancel()
 	if _, err := f.node(ctx, id); err != nil {
 		return err
+	}
+	if err := f.client.Activate(ctx, f.id); err != nil {
+		return fmt.Errorf("bringing the tab to the front: %w", err)
 	}
 	if _, err := f.client.Evaluate(ctx, f.id, fmt.Sprintf(`document.getElementById(%q).focus()`, id)); err != nil {
 		return err
