@@ -37,6 +37,12 @@ func (c *Client) CloseTab(ctx context.Context, id string) error {
 	return c.Call(ctx, "browsingContext.close", map[string]any{"context": id}, nil)
 }
 
+// Activate brings the tab to the front of its window and gives it the
+// focus, as a user's click on it would: keys reach only the focused tab.
+func (c *Client) Activate(ctx context.Context, id string) error {
+	return c.Call(ctx, "browsingContext.activate", map[string]any{"context": id}, nil)
+}
+
 // Navigate loads url in the tab and waits until its document is parsed and
 // its deferred and module scripts have run (DOMContentLoaded).
 func (c *Client) Navigate(ctx context.Context, id, url string) error {

@@ -38,6 +38,12 @@ var firefoxPrefs = map[string]any{
 	"media.autoplay.default":         0,
 	"media.autoplay.blocking_policy": 0,
 	"media.autoplay.block-webaudio":  false,
+	// Firefox's Web Audio runs on the clock of an audio output; on a
+	// machine without one (no sound card, no sound server) an AudioContext
+	// stays "suspended" for ever and resume() never settles, so nothing
+	// reads the microphone (a dead level meter). Chromium falls back to a
+	// fake output by itself; Firefox's mock audio backend does the same.
+	"media.cubeb.force_mock_context": true,
 	// A German browser, as the Chromium side (--lang de-DE).
 	"intl.accept_languages": "de-DE,de",
 	"intl.locale.requested": "de-DE",
@@ -329,12 +335,17 @@ func (f *firefoxTab) click(id string) error {
 	return f.client.Click(ctx, f.id, node)
 }
 
-// focusAndType focuses the element with id and presses keys.
+// focusAndType focuses the element with id and presses keys. The tab comes
+// to the front first: of two tabs in one Firefox, keys pressed in the one
+// behind reach no element.
 func (f *firefoxTab) focusAndType(id, keys string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), WaitLong)
 	defer cancel()
 	if _, err := f.node(ctx, id); err != nil {
 		return err
+	}
+	if err := f.client.Activate(ctx, f.id); err != nil {
+		return fmt.Errorf("bringing the tab to the front: %w", err)
 	}
 	if _, err := f.client.Evaluate(ctx, f.id, fmt.Sprintf(`document.getElementById(%q).focus()`, id)); err != nil {
 		return err

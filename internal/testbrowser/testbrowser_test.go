@@ -10,7 +10,8 @@ import (
 )
 
 // page is a form whose button counts clicks and Enter presses, and a
-// camera request whose outcome lands in data-media.
+// camera request whose outcome lands in data-media and whose microphone
+// Web Audio measures.
 const testPage = `<!doctype html><html><head><meta name="viewport" content="width=device-width"></head><body data-state="ready">
 <input id="name"><button id="go">go</button><p id="out"></p>
 <script>
@@ -20,8 +21,24 @@ document.getElementById("go").addEventListener("click", () => {
 	document.getElementById("out").textContent = document.getElementById("name").value + " " + n;
 });
 navigator.mediaDevices.getUserMedia({ video: true, audio: true })
-	.then((s) => { document.body.dataset.media = "ok:" + s.getTracks().length; })
+	.then((s) => {
+		document.body.dataset.media = "ok:" + s.getTracks().length;
+		hear(s);
+	})
 	.catch((e) => { document.body.dataset.media = e.name; });
+// hear puts the loudest sample of the microphone, as Web Audio reads it,
+// in window.peak.
+function hear(s) {
+	const ctx = new AudioContext();
+	const analyser = ctx.createAnalyser();
+	ctx.createMediaStreamSource(s).connect(analyser);
+	const samples = new Float32Array(analyser.fftSize);
+	window.peak = 0;
+	setInterval(() => {
+		analyser.getFloatTimeDomainData(samples);
+		window.peak = Math.max(window.peak, ...samples.map(Math.abs));
+	}, 50);
+}
 </script></body></html>`
 
 // TestEngines drives the same page in every engine through Page's methods:
@@ -83,6 +100,9 @@ func TestEngines(t *testing.T) {
 					if _, err := Eval[bool](p, `(() => { throw new Error("boom") })()`); err == nil {
 						t.Errorf("a thrown error gave no error")
 					}
+					// The level meter's way: without an audio output Firefox's
+					// Web Audio would stay suspended and read only zeros.
+					p.WaitFor("the fake microphone heard through Web Audio", `window.peak > 0`)
 					p.Type("name", "Frau Ä")
 					p.Click("go")
 					p.WaitFor("the click", `document.getElementById("out").textContent === "Frau Ä 1"`)

@@ -297,7 +297,10 @@ function startMedia(choice) {
       watchTrack(t);
       await app.call?.replaceTrack(t);
     }
-    await fillDevices(stream);
+    // Not awaited: Firefox answers enumerateDevices only once the tab is
+    // visible, and a call must not wait for the device lists of a tab in
+    // the background (e.g. reloaded behind another).
+    fillDevices(stream).catch(() => {});
     return stream;
   })();
   return mediaReady;
