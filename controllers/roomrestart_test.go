@@ -163,7 +163,8 @@ func (p *roomProcess) awaitRestored(t *testing.T) {
 	})
 }
 
-// seatBoth lets the therapist and the client in.
+// seatBoth lets the therapist and the client in: both join, the
+// therapist admits the client.
 func (p *roomProcess) seatBoth(t *testing.T) {
 	t.Helper()
 	p.awaitRestored(t)
@@ -180,6 +181,10 @@ func (p *roomProcess) seatBoth(t *testing.T) {
 			}
 		}
 		p.members = append(p.members, m)
+	}
+	// Sessions let the therapist admit the waiting client.
+	if err := p.members[0].Receive(&protocol.Envelope{Type: protocol.TypeAdmit, Data: json.RawMessage(`{}`)}); err != nil {
+		t.Fatalf("admit: %v", err)
 	}
 }
 

@@ -70,6 +70,10 @@ func launchChromium(o LaunchOptions) (*Browser, func(), error) {
 	return &Browser{Engine: Chromium, chromium: ctx}, stop, nil
 }
 
+// chromiumMobileUA is the user agent of a phone's Chromium, for WithViewport
+// with mobile set.
+const chromiumMobileUA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Mobile Safari/537.36"
+
 // chromiumTab is a Chromium tab.
 type chromiumTab struct {
 	ctx    context.Context
@@ -86,11 +90,16 @@ func openChromium(b *Browser, url string, o tabOptions) (*chromiumTab, error) {
 		return nil, fmt.Errorf("opening a tab: %w", err)
 	}
 	steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate("about:blank")}
-	if o.languages != "" {
+	mobile := o.viewport != nil && o.viewport.mobile
+	if o.languages != "" || mobile {
 		steps = append(steps, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 			ua, err := chromedp.Evaluate[string]("navigator.userAgent")(ctx, t)
 			if err != nil {
 				return err
+			}
+			if mobile {
+				// A phone's browser says so in its user agent, as pages check.
+				ua = chromiumMobileUA
 			}
 			_, err = cdp.Call(ctx, t, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: o.languages})
 			return err

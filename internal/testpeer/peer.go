@@ -712,3 +712,10 @@ func (p *Peer) Close() error {
 	})
 	return err
 }
+
+// Admit is the therapist letting the waiting client in (a session's
+// default admission): the server then introduces the two and the therapist
+// offers.
+func (p *Peer) Admit(ctx context.Context) error {
+	return p.conn.Send(ctx, protocol.TypeAdmit, struct{}{})
+}

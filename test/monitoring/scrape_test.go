@@ -110,6 +110,10 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 		t.Fatalf("the client joins: %v", err)
 	}
 	t.Cleanup(func() { _ = patient.Close() })
+	// The demo session lets the therapist admit the waiting client.
+	if err := therapist.Admit(ctx); err != nil {
+		t.Fatalf("the therapist admits the client: %v", err)
+	}
 	var refused *testpeer.ServerError
 	if _, err := testpeer.Dial(ctx, clientLink.ws, strings.Repeat("A", len(clientLink.token))); !errors.As(err, &refused) || refused.Code != protocol.CodeLinkInvalid {
 		t.Fatalf("a wrong link: %v, want the refusal %s", err, protocol.CodeLinkInvalid)
