@@ -76,8 +76,9 @@ func TestChartValidatesAgainstAPIServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Namespaces for real: a dry-run object needs its namespace.
-			for _, ns := range []string{releaseNamespace, "sprechzimmer-frontdoor", "sprechzimmer-turn"} {
+			// Namespaces for real: a dry-run object needs its namespace (the
+			// watched one is the platform team's, not the chart's).
+			for _, ns := range []string{releaseNamespace, "sprechzimmer-frontdoor", "sprechzimmer-turn", "praxis-a"} {
 				u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}
 				if err := c.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
 					t.Fatal(err)

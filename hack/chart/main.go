@@ -366,6 +366,13 @@ func (t *template) apply(kind, name string) error {
 	case "Issuer":
 		// The metrics certificate (cert-manager in any case) uses it too.
 		t.when = `not .Values.webhook.certificate.issuerRef`
+	case "ClusterRoleBinding":
+		// With watched namespaces, templates/watch-namespaces.yaml binds
+		// these roles in those namespaces only (as the kustomize component
+		// config/components/watch-namespaces does).
+		if name == "sprechzimmer-manager-rolebinding" || name == "sprechzimmer-frontdoor" {
+			t.when = "not .Values.watchNamespaces"
+		}
 	case "Certificate":
 		return t.certificate(name == "sprechzimmer-serving-cert")
 	case "HTTPRoute":
