@@ -40,19 +40,9 @@ func TestConnectionLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := baseEnv()
-			for k, v := range tt.env {
-				env[k] = v
-			}
-			c, err := Load(func(k string) string { return env[k] })
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
-				}
+			c := loadOver(t, tt.env, tt.wantErr)
+			if c == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.MaxConnections != tt.want.MaxConnections || c.MaxPendingConnections != tt.want.MaxPendingConnections || c.HelloTimeout != tt.want.HelloTimeout ||
 				c.RefusalReportInterval != tt.want.RefusalReportInterval {
@@ -96,19 +86,9 @@ func TestAdmissionAndStart(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := baseEnv()
-			for k, v := range tt.env {
-				env[k] = v
-			}
-			c, err := Load(func(k string) string { return env[k] })
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
-				}
+			c := loadOver(t, tt.env, tt.wantErr)
+			if c == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.Admission != tt.wantAdmission || !c.StartsAt.Equal(tt.wantStart) {
 				t.Fatalf("got %q/%v, want %q/%v", c.Admission, c.StartsAt, tt.wantAdmission, tt.wantStart)
@@ -119,4 +99,26 @@ func TestAdmissionAndStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loadOver loads the base environment with env set over it. With wantErr,
+// Load must fail naming it and loadOver returns nil; otherwise Load must
+// succeed.
+func loadOver(t *testing.T, env map[string]string, wantErr string) *Config {
+	t.Helper()
+	all := baseEnv()
+	for k, v := range env {
+		all[k] = v
+	}
+	c, err := Load(func(k string) string { return all[k] })
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error %v, want one naming %s", err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
