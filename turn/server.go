@@ -207,7 +207,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	gen := &relayGenerator{inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m, buffer: cfg.SocketBuffer / 4}
+	// One generator per listener, so that relay sockets count their bytes
+	// by the listener their client came in on.
+	genFor := func(listener string) *relayGenerator {
+		return &relayGenerator{inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m.forListener(listener), buffer: cfg.SocketBuffer / 4}
+	}
 	permit := func(_ net.Addr, peer net.IP) bool {
 		if cfg.Peers.AllowedIP(peer) {
 			return true
@@ -225,8 +229,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.udpAddr = conns[0].LocalAddr()
 	pcs := make([]pionturn.PacketConnConfig, len(conns))
+	udpGen := genFor(ListenerUDP)
 	for i, c := range conns {
-		pcs[i] = pionturn.PacketConnConfig{PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: permit}
+		pcs[i] = pionturn.PacketConnConfig{PacketConn: c, RelayAddressGenerator: udpGen, PermissionHandler: permit}
 	}
 	var lcs []pionturn.ListenerConfig
 	closeListeners := func() {
@@ -243,7 +248,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tcpAddr = ln.Addr()
 		lcs = append(lcs, pionturn.ListenerConfig{
-			Listener: guardListener(ln, cfg.MaxTCPConns), RelayAddressGenerator: gen, PermissionHandler: permit,
+			Listener: guardListener(ln, cfg.MaxTCPConns), RelayAddressGenerator: genFor(ListenerTCP), PermissionHandler: permit,
 		})
 	}
 	if cfg.TLSAddress != "" {
@@ -258,7 +263,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.tlsAddr = ln.Addr()
-		lcs = append(lcs, pionturn.ListenerConfig{Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit})
+		lcs = append(lcs, pionturn.ListenerConfig{Listener: ln, RelayAddressGenerator: genFor(ListenerTLS), PermissionHandler: permit})
 	}
 
 	fail := func(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
@@ -291,14 +296,15 @@ func New(cfg Config) (*Server, error) {
 					fail(ReasonBadCredential)
 				}
 			},
-			OnAllocationCreated: func(src, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
+			OnAllocationCreated: func(src, dst net.Addr, _, user, _ string, _ net.Addr, _ int) {
 				users.add(user, 1)
 				clients.add(clientKey(user, src), 1)
-				m.allocationsTotal.Inc()
+				m.allocationCreated(s.listenerOf(dst))
 			},
-			OnAllocationDeleted: func(src, _ net.Addr, _, user, _ string) {
+			OnAllocationDeleted: func(src, dst net.Addr, _, user, _ string) {
 				users.add(user, -1)
 				clients.add(clientKey(user, src), -1)
+				m.allocationDeleted(s.listenerOf(dst))
 				select {
 				case s.deleted <- struct{}{}:
 				default:
@@ -311,11 +317,25 @@ func New(cfg Config) (*Server, error) {
 		closeListeners()
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
-	if err := m.register(cfg.Registerer, func() float64 { return float64(s.pion.AllocationCount()) }); err != nil {
+	if err := m.register(cfg.Registerer); err != nil {
 		_ = s.pion.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// listenerOf names the listener of a client connection whose server side
+// is local: UDP, or TLS when local is the TLS listener's address (a TCP
+// listener cannot share its port), else TCP.
+func (s *Server) listenerOf(local net.Addr) string {
+	l, ok := local.(*net.TCPAddr)
+	if !ok {
+		return ListenerUDP
+	}
+	if t, ok := s.tlsAddr.(*net.TCPAddr); ok && t.Port == l.Port && (t.IP.IsUnspecified() || t.IP.Equal(l.IP)) {
+		return ListenerTLS
+	}
+	return ListenerTCP
 }
 
 // listenUDP opens n UDP sockets on address; more than one share the port

@@ -104,7 +104,7 @@ func TestRun(t *testing.T) {
 	overTLS.Close()
 
 	for path, want := range map[string]string{
-		"/metrics": "sprechzimmer_turn_allocations_total 2", // one over UDP, one over TLS
+		"/metrics": `sprechzimmer_turn_allocations_total{listener="tls"} 1`,
 		"/readyz":  "ok",
 		"/healthz": "ok",
 	} {
