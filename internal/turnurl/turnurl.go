@@ -31,7 +31,7 @@ var rank = map[string]int{UDP: 0, TCP: 1, TLS: 2}
 func Transport(url string) (string, error) {
 	scheme, rest, ok := strings.Cut(url, ":")
 	if !ok || (scheme != "turn" && scheme != "turns") {
-		return "", fmt.Errorf("turn URL %q: want turn: or turns:", url)
+		return "", fmt.Errorf("turn URL %q: want the scheme turn or turns", url)
 	}
 	hostport, query, _ := strings.Cut(rest, "?")
 	if err := checkHostPort(hostport); err != nil {
