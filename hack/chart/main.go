@@ -385,6 +385,10 @@ func (t *template) apply(kind, name string) error {
 		return t.certificate(name == "sprechzimmer-serving-cert")
 	case "HTTPRoute":
 		return t.httpRoute()
+	case "Service":
+		if name == "turn" {
+			return t.turnService()
+		}
 	case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
 		return t.webhookConfiguration()
 	}
@@ -728,6 +732,17 @@ func (t *template) turnCertificate() error {
 	spec[t.block(func(indent int) string {
 		return fmt.Sprintf("%sdnsNames:\n%s{{- toYaml (required \"turn.tls.dnsNames: the host names of the turns: URLs\" .Values.turn.tls.dnsNames) | nindent %d }}", pad(indent), pad(indent+2), indent+2)
 	})] = nil
+	return nil
+}
+
+// turnService: the type of the Service in front of TURN over TLS from
+// values (turn.tls.serviceType).
+func (t *template) turnService() error {
+	spec := mapAt(t.obj, "spec")
+	if _, ok := spec["type"]; !ok {
+		return fmt.Errorf("no spec.type")
+	}
+	spec["type"] = t.scalar("{{ .Values.turn.tls.serviceType | quote }}")
 	return nil
 }
 
