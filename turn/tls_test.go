@@ -3,7 +3,6 @@ package turn_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -125,26 +124,9 @@ func TestTURNOverTLS(t *testing.T) {
 // cert, pkey as docs/turn.md configures it) and returns its address.
 func startCoturnTLS(t *testing.T, certFile, keyFile string) *net.TCPAddr {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{
+	return runCoturn(t, turntest.CoturnConfig{
 		Secret: testSecret, Realm: testRealm, TLSCertFile: certFile, TLSKeyFile: keyFile,
-	})
-	if errors.Is(err, turntest.ErrNoCoturn) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %v", err)
-		}
-		t.Skipf("skipping the coturn comparison: %v", err)
-	}
-	if err != nil {
-		t.Fatalf("StartCoturn() = %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("coturn Close() = %v", err)
-		}
-	})
-	return c.TLSAddr()
+	}).TLSAddr()
 }
 
 // servedSerial connects to addr over TLS and returns the serial number of
@@ -238,21 +220,11 @@ func TestTLSListenerNeedsCertificate(t *testing.T) {
 // connections after it, without a restart.
 func TestCoturnCertificateReload(t *testing.T) {
 	ca, certFile, keyFile := testCert(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{
+	c := runCoturn(t, turntest.CoturnConfig{
 		Secret: testSecret, Realm: testRealm, TLSCertFile: certFile, TLSKeyFile: keyFile,
 	})
-	if errors.Is(err, turntest.ErrNoCoturn) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %v", err)
-		}
-		t.Skipf("skipping the coturn check: %v", err)
-	}
-	if err != nil {
-		t.Fatalf("StartCoturn() = %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
 	if got := servedSerial(t, c.TLSAddr(), ca); got != 1 {
 		t.Fatalf("coturn serves serial %d, want 1", got)
 	}
