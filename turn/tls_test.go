@@ -158,7 +158,8 @@ func TestTLSCertificateRenewal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	cred := turncred.Mint([]byte(testSecret), "room-renew", time.Now().Add(time.Hour))
-	call, err := turntest.Allocate(ctx, turntest.TLSAddr{Addr: srv.TLSAddr().(*net.TCPAddr), Config: tlsClient(ca)}, cred.Username, cred.Password)
+	// From whatever address the kernel chooses, as test/node does.
+	call, err := turntest.AllocateFrom(ctx, nil, turntest.TLSAddr{Addr: srv.TLSAddr().(*net.TCPAddr), Config: tlsClient(ca)}, cred.Username, cred.Password)
 	if err != nil {
 		t.Fatalf("Allocate() over TLS = %v", err)
 	}

@@ -34,7 +34,8 @@ func Allocate(ctx context.Context, server net.Addr, username, password string) (
 }
 
 // AllocateFrom is Allocate from a fresh socket on local, for example
-// 127.0.0.2 to play a second client address on loopback.
+// 127.0.0.2 to play a second client address on loopback; nil lets the
+// kernel choose (a server off loopback, such as a Service's cluster IP).
 func AllocateFrom(ctx context.Context, local net.IP, server net.Addr, username, password string) (*Allocation, error) {
 	conn, err := clientConn(ctx, local, server)
 	if err != nil {
@@ -83,8 +84,12 @@ func clientConn(ctx context.Context, local net.IP, server net.Addr) (net.PacketC
 		}
 		return pionturn.NewSTUNConn(c), nil
 	}
+	host := ""
+	if local != nil {
+		host = local.String()
+	}
 	var lc net.ListenConfig
-	conn, err := lc.ListenPacket(ctx, "udp4", net.JoinHostPort(local.String(), "0"))
+	conn, err := lc.ListenPacket(ctx, "udp4", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("turn client socket: %w", err)
 	}

@@ -74,7 +74,9 @@ func testTURNOverTLS(t *testing.T, api ctrlclient.Client) {
 	cred := turncred.Mint(shared.Data["secret"], "room-node-tls", time.Now().Add(time.Hour))
 	allocCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	alloc, err := turntest.Allocate(allocCtx, turntest.TLSAddr{Addr: addr, Config: &tls.Config{RootCAs: roots, ServerName: turnTLSHost, MinVersion: tls.VersionTLS12}}, cred.Username, cred.Password)
+	// From the host's own address, not loopback: the cluster IP is not
+	// reachable from 127.0.0.1.
+	alloc, err := turntest.AllocateFrom(allocCtx, nil, turntest.TLSAddr{Addr: addr, Config: &tls.Config{RootCAs: roots, ServerName: turnTLSHost, MinVersion: tls.VersionTLS12}}, cred.Username, cred.Password)
 	if err != nil {
 		t.Fatalf("Allocate() over TLS through the Service's port 443 = %v", err)
 	}
