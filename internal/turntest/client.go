@@ -2,6 +2,7 @@ package turntest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -26,13 +27,15 @@ type Allocation struct {
 
 // Allocate asks the TURN server at server for a UDP relay allocation with
 // the given credentials, from a fresh socket on 127.0.0.1. A *net.TCPAddr
-// server is reached over TCP (TURN over TCP, the relay still UDP).
+// server is reached over TCP (TURN over TCP, the relay still UDP), a
+// TLSAddr over TLS (TURN over TLS).
 func Allocate(ctx context.Context, server net.Addr, username, password string) (*Allocation, error) {
 	return AllocateFrom(ctx, net.IPv4(127, 0, 0, 1), server, username, password)
 }
 
 // AllocateFrom is Allocate from a fresh socket on local, for example
-// 127.0.0.2 to play a second client address on loopback.
+// 127.0.0.2 to play a second client address on loopback; nil lets the
+// kernel choose (a server off loopback, such as a Service's cluster IP).
 func AllocateFrom(ctx context.Context, local net.IP, server net.Addr, username, password string) (*Allocation, error) {
 	conn, err := clientConn(ctx, local, server)
 	if err != nil {
@@ -65,6 +68,14 @@ func AllocateFrom(ctx context.Context, local net.IP, server net.Addr, username, 
 
 // clientConn is the client's socket towards server.
 func clientConn(ctx context.Context, local net.IP, server net.Addr) (net.PacketConn, error) {
+	if s, ok := server.(TLSAddr); ok {
+		d := tls.Dialer{NetDialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: local}}, Config: s.Config}
+		c, err := d.DialContext(ctx, "tcp4", s.Addr.String())
+		if err != nil {
+			return nil, fmt.Errorf("turn client tls: %w", err)
+		}
+		return pionturn.NewSTUNConn(c), nil
+	}
 	if server.Network() == "tcp" {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: local}}
 		c, err := d.DialContext(ctx, "tcp4", server.String())
@@ -73,8 +84,12 @@ func clientConn(ctx context.Context, local net.IP, server net.Addr) (net.PacketC
 		}
 		return pionturn.NewSTUNConn(c), nil
 	}
+	host := ""
+	if local != nil {
+		host = local.String()
+	}
 	var lc net.ListenConfig
-	conn, err := lc.ListenPacket(ctx, "udp4", net.JoinHostPort(local.String(), "0"))
+	conn, err := lc.ListenPacket(ctx, "udp4", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("turn client socket: %w", err)
 	}
