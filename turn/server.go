@@ -20,6 +20,8 @@ import (
 	"github.com/pion/transport/v5/reuseport"
 	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/udpbatch"
 )
 
 // Config configures a Server.
@@ -55,6 +57,11 @@ type Config struct {
 	RelayBindIP string
 	// MinPort and MaxPort bound the relay ports; both 0 means ephemeral ports.
 	MinPort, MaxPort uint16
+	// BatchSize is how many datagrams one system call (recvmmsg,
+	// sendmmsg) reads or writes at most on the client-facing UDP sockets;
+	// relay sockets take up to 8. 0 means DefaultBatchSize; 1 reads and
+	// writes one datagram per system call.
+	BatchSize int
 	// SocketBuffer is the receive and send buffer size asked for on the
 	// client-facing UDP sockets, which carry every call's traffic; the
 	// kernel caps it at net.core.rmem_max and wmem_max. 0 means
@@ -137,6 +144,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SocketBuffer <= 0 {
 		c.SocketBuffer = DefaultSocketBuffer
 	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
 	return c, nil
 }
 
@@ -194,7 +204,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	gen := &relayGenerator{inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m, buffer: cfg.SocketBuffer / 4}
+	group := &udpbatch.Group{}
+	gen := &relayGenerator{
+		inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m, buffer: cfg.SocketBuffer / 4,
+		group: group, batch: min(cfg.BatchSize, maxRelayBatch),
+	}
 	permit := func(_ net.Addr, peer net.IP) bool {
 		if cfg.Peers.AllowedIP(peer) {
 			return true
@@ -207,8 +221,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range conns {
+	for i, c := range conns {
 		setBuffers(c, cfg.SocketBuffer)
+		conns[i] = batched(c, group, cfg.BatchSize)
 	}
 	s.udpAddr = conns[0].LocalAddr()
 	pcs := make([]pionturn.PacketConnConfig, len(conns))

@@ -1,13 +1,17 @@
 // Command turn-bench compares the project's TURN server with coturn on this
 // machine: relay throughput through one allocation in both directions,
-// round-trip latency through the relay, and allocations per second. Both
-// servers run as their own processes on loopback (the project's server is
-// this binary re-executed with -serve); the client is pion/turn and the
-// peer a plain UDP socket, the same for both. It prints a markdown table.
+// round-trip latency through the relay, allocations per second, and the
+// servers' CPU time per relayed MB (user and system time from
+// /proc/<pid>/stat). The servers run as their own processes on loopback
+// (the project's server is this binary re-executed with -serve); the
+// client is pion/turn and the peer a plain UDP socket, the same for all.
+// Besides the project's server as configured by default, it measures the
+// same server with -batch 1, one system call per datagram as before
+// recvmmsg/sendmmsg batching, in the same run. It prints a markdown table.
 //
 // Usage:
 //
-//	go run ./test/bench/turn [-packets 20000] [-size 1200] [-window 64] [-runs 10] [-rtts 2000] [-allocs 300]
+//	go run ./test/bench/turn [-packets 20000] [-size 1200] [-window 64] [-runs 10] [-rtts 2000] [-allocs 300] [-batch 0] [-unbatched=true]
 package main
 
 import (
@@ -47,7 +51,8 @@ const (
 )
 
 type params struct {
-	packets, size, window, runs, rtts, allocs, udpSockets, gomaxprocs int
+	packets, size, window, runs, rtts, allocs, udpSockets, gomaxprocs, batch int
+	unbatched                                                                bool
 }
 
 func main() {
@@ -61,11 +66,13 @@ func main() {
 	flag.IntVar(&p.allocs, "allocs", 300, "allocations for the allocations-per-second figure, spread over the rounds")
 	flag.IntVar(&p.udpSockets, "udp-sockets", 1, "the project's server: -udp-sockets")
 	flag.IntVar(&p.gomaxprocs, "gomaxprocs", 0, "the project's server: GOMAXPROCS (0: Go's default, the number of CPUs)")
+	flag.IntVar(&p.batch, "batch", 0, "the project's server: datagrams per recvmmsg/sendmmsg (0: turn.DefaultBatchSize, 1: no batching)")
+	flag.BoolVar(&p.unbatched, "unbatched", true, "measure the project's server with -batch 1 too, as a third server in the same run")
 	flag.Parse()
 
 	var err error
 	if *serve {
-		err = runServer(p.udpSockets)
+		err = runServer(p.udpSockets, p.batch)
 	} else {
 		err = runBench(p)
 	}
@@ -76,7 +83,7 @@ func main() {
 }
 
 // runServer is the child process: the project's TURN server on loopback.
-func runServer(udpSockets int) (retErr error) {
+func runServer(udpSockets, batch int) (retErr error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	srv, err := turn.New(turn.Config{
@@ -84,6 +91,7 @@ func runServer(udpSockets int) (retErr error) {
 		Secret:      []byte(os.Getenv(secretEnv)),
 		UDPAddress:  "127.0.0.1:0",
 		UDPSockets:  udpSockets,
+		BatchSize:   batch,
 		RelayIP:     net.IPv4(127, 0, 0, 1),
 		RelayBindIP: "127.0.0.1",
 		Peers:       turn.NewPeerPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, nil),
@@ -117,12 +125,12 @@ func runServer(udpSockets int) (retErr error) {
 
 // startOwn re-executes this binary with -serve and returns the server's
 // address and a function that stops it.
-func startOwn(secret string, udpSockets, gomaxprocs int) (net.Addr, int, func(), error) {
+func startOwn(secret string, udpSockets, gomaxprocs, batch int) (net.Addr, int, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("find own binary: %w", err)
 	}
-	cmd := exec.Command(self, "-serve", "-udp-sockets", strconv.Itoa(udpSockets)) //nolint:gosec // ourselves.
+	cmd := exec.Command(self, "-serve", "-udp-sockets", strconv.Itoa(udpSockets), "-batch", strconv.Itoa(batch)) //nolint:gosec // ourselves.
 	cmd.Env = append(os.Environ(), secretEnv+"="+secret)
 	if gomaxprocs > 0 {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(gomaxprocs))
@@ -185,11 +193,25 @@ func runBench(p params) error {
 	if err != nil {
 		return err
 	}
-	own, ownPid, stopOwn, err := startOwn(secret, p.udpSockets, p.gomaxprocs)
-	if err != nil {
-		return err
+	var targets []*target
+	variants := []struct {
+		name  string
+		batch int
+	}{{"sprechzimmer", p.batch}}
+	if p.unbatched {
+		variants = append(variants, struct {
+			name  string
+			batch int
+		}{"sprechzimmer -batch 1", 1})
 	}
-	defer stopOwn()
+	for _, v := range variants {
+		addr, pid, stop, err := startOwn(secret, p.udpSockets, p.gomaxprocs, v.batch)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		targets = append(targets, &target{name: v.name, addr: addr, pid: pid})
+	}
 	startCtx, cancelStart := context.WithTimeout(ctx, 10*time.Second)
 	defer cancelStart()
 	coturn, err := turntest.StartCoturn(startCtx, turntest.CoturnConfig{Secret: secret, Realm: realm})
@@ -198,7 +220,7 @@ func runBench(p params) error {
 	}
 	defer func() { _ = coturn.Close() }() // only removes its temporary files once it is killed
 
-	targets := []*target{{name: "sprechzimmer", addr: own, pid: ownPid}, {name: "coturn", addr: coturn.Addr(), pid: coturn.Pid()}}
+	targets = append(targets, &target{name: "coturn", addr: coturn.Addr(), pid: coturn.Pid()})
 	for _, t := range targets {
 		if err := t.setUp(ctx, cred, p); err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
@@ -217,28 +239,70 @@ func runBench(p params) error {
 	}
 
 	fmt.Printf("machine: %d CPUs (%s), %s, %s/%s, coturn %s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, coturnVersion)
-	fmt.Printf("parameters: %d rounds alternating the servers; per round %d datagrams of %d B each way with at most %d in flight, %d round trips, %d allocations; sprechzimmer -udp-sockets %d, GOMAXPROCS %s\n\n",
-		p.runs, p.packets, p.size, p.window, p.rtts/p.runs, p.allocs/p.runs, p.udpSockets, gomaxprocsText(p.gomaxprocs))
-	o, c := targets[0], targets[1]
-	fmt.Println("| measure | sprechzimmer | coturn | ratio (sprechzimmer / coturn) |")
-	fmt.Println("|---|---:|---:|---:|")
-	row := func(name string, a, b float64, unit string, digits int) {
-		fmt.Printf("| %s | %.*f %s | %.*f %s | %.2fx |\n", name, digits, a, unit, digits, b, unit, a/b)
-	}
-	oTo, oFrom, cTo, cFrom := median(o.to), median(o.from), median(c.to), median(c.from)
-	row("throughput client to peer (median)", oTo.mbps, cTo.mbps, "MB/s", 1)
-	row("throughput peer to client (median)", oFrom.mbps, cFrom.mbps, "MB/s", 1)
-	fmt.Printf("| loss client to peer / peer to client | %.1f%% / %.1f%% | %.1f%% / %.1f%% | |\n",
-		100*oTo.loss, 100*oFrom.loss, 100*cTo.loss, 100*cFrom.loss)
-	row("round trip p50", us(percentile(o.rtts, 50)), us(percentile(c.rtts, 50)), "µs", 0)
-	row("round trip p99", us(percentile(o.rtts, 99)), us(percentile(c.rtts, 99)), "µs", 0)
-	fmt.Printf("| round trips lost | %d | %d | |\n", o.rttLoss, c.rttLoss)
-	// CPU per relayed MB hardly depends on what else runs on the machine,
-	// unlike the rates above; lower is better, so the ratio is inverted.
-	oCPU, cCPU := msPerMB(o), msPerMB(c)
-	fmt.Printf("| server CPU per relayed MB (lower is better) | %.2f ms | %.2f ms | %.2fx |\n", oCPU, cCPU, cCPU/oCPU)
-	row("allocations per second", float64(o.allocs)/o.allocDur.Seconds(), float64(c.allocs)/c.allocDur.Seconds(), "/s", 0)
+	fmt.Printf("parameters: %d rounds alternating the servers; per round %d datagrams of %d B each way with at most %d in flight, %d round trips, %d allocations; sprechzimmer -udp-sockets %d -batch %d, GOMAXPROCS %s\n\n",
+		p.runs, p.packets, p.size, p.window, p.rtts/p.runs, p.allocs/p.runs, p.udpSockets, p.batch, gomaxprocsText(p.gomaxprocs))
+	printTable(targets)
 	return nil
+}
+
+// printTable prints the figures of targets, the last of which is coturn,
+// with each other server's ratio to coturn.
+func printTable(targets []*target) {
+	own, c := targets[:len(targets)-1], targets[len(targets)-1]
+	header, rule := "| measure |", "|---|"
+	for _, t := range targets {
+		header, rule = header+" "+t.name+" |", rule+"---:|"
+	}
+	for _, t := range own {
+		header, rule = header+" "+t.name+" / coturn |", rule+"---:|"
+	}
+	fmt.Println(header)
+	fmt.Println(rule)
+	// row prints one figure per server and the ratios; inverse gives the
+	// ratio as coturn / ours, for figures where lower is better.
+	row := func(name, unit string, digits int, inverse bool, f func(*target) float64) {
+		line := "| " + name + " |"
+		for _, t := range targets {
+			line += fmt.Sprintf(" %.*f %s |", digits, f(t), unit)
+		}
+		for _, t := range own {
+			ratio := f(t) / f(c)
+			if inverse {
+				ratio = 1 / ratio
+			}
+			line += fmt.Sprintf(" %.2fx |", ratio)
+		}
+		fmt.Println(line)
+	}
+	row("throughput client to peer (median)", "MB/s", 1, false, func(t *target) float64 { return median(t.to).mbps })
+	row("throughput peer to client (median)", "MB/s", 1, false, func(t *target) float64 { return median(t.from).mbps })
+	line := "| loss client to peer / peer to client |"
+	for _, t := range targets {
+		line += fmt.Sprintf(" %.1f%% / %.1f%% |", 100*median(t.to).loss, 100*median(t.from).loss)
+	}
+	fmt.Println(line + strings.Repeat(" |", len(own)))
+	row("round trip p50", "µs", 0, false, func(t *target) float64 { return us(percentile(t.rtts, 50)) })
+	row("round trip p99", "µs", 0, false, func(t *target) float64 { return us(percentile(t.rtts, 99)) })
+	line = "| round trips lost |"
+	for _, t := range targets {
+		line += fmt.Sprintf(" %d |", t.rttLoss)
+	}
+	fmt.Println(line + strings.Repeat(" |", len(own)))
+	// CPU per relayed MB hardly depends on what else runs on the machine,
+	// unlike the rates above; lower is better, so the ratio is inverted
+	// (coturn / ours: above 1 means ours needs less).
+	row("server CPU per relayed MB (lower is better; ratio coturn / ours)", "ms", 2, true, msPerMB)
+	row("relayed calls per core at 2 Mbit/s each way", "", 0, false, callsPerCore)
+	row("allocations per second", "/s", 0, false, func(t *target) float64 { return float64(t.allocs) / t.allocDur.Seconds() })
+}
+
+// callMBPerSecond is what one relayed call at 2 Mbit/s each way moves
+// through the relay: 0.25 MB/s each way.
+const callMBPerSecond = 2 * 2e6 / 8 / 1e6
+
+// callsPerCore is how many such calls one core's second of CPU relays.
+func callsPerCore(t *target) float64 {
+	return 1000 / (msPerMB(t) * callMBPerSecond)
 }
 
 func gomaxprocsText(n int) string {
