@@ -41,7 +41,7 @@ type relayGenerator struct {
 	metrics *metrics
 	buffer  int // socket buffer size for relay sockets
 	group   *udpbatch.Group
-	batch   int // datagrams per system call on relay sockets
+	batch   int // Config.BatchSize
 }
 
 // Validate implements pionturn.RelayAddressGenerator.
@@ -60,7 +60,7 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 		return nil, nil, err
 	}
 	setBuffers(conn, g.buffer)
-	conn = batched(conn, g.group, g.batch)
+	conn = batched(conn, g.group, min(g.batch, maxRelayReadBatch), g.batch)
 	port := 0
 	if u, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		port = u.Port

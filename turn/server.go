@@ -58,9 +58,9 @@ type Config struct {
 	// MinPort and MaxPort bound the relay ports; both 0 means ephemeral ports.
 	MinPort, MaxPort uint16
 	// BatchSize is how many datagrams one system call (recvmmsg,
-	// sendmmsg) reads or writes at most on the client-facing UDP sockets;
-	// relay sockets take up to 8. 0 means DefaultBatchSize; 1 reads and
-	// writes one datagram per system call.
+	// sendmmsg) reads or writes at most on the client-facing UDP sockets
+	// and writes on relay sockets, which read up to 8. 0 means
+	// DefaultBatchSize; 1 reads and writes one datagram per system call.
 	BatchSize int
 	// SocketBuffer is the receive and send buffer size asked for on the
 	// client-facing UDP sockets, which carry every call's traffic; the
@@ -207,7 +207,7 @@ func New(cfg Config) (*Server, error) {
 	group := &udpbatch.Group{}
 	gen := &relayGenerator{
 		inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m, buffer: cfg.SocketBuffer / 4,
-		group: group, batch: min(cfg.BatchSize, maxRelayBatch),
+		group: group, batch: cfg.BatchSize,
 	}
 	permit := func(_ net.Addr, peer net.IP) bool {
 		if cfg.Peers.AllowedIP(peer) {
@@ -223,7 +223,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	for i, c := range conns {
 		setBuffers(c, cfg.SocketBuffer)
-		conns[i] = batched(c, group, cfg.BatchSize)
+		conns[i] = batched(c, group, cfg.BatchSize, cfg.BatchSize)
 	}
 	s.udpAddr = conns[0].LocalAddr()
 	pcs := make([]pionturn.PacketConnConfig, len(conns))

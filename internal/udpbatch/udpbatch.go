@@ -98,11 +98,14 @@ type Conn struct {
 	listed bool // in group.dirty; guarded by group.mu
 }
 
-// New wraps conn to read and write up to size datagrams per system call;
-// Conns that relay to each other share group. size below 1 means 1. New
-// takes over conn: close the Conn, not conn.
-func New(conn *net.UDPConn, group *Group, size int) *Conn {
-	size = max(size, 1)
+// New wraps conn to read up to reads datagrams per system call and to
+// queue up to writes datagrams for one; Conns that relay to each other
+// share group. Values below 1 mean 1. The read buffers (reads times
+// MaxDatagram bytes) are allocated here, write buffers on first use, so a
+// Conn that never queues many datagrams holds few. New takes over conn:
+// close the Conn, not conn.
+func New(conn *net.UDPConn, group *Group, reads, writes int) *Conn {
+	reads, writes = max(reads, 1), max(writes, 1)
 	c := &Conn{udp: conn, group: group, closed: make(chan struct{})}
 	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil && len(a.IP) != 0 {
 		c.batch = ipv6.NewPacketConn(conn)
@@ -112,13 +115,16 @@ func New(conn *net.UDPConn, group *Group, size int) *Conn {
 		// kernel takes IPv4 destinations on dual-stack sockets.
 		c.batch = ipv4.NewPacketConn(conn)
 	}
-	c.rmsgs = make([]ipv4.Message, size)
-	buf := make([]byte, size*MaxDatagram)
+	c.rmsgs = make([]ipv4.Message, reads)
+	buf := make([]byte, reads*MaxDatagram)
 	for i := range c.rmsgs {
 		c.rmsgs[i].Buffers = [][]byte{buf[i*MaxDatagram : (i+1)*MaxDatagram]}
 	}
-	c.wmsgs = make([]ipv4.Message, size)
-	c.wbufs = make([][]byte, size) // allocated on the first queued write
+	c.wmsgs = make([]ipv4.Message, writes)
+	c.wbufs = make([][]byte, writes) // each allocated on its first use
+	for i := range c.wmsgs {
+		c.wmsgs[i].Buffers = make([][]byte, 1)
+	}
 	return c
 }
 
@@ -210,7 +216,7 @@ func (c *Conn) queueLocked(p []byte, addr net.Addr) bool {
 	if c.wbufs[i] == nil {
 		c.wbufs[i] = make([]byte, MaxDatagram)
 	}
-	c.wmsgs[i].Buffers = [][]byte{c.wbufs[i][:copy(c.wbufs[i], p)]}
+	c.wmsgs[i].Buffers[0] = c.wbufs[i][:copy(c.wbufs[i], p)]
 	c.wmsgs[i].Addr = addr
 	c.queued++
 	return c.queued == len(c.wmsgs)

@@ -46,6 +46,9 @@ const (
 	secretEnv = "TURN_BENCH_SECRET"
 	// profileEnv names a file for a CPU profile of the project's server.
 	profileEnv = "TURN_BENCH_CPUPROFILE"
+	// memProfileEnv names a file for the project's server's allocation
+	// profile (go tool pprof -sample_index=alloc_objects), written at exit.
+	memProfileEnv = "TURN_BENCH_MEMPROFILE"
 	// idle ends a throughput run once no datagram has arrived for this long.
 	idle = 500 * time.Millisecond
 )
@@ -120,7 +123,28 @@ func runServer(udpSockets, batch int) (retErr error) {
 	}
 	fmt.Println(srv.UDPAddr().(*net.UDPAddr).Port)
 	<-ctx.Done()
+	if path := os.Getenv(memProfileEnv); path != "" {
+		if err := writeHeapProfile(path); err != nil {
+			return err
+		}
+	}
 	return srv.Close()
+}
+
+// writeHeapProfile writes the allocation profile to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	return nil
 }
 
 // startOwn re-executes this binary with -serve and returns the server's
