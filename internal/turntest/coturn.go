@@ -30,17 +30,22 @@ type CoturnConfig struct {
 	Secret string
 	// Realm is coturn's realm.
 	Realm string
+	// TLSCertFile and TLSKeyFile, when set, make coturn listen for TURN
+	// over TLS too (tls-listening-port, cert, pkey) on a free loopback port.
+	TLSCertFile, TLSKeyFile string
 	// Args are further command-line flags.
 	Args []string
 }
 
-// Coturn is a running coturn process listening on 127.0.0.1 (UDP only).
+// Coturn is a running coturn process listening on 127.0.0.1 (UDP, and TLS
+// when configured).
 type Coturn struct {
-	addr   *net.UDPAddr
-	cmd    *exec.Cmd
-	dir    string
-	exited chan struct{}
-	err    error // cmd.Wait's result, set before exited is closed
+	addr    *net.UDPAddr
+	tlsAddr *net.TCPAddr
+	cmd     *exec.Cmd
+	dir     string
+	exited  chan struct{}
+	err     error // cmd.Wait's result, set before exited is closed
 }
 
 // StartCoturn starts coturn on a free loopback port with TURN REST
@@ -74,10 +79,22 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 		"--static-auth-secret=" + cfg.Secret,
 		"--realm=" + cfg.Realm,
 		"--allow-loopback-peers",
-		"--no-cli", "--no-tls", "--no-dtls", "--no-tcp", "--no-rfc5780",
+		"--no-cli", "--no-dtls", "--no-tcp", "--no-rfc5780",
 		"--log-file=" + filepath.Join(dir, "turnserver.log"), "--simple-log", "--no-stdout-log",
 		"--pidfile=" + filepath.Join(dir, "turnserver.pid"),
 		"--db=" + filepath.Join(dir, "turndb"),
+	}
+	var tlsAddr *net.TCPAddr
+	if cfg.TLSCertFile != "" {
+		tlsPort, err := freeTCPPort()
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		tlsAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: tlsPort}
+		args = append(args, "--tls-listening-port="+strconv.Itoa(tlsPort), "--cert="+cfg.TLSCertFile, "--pkey="+cfg.TLSKeyFile)
+	} else {
+		args = append(args, "--no-tls")
 	}
 	args = append(args, cfg.Args...)
 	// coturn lives until Close, not until ctx ends: ctx bounds the start-up only.
@@ -88,10 +105,11 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 		return nil, fmt.Errorf("start coturn: %w", err)
 	}
 	c := &Coturn{
-		addr:   &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port},
-		cmd:    cmd,
-		dir:    dir,
-		exited: make(chan struct{}),
+		addr:    &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port},
+		tlsAddr: tlsAddr,
+		cmd:     cmd,
+		dir:     dir,
+		exited:  make(chan struct{}),
 	}
 	go func() {
 		c.err = cmd.Wait()
@@ -106,6 +124,10 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 
 // Addr is the UDP address coturn listens on.
 func (c *Coturn) Addr() *net.UDPAddr { return c.addr }
+
+// TLSAddr is the TCP address coturn accepts TURN over TLS on, nil without
+// CoturnConfig.TLSCertFile.
+func (c *Coturn) TLSAddr() *net.TCPAddr { return c.tlsAddr }
 
 // Pid is coturn's process id.
 func (c *Coturn) Pid() int { return c.cmd.Process.Pid }
@@ -186,6 +208,16 @@ func CoturnVersion(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("coturn --version: %w", err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// freeTCPPort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freeTCPPort() (int, error) {
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return 0, fmt.Errorf("find free tcp port: %w", err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
