@@ -59,7 +59,11 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	if err != nil {
 		return nil, ErrNoCoturn
 	}
-	port, err := freeUDPPort()
+	free := freeUDPPort
+	if cfg.TCP {
+		free = freeUDPAndTCPPort
+	}
+	port, err := free()
 	if err != nil {
 		return nil, err
 	}
@@ -232,6 +236,23 @@ func freeTCPPort() (int, error) {
 	}
 	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freeUDPAndTCPPort returns a port on 127.0.0.1 that was free for UDP and
+// TCP a moment ago: coturn listens for both on one port number.
+func freeUDPAndTCPPort() (int, error) {
+	for range 20 {
+		port, err := freeUDPPort()
+		if err != nil {
+			return 0, err
+		}
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err == nil {
+			_ = ln.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("find free port: no port free for both udp and tcp in 20 tries")
 }
 
 // freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.

@@ -317,9 +317,11 @@ func runBench(p params) error {
 	}
 	startCtx, cancelStart := context.WithTimeout(ctx, 10*time.Second)
 	defer cancelStart()
-	coturn, err := turntest.StartCoturn(startCtx, turntest.CoturnConfig{
-		Secret: secret, Realm: realm, TCP: true, TLSCertFile: tlsFiles[0], TLSKeyFile: tlsFiles[1],
-	})
+	coturnConfig := turntest.CoturnConfig{Secret: secret, Realm: realm, TCP: slices.Contains(p.transports, transportTCP)}
+	if slices.Contains(p.transports, transportTLS) {
+		coturnConfig.TLSCertFile, coturnConfig.TLSKeyFile = tlsFiles[0], tlsFiles[1]
+	}
+	coturn, err := turntest.StartCoturn(startCtx, coturnConfig)
 	if err != nil {
 		return err
 	}
