@@ -339,10 +339,13 @@ func runBench(p params) error {
 		}
 	}
 	// Rounds alternate between the servers, so that a change in the
-	// machine's load during the run hits all alike.
+	// machine's load during the run hits all alike, and each round starts
+	// with the next server, so that none always follows the same one (the
+	// servers delete the last round's allocations while the next measures).
 	for round := range p.runs {
 		for _, tr := range p.transports {
-			for _, t := range targets {
+			for i := range targets {
+				t := targets[(round+i)%len(targets)]
 				fmt.Fprintf(os.Stderr, "round %d/%d: %s over %s\n", round+1, p.runs, t.name, tr)
 				if err := t.via[tr].round(ctx, t.pid, cred, p); err != nil {
 					return fmt.Errorf("%s over %s: %w", t.name, tr, err)
