@@ -264,7 +264,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tcpAddr = ln.Addr()
 		lcs = append(lcs, pionturn.ListenerConfig{
-			Listener: guardListener(ln, cfg.MaxTCPConns), RelayAddressGenerator: genFor(ListenerTCP), PermissionHandler: permit,
+			Listener: bufferedListener{guardListener(ln, cfg.MaxTCPConns)}, RelayAddressGenerator: genFor(ListenerTCP), PermissionHandler: permit,
 		})
 	}
 	if cfg.TLSAddress != "" {
