@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -31,18 +30,7 @@ func TestBurstsArriveWholeAndInOrder(t *testing.T) {
 	const burst, size = 208, 1000
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, err := turn.New(turn.Config{
-				Realm: testRealm, Secret: []byte(testSecret),
-				UDPAddress: "127.0.0.1:0", TCPAddress: "127.0.0.1:0", BatchSize: tt.batch,
-				RelayIP: net.IPv4(127, 0, 0, 1), RelayBindIP: "127.0.0.1",
-				Peers: turn.NewPeerPolicy([]netip.Prefix{loopback}, nil),
-				// The peer is a socket on loopback, the server's own host.
-				UnsafeHostPeers: true,
-			})
-			if err != nil {
-				t.Fatalf("turn.New() = %v", err)
-			}
-			t.Cleanup(func() { _ = srv.Close() })
+			srv := startLoopback(t, turn.Config{BatchSize: tt.batch})
 			addr := srv.UDPAddr()
 			if tt.tcp {
 				addr = srv.TCPAddr()
