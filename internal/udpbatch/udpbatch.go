@@ -237,11 +237,11 @@ func (c *Conn) flushLocked() {
 	for sent < c.queued {
 		n, err := c.batch.WriteBatch(c.wmsgs[sent:c.queued], 0)
 		sent += max(n, 0)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				break
-			}
-			sent++ // the one refused
+		switch {
+		case errors.Is(err, net.ErrClosed):
+			sent = c.queued
+		case err != nil || n <= 0:
+			sent++ // the one refused; n <= 0 without an error cannot loop
 		}
 	}
 	for i := range c.queued {
