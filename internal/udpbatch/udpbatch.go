@@ -251,13 +251,20 @@ func (c *Conn) flushLocked() {
 }
 
 // Close implements net.PacketConn; queued datagrams are dropped. A reader
-// blocked in ReadFrom returns net.ErrClosed.
+// blocked in ReadFrom returns net.ErrClosed. A reader that stopped in the
+// middle of a batch (its caller gave up after a datagram) no longer counts
+// as in a batch, so the Group's writes go out at once again.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() { close(c.closed) })
 	c.wmu.Lock()
 	c.queued = 0
 	c.wmu.Unlock()
-	return c.udp.Close()
+	err := c.udp.Close()
+	// Closing the socket ends a blocked ReadBatch, which frees rmu.
+	c.rmu.Lock()
+	c.endBatch()
+	c.rmu.Unlock()
+	return err
 }
 
 // LocalAddr implements net.PacketConn.

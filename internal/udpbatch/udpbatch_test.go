@@ -342,3 +342,31 @@ func TestConcurrentRelaying(t *testing.T) {
 		t.Errorf("sink got %v datagrams by size, want %d of 200 B and %d of 300 B", counts, 2*perSource, perSource)
 	}
 }
+
+// TestClosingAReaderMidBatchEndsItsBatch: a reader whose caller stops
+// after one datagram of a batch (the TURN server's relay socket when the
+// credential expires) and closes the Conn no longer holds the Group's
+// writes back.
+func TestClosingAReaderMidBatchEndsItsBatch(t *testing.T) {
+	group := &Group{}
+	reader, writer := newConn(t, group, 8, 8), newConn(t, group, 8, 8)
+	client, peer := listen(t, "udp4", "127.0.0.1:0"), listen(t, "udp4", "127.0.0.1:0")
+	for i := range 3 {
+		if _, err := client.WriteTo(payload(i, 10), reader.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = reader.SetReadDeadline(time.Now().Add(wait))
+	if _, _, err := reader.ReadFrom(make([]byte, MaxDatagram)); err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.WriteTo(payload(7, 100), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := pending(t, peer); !ok || !bytes.Equal(got, payload(7, 100)) {
+		t.Errorf("after the reader's Close a write waits: peer has %.8q (%v)", got, ok)
+	}
+}
