@@ -83,9 +83,16 @@ func startLoopback(t *testing.T, cfg turn.Config) *turn.Server {
 // flags args; without coturn the test is skipped, or fails when CI=true.
 func startCoturn(t *testing.T, args ...string) net.Addr {
 	t.Helper()
+	return runCoturn(t, turntest.CoturnConfig{Secret: testSecret, Realm: testRealm, Args: args}).Addr()
+}
+
+// runCoturn starts coturn as cfg says and stops it when t ends; without
+// coturn the test is skipped, or fails when CI=true.
+func runCoturn(t *testing.T, cfg turntest.CoturnConfig) *turntest.Coturn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{Secret: testSecret, Realm: testRealm, Args: args})
+	c, err := turntest.StartCoturn(ctx, cfg)
 	if errors.Is(err, turntest.ErrNoCoturn) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but %v", err)
@@ -100,7 +107,7 @@ func startCoturn(t *testing.T, args ...string) net.Addr {
 			t.Errorf("coturn Close() = %v", err)
 		}
 	})
-	return c.Addr()
+	return c
 }
 
 // bothServers are the servers the same tests run against: the project's

@@ -3,13 +3,13 @@ package turn_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,26 +124,9 @@ func TestTURNOverTLS(t *testing.T) {
 // cert, pkey as docs/turn.md configures it) and returns its address.
 func startCoturnTLS(t *testing.T, certFile, keyFile string) *net.TCPAddr {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{
+	return runCoturn(t, turntest.CoturnConfig{
 		Secret: testSecret, Realm: testRealm, TLSCertFile: certFile, TLSKeyFile: keyFile,
-	})
-	if errors.Is(err, turntest.ErrNoCoturn) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %v", err)
-		}
-		t.Skipf("skipping the coturn comparison: %v", err)
-	}
-	if err != nil {
-		t.Fatalf("StartCoturn() = %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("coturn Close() = %v", err)
-		}
-	})
-	return c.TLSAddr()
+	}).TLSAddr()
 }
 
 // servedSerial connects to addr over TLS and returns the serial number of
@@ -229,5 +212,38 @@ func TestTLSListenerNeedsCertificate(t *testing.T) {
 				t.Fatalf("turn.New() = %v, want an error naming %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestCoturnCertificateReload checks what docs/turn.md says about coturn:
+// it keeps its certificate until SIGUSR2 and serves the renewed one to new
+// connections after it, without a restart.
+func TestCoturnCertificateReload(t *testing.T) {
+	ca, certFile, keyFile := testCert(t)
+	c := runCoturn(t, turntest.CoturnConfig{
+		Secret: testSecret, Realm: testRealm, TLSCertFile: certFile, TLSKeyFile: keyFile,
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if got := servedSerial(t, c.TLSAddr(), ca); got != 1 {
+		t.Fatalf("coturn serves serial %d, want 1", got)
+	}
+	if err := ca.Issue(certFile, keyFile, 2, tlsHost); err != nil {
+		t.Fatal(err)
+	}
+	if got := servedSerial(t, c.TLSAddr(), ca); got != 1 {
+		t.Fatalf("coturn serves serial %d before SIGUSR2, want the old 1", got)
+	}
+	if err := syscall.Kill(c.Pid(), syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	// coturn reloads in its own time and tells no one: ask until it serves
+	// the new certificate or the deadline passes.
+	for servedSerial(t, c.TLSAddr(), ca) != 2 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("coturn still serves the old certificate after SIGUSR2")
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
