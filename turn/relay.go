@@ -9,6 +9,7 @@ import (
 	pionturn "github.com/pion/turn/v5"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
+	"github.com/sprechzimmer/sprechzimmer/internal/udpbatch"
 )
 
 // errTCPRelay is returned for TCP relay allocations (RFC 6062), which
@@ -39,6 +40,8 @@ type relayGenerator struct {
 	now     func() time.Time
 	metrics *metrics
 	buffer  int // socket buffer size for relay sockets
+	group   *udpbatch.Group
+	batch   int // Config.BatchSize
 }
 
 // Validate implements pionturn.RelayAddressGenerator.
@@ -57,6 +60,7 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 		return nil, nil, err
 	}
 	setBuffers(conn, g.buffer)
+	conn = batched(conn, g.group, min(g.batch, maxRelayReadBatch), g.batch)
 	port := 0
 	if u, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		port = u.Port

@@ -20,6 +20,8 @@ import (
 	"github.com/pion/transport/v5/reuseport"
 	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/udpbatch"
 )
 
 // Config configures a Server.
@@ -65,6 +67,11 @@ type Config struct {
 	RelayBindIP string
 	// MinPort and MaxPort bound the relay ports; both 0 means ephemeral ports.
 	MinPort, MaxPort uint16
+	// BatchSize is how many datagrams one system call (recvmmsg,
+	// sendmmsg) reads or writes at most on the client-facing UDP sockets
+	// and writes on relay sockets, which read up to 8. 0 means
+	// DefaultBatchSize; 1 reads and writes one datagram per system call.
+	BatchSize int
 	// SocketBuffer is the receive and send buffer size asked for on the
 	// client-facing UDP sockets, which carry every call's traffic; the
 	// kernel caps it at net.core.rmem_max and wmem_max. 0 means
@@ -150,6 +157,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SocketBuffer <= 0 {
 		c.SocketBuffer = DefaultSocketBuffer
 	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
 	return c, nil
 }
 
@@ -208,9 +218,14 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	// One generator per listener, so that relay sockets count their bytes
-	// by the listener their client came in on.
+	// by the listener their client came in on. All sockets share one
+	// batching group: reads on any of them batch the writes they cause.
+	group := &udpbatch.Group{}
 	genFor := func(listener string) *relayGenerator {
-		return &relayGenerator{inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m.forListener(listener), buffer: cfg.SocketBuffer / 4}
+		return &relayGenerator{
+			inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m.forListener(listener), buffer: cfg.SocketBuffer / 4,
+			group: group, batch: cfg.BatchSize,
+		}
 	}
 	permit := func(_ net.Addr, peer net.IP) bool {
 		if cfg.Peers.AllowedIP(peer) {
@@ -224,8 +239,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range conns {
+	for i, c := range conns {
 		setBuffers(c, cfg.SocketBuffer)
+		conns[i] = batched(c, group, cfg.BatchSize, cfg.BatchSize)
 	}
 	s.udpAddr = conns[0].LocalAddr()
 	pcs := make([]pionturn.PacketConnConfig, len(conns))
@@ -248,7 +264,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tcpAddr = ln.Addr()
 		lcs = append(lcs, pionturn.ListenerConfig{
-			Listener: guardListener(ln, cfg.MaxTCPConns), RelayAddressGenerator: genFor(ListenerTCP), PermissionHandler: permit,
+			Listener: bufferedListener{guardListener(ln, cfg.MaxTCPConns)}, RelayAddressGenerator: genFor(ListenerTCP), PermissionHandler: permit,
 		})
 	}
 	if cfg.TLSAddress != "" {

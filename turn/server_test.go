@@ -61,6 +61,24 @@ func startOwn(t *testing.T, peers *turn.PeerPolicy) *ownServer {
 	return &ownServer{Server: srv, reg: reg, log: &log}
 }
 
+// startLoopback starts the project's TURN server with cfg on free
+// loopback UDP and TCP ports, relaying to loopback peers.
+func startLoopback(t *testing.T, cfg turn.Config) *turn.Server {
+	t.Helper()
+	cfg.Realm, cfg.Secret = testRealm, []byte(testSecret)
+	cfg.UDPAddress, cfg.TCPAddress = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.RelayIP, cfg.RelayBindIP = net.IPv4(127, 0, 0, 1), "127.0.0.1"
+	cfg.Peers = turn.NewPeerPolicy([]netip.Prefix{loopback}, nil)
+	// The peers are sockets on loopback, the server's own host.
+	cfg.UnsafeHostPeers = true
+	srv, err := turn.New(cfg)
+	if err != nil {
+		t.Fatalf("turn.New() = %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
 // startCoturn starts Debian's coturn on a free loopback port with further
 // flags args; without coturn the test is skipped, or fails when CI=true.
 func startCoturn(t *testing.T, args ...string) net.Addr {
@@ -454,22 +472,7 @@ func TestOwnServerTransports(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, err := turn.New(turn.Config{
-				Realm:       testRealm,
-				Secret:      []byte(testSecret),
-				UDPAddress:  "127.0.0.1:0",
-				UDPSockets:  tt.sockets,
-				TCPAddress:  "127.0.0.1:0",
-				RelayIP:     net.IPv4(127, 0, 0, 1),
-				RelayBindIP: "127.0.0.1",
-				Peers:       turn.NewPeerPolicy([]netip.Prefix{loopback}, nil),
-				// The peers are sockets on loopback, the server's own host.
-				UnsafeHostPeers: true,
-			})
-			if err != nil {
-				t.Fatalf("turn.New() = %v", err)
-			}
-			t.Cleanup(func() { _ = srv.Close() })
+			srv := startLoopback(t, turn.Config{UDPSockets: tt.sockets})
 			addr := srv.UDPAddr()
 			if tt.tcp {
 				addr = srv.TCPAddr()

@@ -34,13 +34,27 @@ func (l idleListener) Accept() (net.Conn, error) {
 	return &idleConn{Conn: c}, nil
 }
 
-// idleConn pushes its read deadline forward on every read.
-type idleConn struct{ net.Conn }
+// deadlineStep is how far a connection's read deadline may lag behind
+// tcpIdleTimeout after the last read: moving a deadline takes locks and a
+// timer update, so idleConn moves it at most once per deadlineStep, not
+// on each of the thousands of reads per second of a relayed call.
+const deadlineStep = time.Minute
+
+// idleConn pushes its read deadline forward as it reads: a connection is
+// closed after tcpIdleTimeout, at most deadlineStep more, without a read.
+// One goroutine reads it at a time.
+type idleConn struct {
+	net.Conn
+	deadline time.Time // the read deadline set last
+}
 
 // Read implements net.Conn.
 func (c *idleConn) Read(p []byte) (int, error) {
-	if err := c.SetReadDeadline(time.Now().Add(tcpIdleTimeout)); err != nil {
-		return 0, err
+	if next := time.Now().Add(tcpIdleTimeout); next.Sub(c.deadline) >= deadlineStep {
+		if err := c.SetReadDeadline(next); err != nil {
+			return 0, err
+		}
+		c.deadline = next
 	}
 	return c.Conn.Read(p)
 }

@@ -47,6 +47,7 @@ type options struct {
 	maxPerUser   int
 	maxPerClient int
 	udpSockets   int
+	batchSize    int
 	publicIP     string
 	relayBindIP  string
 	minPort      uint
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&o.maxPerClient, "max-allocations-per-client", turn.DefaultMaxAllocationsPerClient, "live allocations one credential may hold from one client IP address, so one link holder cannot take the room's")
 	flag.IntVar(&o.maxTCPConns, "max-tcp-conns", turn.DefaultMaxTCPConns, "simultaneous TURN-over-TCP connections at most")
 	flag.IntVar(&o.udpSockets, "udp-sockets", 1, "UDP sockets sharing -listen-udp via SO_REUSEPORT, each served by its own goroutine")
+	flag.IntVar(&o.batchSize, "batch-size", turn.DefaultBatchSize, "UDP datagrams read or written per recvmmsg/sendmmsg system call; 1 turns batching off")
 	flag.StringVar(&o.publicIP, "public-ip", "", "IP address put into relay candidates, reachable by browsers (required)")
 	flag.StringVar(&o.relayBindIP, "relay-bind-ip", "0.0.0.0", "local IP address relay sockets are bound to")
 	flag.UintVar(&o.minPort, "min-port", 49152, "lowest relay port")
@@ -204,6 +206,9 @@ func (o options) config() (turn.Config, error) {
 	if o.minPort == 0 || o.maxPort > 65535 || o.minPort > o.maxPort {
 		return cfg, fmt.Errorf("relay port range %d-%d is invalid", o.minPort, o.maxPort)
 	}
+	if o.batchSize < 1 {
+		return cfg, fmt.Errorf("-batch-size %d is below 1 (1 turns batching off)", o.batchSize)
+	}
 	tlsSet := []bool{o.listenTLS != "", o.tlsCertFile != "", o.tlsKeyFile != ""}
 	if slices.Contains(tlsSet, true) && slices.Contains(tlsSet, false) {
 		return cfg, errors.New("-listen-tls, -tls-cert-file and -tls-key-file go together: set all three or none")
@@ -225,6 +230,7 @@ func (o options) config() (turn.Config, error) {
 		Secret:                  secret,
 		UDPAddress:              o.listenUDP,
 		UDPSockets:              o.udpSockets,
+		BatchSize:               o.batchSize,
 		TCPAddress:              o.listenTCP,
 		TLSAddress:              o.listenTLS,
 		TLSCertFile:             o.tlsCertFile,

@@ -18,7 +18,7 @@ func TestConfig(t *testing.T) {
 	}
 	const secret = "0123456789abcdef0123"
 	good := write("good", secret)
-	valid := options{realm: "turn.example.org", secretFile: good, publicIP: "203.0.113.10", minPort: 50000, maxPort: 50099, maxPerClient: 7}
+	valid := options{realm: "turn.example.org", secretFile: good, publicIP: "203.0.113.10", minPort: 50000, maxPort: 50099, maxPerClient: 7, batchSize: 32}
 
 	tests := []struct {
 		name    string
@@ -41,6 +41,8 @@ func TestConfig(t *testing.T) {
 		{name: "TLS listener with certificate and key", change: func(o *options) {
 			o.listenTLS, o.tlsCertFile, o.tlsKeyFile = ":443", "/tls/tls.crt", "/tls/tls.key"
 		}},
+		{name: "batch size 0", change: func(o *options) { o.batchSize = 0 }, wantErr: "-batch-size"},
+		{name: "no batching", change: func(o *options) { o.batchSize = 1 }},
 		{name: "bad allow CIDR", change: func(o *options) { o.allowPeers = "loopback" }, wantErr: "-allow-peers"},
 	}
 	for _, tt := range tests {

@@ -40,7 +40,7 @@ func TestRun(t *testing.T) {
 	}
 	o := options{
 		realm: "turn.test", secretFile: secretFile, publicIP: "127.0.0.1", relayBindIP: "127.0.0.1",
-		listenUDP: "127.0.0.1:0", listenTCP: "127.0.0.1:0", udpSockets: 1, maxTCPConns: 16,
+		listenUDP: "127.0.0.1:0", listenTCP: "127.0.0.1:0", udpSockets: 1, batchSize: turn.DefaultBatchSize, maxTCPConns: 16,
 		listenTLS: "127.0.0.1:0", tlsCertFile: certFile, tlsKeyFile: keyFile,
 		minPort: 40000, maxPort: 44999, allowPeers: "127.0.0.0/8", metricsAddr: "127.0.0.1:0",
 		drainTimeout: 10 * time.Second,
@@ -165,7 +165,7 @@ func TestRecommendedConfigRefusesTheHost(t *testing.T) {
 	}
 	o := options{
 		realm: "turn.test", secretFile: secretFile, publicIP: "127.0.0.1", relayBindIP: "0.0.0.0",
-		listenUDP: "127.0.0.1:0", udpSockets: 1, minPort: 50000, maxPort: 50999,
+		listenUDP: "127.0.0.1:0", udpSockets: 1, batchSize: turn.DefaultBatchSize, minPort: 50000, maxPort: 50999,
 		allowPeers: "127.0.0.1/32", denyPeers: "10.244.0.0/16,10.96.0.0/12",
 	}
 	cfg, err := o.config()

@@ -33,15 +33,18 @@ type CoturnConfig struct {
 	// TLSCertFile and TLSKeyFile, when set, make coturn listen for TURN
 	// over TLS too (tls-listening-port, cert, pkey) on a free loopback port.
 	TLSCertFile, TLSKeyFile string
+	// TCP makes coturn accept TURN over TCP on its UDP port's number too.
+	TCP bool
 	// Args are further command-line flags.
 	Args []string
 }
 
-// Coturn is a running coturn process listening on 127.0.0.1 (UDP, and TLS
-// when configured).
+// Coturn is a running coturn process listening on 127.0.0.1 (UDP, and TCP
+// and TLS when configured).
 type Coturn struct {
 	addr    *net.UDPAddr
 	tlsAddr *net.TCPAddr
+	tcpAddr *net.TCPAddr
 	cmd     *exec.Cmd
 	dir     string
 	exited  chan struct{}
@@ -56,7 +59,11 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	if err != nil {
 		return nil, ErrNoCoturn
 	}
-	port, err := freeUDPPort()
+	free := freeUDPPort
+	if cfg.TCP {
+		free = freeUDPAndTCPPort
+	}
+	port, err := free()
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +86,7 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 		"--static-auth-secret=" + cfg.Secret,
 		"--realm=" + cfg.Realm,
 		"--allow-loopback-peers",
-		"--no-cli", "--no-dtls", "--no-tcp", "--no-rfc5780",
+		"--no-cli", "--no-dtls", "--no-rfc5780",
 		"--log-file=" + filepath.Join(dir, "turnserver.log"), "--simple-log", "--no-stdout-log",
 		"--pidfile=" + filepath.Join(dir, "turnserver.pid"),
 		"--db=" + filepath.Join(dir, "turndb"),
@@ -96,6 +103,12 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	} else {
 		args = append(args, "--no-tls")
 	}
+	var tcpAddr *net.TCPAddr
+	if cfg.TCP {
+		tcpAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	} else {
+		args = append(args, "--no-tcp")
+	}
 	args = append(args, cfg.Args...)
 	// coturn lives until Close, not until ctx ends: ctx bounds the start-up only.
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin, args...) //nolint:gosec // the binary and flags are ours.
@@ -107,6 +120,7 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	c := &Coturn{
 		addr:    &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port},
 		tlsAddr: tlsAddr,
+		tcpAddr: tcpAddr,
 		cmd:     cmd,
 		dir:     dir,
 		exited:  make(chan struct{}),
@@ -128,6 +142,10 @@ func (c *Coturn) Addr() *net.UDPAddr { return c.addr }
 // TLSAddr is the TCP address coturn accepts TURN over TLS on, nil without
 // CoturnConfig.TLSCertFile.
 func (c *Coturn) TLSAddr() *net.TCPAddr { return c.tlsAddr }
+
+// TCPAddr is the TCP address coturn accepts TURN over TCP on, nil without
+// CoturnConfig.TCP.
+func (c *Coturn) TCPAddr() *net.TCPAddr { return c.tcpAddr }
 
 // Pid is coturn's process id.
 func (c *Coturn) Pid() int { return c.cmd.Process.Pid }
@@ -218,6 +236,23 @@ func freeTCPPort() (int, error) {
 	}
 	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freeUDPAndTCPPort returns a port on 127.0.0.1 that was free for UDP and
+// TCP a moment ago: coturn listens for both on one port number.
+func freeUDPAndTCPPort() (int, error) {
+	for range 20 {
+		port, err := freeUDPPort()
+		if err != nil {
+			return 0, err
+		}
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err == nil {
+			_ = ln.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("find free port: no port free for both udp and tcp in 20 tries")
 }
 
 // freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.

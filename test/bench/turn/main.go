@@ -1,18 +1,25 @@
 // Command turn-bench compares the project's TURN server with coturn on this
-// machine: relay throughput through one allocation in both directions,
-// round-trip latency through the relay, and allocations per second. Both
-// servers run as their own processes on loopback (the project's server is
-// this binary re-executed with -serve); the client is pion/turn and the
-// peer a plain UDP socket, the same for both. It prints a markdown table.
+// machine, with the client reaching the server over UDP, TCP and TLS (the
+// relay is UDP in every case): relay throughput through one allocation in
+// both directions,
+// round-trip latency through the relay, allocations per second, and the
+// servers' CPU time per relayed MB (user and system time from
+// /proc/<pid>/stat). The servers run as their own processes on loopback
+// (the project's server is this binary re-executed with -serve); the
+// client is pion/turn and the peer a plain UDP socket, the same for all.
+// Besides the project's server as configured by default, it measures the
+// same server with -batch 1, one system call per datagram as before
+// recvmmsg/sendmmsg batching, in the same run. It prints a markdown table.
 //
 // Usage:
 //
-//	go run ./test/bench/turn [-packets 20000] [-size 1200] [-window 64] [-runs 10] [-rtts 2000] [-allocs 300]
+//	go run ./test/bench/turn [-transports udp,tcp,tls] [-packets 20000] [-size 1200] [-window 64] [-runs 10] [-rtts 2000] [-allocs 300] [-batch 0] [-unbatched=true]
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -42,13 +50,25 @@ const (
 	secretEnv = "TURN_BENCH_SECRET"
 	// profileEnv names a file for a CPU profile of the project's server.
 	profileEnv = "TURN_BENCH_CPUPROFILE"
+	// memProfileEnv names a file for the project's server's allocation
+	// profile (go tool pprof -sample_index=alloc_objects), written at exit.
+	memProfileEnv = "TURN_BENCH_MEMPROFILE"
 	// idle ends a throughput run once no datagram has arrived for this long.
 	idle = 500 * time.Millisecond
 )
 
 type params struct {
-	packets, size, window, runs, rtts, allocs, udpSockets, gomaxprocs int
+	packets, size, window, runs, rtts, allocs, udpSockets, gomaxprocs, batch int
+	unbatched                                                                bool
+	transports                                                               []string
 }
+
+// Transports between client and server the benchmark knows.
+const (
+	transportUDP = "udp"
+	transportTCP = "tcp"
+	transportTLS = "tls"
+)
 
 func main() {
 	serve := flag.Bool("serve", false, "internal: run the project's TURN server on loopback and print its port")
@@ -61,11 +81,23 @@ func main() {
 	flag.IntVar(&p.allocs, "allocs", 300, "allocations for the allocations-per-second figure, spread over the rounds")
 	flag.IntVar(&p.udpSockets, "udp-sockets", 1, "the project's server: -udp-sockets")
 	flag.IntVar(&p.gomaxprocs, "gomaxprocs", 0, "the project's server: GOMAXPROCS (0: Go's default, the number of CPUs)")
+	flag.IntVar(&p.batch, "batch", 0, "the project's server: datagrams per recvmmsg/sendmmsg (0: turn.DefaultBatchSize, 1: no batching)")
+	flag.BoolVar(&p.unbatched, "unbatched", true, "measure the project's server with -batch 1 too, as a third server in the same run")
+	transports := flag.String("transports", "udp,tcp,tls", "comma-separated transports between client and server to measure (udp, tcp, tls)")
+	certFile := flag.String("tls-cert", "", "internal (-serve): the TLS listener's certificate file")
+	keyFile := flag.String("tls-key", "", "internal (-serve): the TLS listener's key file")
 	flag.Parse()
+	for tr := range strings.SplitSeq(*transports, ",") {
+		if !slices.Contains([]string{transportUDP, transportTCP, transportTLS}, tr) {
+			fmt.Fprintf(os.Stderr, "turn-bench: -transports: unknown transport %q (udp, tcp, tls)\n", tr)
+			os.Exit(2)
+		}
+		p.transports = append(p.transports, tr)
+	}
 
 	var err error
 	if *serve {
-		err = runServer(p.udpSockets)
+		err = runServer(p.udpSockets, p.batch, *certFile, *keyFile)
 	} else {
 		err = runBench(p)
 	}
@@ -75,15 +107,21 @@ func main() {
 	}
 }
 
-// runServer is the child process: the project's TURN server on loopback.
-func runServer(udpSockets int) (retErr error) {
+// runServer is the child process: the project's TURN server on loopback,
+// over UDP, TCP and, given a certificate, TLS.
+func runServer(udpSockets, batch int, certFile, keyFile string) (retErr error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	srv, err := turn.New(turn.Config{
 		Realm:       realm,
 		Secret:      []byte(os.Getenv(secretEnv)),
 		UDPAddress:  "127.0.0.1:0",
+		TCPAddress:  "127.0.0.1:0",
+		TLSAddress:  tlsAddress(certFile),
+		TLSCertFile: certFile,
+		TLSKeyFile:  keyFile,
 		UDPSockets:  udpSockets,
+		BatchSize:   batch,
 		RelayIP:     net.IPv4(127, 0, 0, 1),
 		RelayBindIP: "127.0.0.1",
 		Peers:       turn.NewPeerPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, nil),
@@ -110,22 +148,56 @@ func runServer(udpSockets int) (retErr error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Println(srv.UDPAddr().(*net.UDPAddr).Port)
+	tlsPort := 0
+	if a, ok := srv.TLSAddr().(*net.TCPAddr); ok {
+		tlsPort = a.Port
+	}
+	fmt.Println(srv.UDPAddr().(*net.UDPAddr).Port, srv.TCPAddr().(*net.TCPAddr).Port, tlsPort)
 	<-ctx.Done()
+	if path := os.Getenv(memProfileEnv); path != "" {
+		if err := writeHeapProfile(path); err != nil {
+			return err
+		}
+	}
 	return srv.Close()
 }
 
+// tlsAddress is the TLS listener's address: none without a certificate.
+func tlsAddress(certFile string) string {
+	if certFile == "" {
+		return ""
+	}
+	return "127.0.0.1:0"
+}
+
+// writeHeapProfile writes the allocation profile to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	return nil
+}
+
 // startOwn re-executes this binary with -serve and returns the server's
-// address and a function that stops it.
-func startOwn(secret string, udpSockets, gomaxprocs int) (net.Addr, int, func(), error) {
+// addresses by transport, its process id and a function that stops it.
+func startOwn(secret string, p params, batch int, tlsFiles [2]string) (map[string]net.Addr, int, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("find own binary: %w", err)
 	}
-	cmd := exec.Command(self, "-serve", "-udp-sockets", strconv.Itoa(udpSockets)) //nolint:gosec // ourselves.
+	cmd := exec.Command(self, "-serve", "-udp-sockets", strconv.Itoa(p.udpSockets), "-batch", strconv.Itoa(batch), //nolint:gosec // ourselves.
+		"-tls-cert", tlsFiles[0], "-tls-key", tlsFiles[1])
 	cmd.Env = append(os.Environ(), secretEnv+"="+secret)
-	if gomaxprocs > 0 {
-		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(gomaxprocs))
+	if p.gomaxprocs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(p.gomaxprocs))
 	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -142,22 +214,35 @@ func startOwn(secret string, udpSockets, gomaxprocs int) (net.Addr, int, func(),
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		stop()
-		return nil, 0, nil, fmt.Errorf("own server did not report its port: %w", err)
+		return nil, 0, nil, fmt.Errorf("own server did not report its ports: %w", err)
 	}
-	port, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
+	var udpPort, tcpPort, tlsPort int
+	if _, err := fmt.Sscan(line, &udpPort, &tcpPort, &tlsPort); err != nil {
 		stop()
-		return nil, 0, nil, fmt.Errorf("own server port %q: %w", line, err)
+		return nil, 0, nil, fmt.Errorf("own server ports %q: %w", line, err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, cmd.Process.Pid, stop, nil
+	loopback := net.IPv4(127, 0, 0, 1)
+	addrs := map[string]net.Addr{
+		transportUDP: &net.UDPAddr{IP: loopback, Port: udpPort},
+		transportTCP: &net.TCPAddr{IP: loopback, Port: tcpPort},
+	}
+	if tlsPort != 0 {
+		addrs[transportTLS] = &net.TCPAddr{IP: loopback, Port: tlsPort}
+	}
+	return addrs, cmd.Process.Pid, stop, nil
 }
 
-// target is one server under test with its figures so far.
+// target is one server under test.
 type target struct {
-	name     string
+	name string
+	pid  int              // the server's process
+	via  map[string]*path // by transport
+}
+
+// path is one server reached over one transport, with its figures so far.
+type path struct {
 	addr     net.Addr
-	pid      int           // the server's process
 	cpu      time.Duration // server CPU time spent during throughput runs
 	relayed  int64         // bytes delivered in throughput runs
 	alloc    *turntest.Allocation
@@ -175,70 +260,168 @@ type throughput struct {
 	bytes int64   // bytes delivered
 }
 
+// newTarget is a server under test at addrs, by transport; TLS addresses
+// are dialled trusting ca.
+func newTarget(name string, pid int, addrs map[string]net.Addr, ca *turntest.CA) *target {
+	t := &target{name: name, pid: pid, via: map[string]*path{}}
+	for tr, a := range addrs {
+		if tr == transportTLS {
+			config := &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+			a = turntest.TLSAddr{Addr: a.(*net.TCPAddr), Config: config}
+		}
+		t.via[tr] = &path{addr: a}
+	}
+	return t
+}
+
 func runBench(p params) error {
 	secret := "bench-secret-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	cred := turncred.Mint([]byte(secret), "bench", time.Now().Add(time.Hour))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 
 	coturnVersion, err := turntest.CoturnVersion(ctx)
 	if err != nil {
 		return err
 	}
-	own, ownPid, stopOwn, err := startOwn(secret, p.udpSockets, p.gomaxprocs)
+	dir, err := os.MkdirTemp("", "turn-bench-")
 	if err != nil {
 		return err
 	}
-	defer stopOwn()
+	defer func() { _ = os.RemoveAll(dir) }()
+	ca, err := turntest.NewCA()
+	if err != nil {
+		return err
+	}
+	tlsFiles := [2]string{filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")}
+	if err := ca.Issue(tlsFiles[0], tlsFiles[1], 2, "127.0.0.1"); err != nil {
+		return err
+	}
+
+	var targets []*target
+	type variant struct {
+		name  string
+		batch int
+	}
+	variants := []variant{{"sprechzimmer", p.batch}}
+	if p.unbatched {
+		variants = append(variants, variant{"sprechzimmer -batch 1", 1})
+	}
+	for _, v := range variants {
+		addrs, pid, stop, err := startOwn(secret, p, v.batch, tlsFiles)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		targets = append(targets, newTarget(v.name, pid, addrs, ca))
+	}
 	startCtx, cancelStart := context.WithTimeout(ctx, 10*time.Second)
 	defer cancelStart()
-	coturn, err := turntest.StartCoturn(startCtx, turntest.CoturnConfig{Secret: secret, Realm: realm})
+	coturnConfig := turntest.CoturnConfig{Secret: secret, Realm: realm, TCP: slices.Contains(p.transports, transportTCP)}
+	if slices.Contains(p.transports, transportTLS) {
+		coturnConfig.TLSCertFile, coturnConfig.TLSKeyFile = tlsFiles[0], tlsFiles[1]
+	}
+	coturn, err := turntest.StartCoturn(startCtx, coturnConfig)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = coturn.Close() }() // only removes its temporary files once it is killed
+	targets = append(targets, newTarget("coturn", coturn.Pid(), map[string]net.Addr{
+		transportUDP: coturn.Addr(), transportTCP: coturn.TCPAddr(), transportTLS: coturn.TLSAddr(),
+	}, ca))
 
-	targets := []*target{{name: "sprechzimmer", addr: own, pid: ownPid}, {name: "coturn", addr: coturn.Addr(), pid: coturn.Pid()}}
 	for _, t := range targets {
-		if err := t.setUp(ctx, cred, p); err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
+		for _, tr := range p.transports {
+			if err := t.via[tr].setUp(ctx, cred, p); err != nil {
+				return fmt.Errorf("%s over %s: %w", t.name, tr, err)
+			}
+			defer t.via[tr].tearDown()
 		}
-		defer t.tearDown()
 	}
 	// Rounds alternate between the servers, so that a change in the
-	// machine's load during the run hits both alike.
+	// machine's load during the run hits all alike, and each round starts
+	// with the next server, so that none always follows the same one (the
+	// servers delete the last round's allocations while the next measures).
 	for round := range p.runs {
-		for _, t := range targets {
-			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", round+1, p.runs, t.name)
-			if err := t.round(ctx, cred, p); err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
+		for _, tr := range p.transports {
+			for i := range targets {
+				t := targets[(round+i)%len(targets)]
+				fmt.Fprintf(os.Stderr, "round %d/%d: %s over %s\n", round+1, p.runs, t.name, tr)
+				if err := t.via[tr].round(ctx, t.pid, cred, p); err != nil {
+					return fmt.Errorf("%s over %s: %w", t.name, tr, err)
+				}
 			}
 		}
 	}
 
 	fmt.Printf("machine: %d CPUs (%s), %s, %s/%s, coturn %s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, coturnVersion)
-	fmt.Printf("parameters: %d rounds alternating the servers; per round %d datagrams of %d B each way with at most %d in flight, %d round trips, %d allocations; sprechzimmer -udp-sockets %d, GOMAXPROCS %s\n\n",
-		p.runs, p.packets, p.size, p.window, p.rtts/p.runs, p.allocs/p.runs, p.udpSockets, gomaxprocsText(p.gomaxprocs))
-	o, c := targets[0], targets[1]
-	fmt.Println("| measure | sprechzimmer | coturn | ratio (sprechzimmer / coturn) |")
-	fmt.Println("|---|---:|---:|---:|")
-	row := func(name string, a, b float64, unit string, digits int) {
-		fmt.Printf("| %s | %.*f %s | %.*f %s | %.2fx |\n", name, digits, a, unit, digits, b, unit, a/b)
+	fmt.Printf("parameters: %d rounds alternating the servers; per round and transport %d datagrams of %d B each way with at most %d in flight, %d round trips, %d allocations; sprechzimmer -udp-sockets %d -batch %d, GOMAXPROCS %s\n",
+		p.runs, p.packets, p.size, p.window, p.rtts/p.runs, p.allocs/p.runs, p.udpSockets, p.batch, gomaxprocsText(p.gomaxprocs))
+	for _, tr := range p.transports {
+		fmt.Printf("\n### client to server over %s\n\n", strings.ToUpper(tr))
+		printTable(targets, tr)
 	}
-	oTo, oFrom, cTo, cFrom := median(o.to), median(o.from), median(c.to), median(c.from)
-	row("throughput client to peer (median)", oTo.mbps, cTo.mbps, "MB/s", 1)
-	row("throughput peer to client (median)", oFrom.mbps, cFrom.mbps, "MB/s", 1)
-	fmt.Printf("| loss client to peer / peer to client | %.1f%% / %.1f%% | %.1f%% / %.1f%% | |\n",
-		100*oTo.loss, 100*oFrom.loss, 100*cTo.loss, 100*cFrom.loss)
-	row("round trip p50", us(percentile(o.rtts, 50)), us(percentile(c.rtts, 50)), "µs", 0)
-	row("round trip p99", us(percentile(o.rtts, 99)), us(percentile(c.rtts, 99)), "µs", 0)
-	fmt.Printf("| round trips lost | %d | %d | |\n", o.rttLoss, c.rttLoss)
-	// CPU per relayed MB hardly depends on what else runs on the machine,
-	// unlike the rates above; lower is better, so the ratio is inverted.
-	oCPU, cCPU := msPerMB(o), msPerMB(c)
-	fmt.Printf("| server CPU per relayed MB (lower is better) | %.2f ms | %.2f ms | %.2fx |\n", oCPU, cCPU, cCPU/oCPU)
-	row("allocations per second", float64(o.allocs)/o.allocDur.Seconds(), float64(c.allocs)/c.allocDur.Seconds(), "/s", 0)
 	return nil
+}
+
+// printTable prints the figures of targets over transport, the last
+// target being coturn, with each other server's ratio to coturn.
+func printTable(targets []*target, transport string) {
+	own, c := targets[:len(targets)-1], targets[len(targets)-1].via[transport]
+	header, rule := "| measure |", "|---|"
+	for _, t := range targets {
+		header, rule = header+" "+t.name+" |", rule+"---:|"
+	}
+	for _, t := range own {
+		header, rule = header+" "+t.name+" / coturn |", rule+"---:|"
+	}
+	fmt.Println(header)
+	fmt.Println(rule)
+	// row prints one figure per server and the ratios; inverse gives the
+	// ratio as coturn / ours, for figures where lower is better.
+	row := func(name, unit string, digits int, inverse bool, f func(*path) float64) {
+		line := "| " + name + " |"
+		for _, t := range targets {
+			line += fmt.Sprintf(" %.*f%s |", digits, f(t.via[transport]), unit)
+		}
+		for _, t := range own {
+			ratio := f(t.via[transport]) / f(c)
+			if inverse {
+				ratio = 1 / ratio
+			}
+			line += fmt.Sprintf(" %.2fx |", ratio)
+		}
+		fmt.Println(line)
+	}
+	row("throughput client to peer (median)", " MB/s", 1, false, func(p *path) float64 { return median(p.to).mbps })
+	row("throughput peer to client (median)", " MB/s", 1, false, func(p *path) float64 { return median(p.from).mbps })
+	line := "| loss client to peer / peer to client |"
+	for _, t := range targets {
+		line += fmt.Sprintf(" %.1f%% / %.1f%% |", 100*median(t.via[transport].to).loss, 100*median(t.via[transport].from).loss)
+	}
+	fmt.Println(line + strings.Repeat(" |", len(own)))
+	row("round trip p50", " µs", 0, false, func(p *path) float64 { return us(percentile(p.rtts, 50)) })
+	row("round trip p99", " µs", 0, false, func(p *path) float64 { return us(percentile(p.rtts, 99)) })
+	line = "| round trips lost |"
+	for _, t := range targets {
+		line += fmt.Sprintf(" %d |", t.via[transport].rttLoss)
+	}
+	fmt.Println(line + strings.Repeat(" |", len(own)))
+	// CPU per relayed MB hardly depends on what else runs on the machine,
+	// unlike the rates above; lower is better, so the ratio is inverted
+	// (coturn / ours: above 1 means ours needs less).
+	row("server CPU per relayed MB (lower is better; ratio coturn / ours)", " ms", 2, true, msPerMB)
+	row("relayed calls per core at 2 Mbit/s each way", "", 0, false, callsPerCore)
+	row("allocations per second", " /s", 0, false, func(p *path) float64 { return float64(p.allocs) / p.allocDur.Seconds() })
+}
+
+// callMBPerSecond is what one relayed call at 2 Mbit/s each way moves
+// through the relay: 0.25 MB/s each way.
+const callMBPerSecond = 2 * 2e6 / 8 / 1e6
+
+// callsPerCore is how many such calls one core's second of CPU relays.
+func callsPerCore(p *path) float64 {
+	return 1000 / (msPerMB(p) * callMBPerSecond)
 }
 
 func gomaxprocsText(n int) string {
@@ -251,8 +434,8 @@ func gomaxprocsText(n int) string {
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // msPerMB is the server's CPU milliseconds per 10^6 bytes relayed.
-func msPerMB(t *target) float64 {
-	return float64(t.cpu) / float64(time.Millisecond) / (float64(t.relayed) / 1e6)
+func msPerMB(p *path) float64 {
+	return float64(p.cpu) / float64(time.Millisecond) / (float64(p.relayed) / 1e6)
 }
 
 // processCPU returns the user and system CPU time process pid has used,
@@ -284,7 +467,7 @@ func processCPU(pid int) (time.Duration, error) {
 // setUp makes the allocation and the peer the rounds use, and warms the
 // path up: the first round trips let the client bind a channel, so the
 // measured traffic is ChannelData as a browser's would be.
-func (t *target) setUp(ctx context.Context, cred turncred.Credential, p params) error {
+func (t *path) setUp(ctx context.Context, cred turncred.Credential, p params) error {
 	var err error
 	if t.alloc, err = turntest.Allocate(ctx, t.addr, cred.Username, cred.Password); err != nil {
 		return err
@@ -298,7 +481,7 @@ func (t *target) setUp(ctx context.Context, cred turncred.Credential, p params) 
 	return err
 }
 
-func (t *target) tearDown() {
+func (t *path) tearDown() {
 	if t.alloc != nil {
 		t.alloc.Close()
 	}
@@ -307,8 +490,8 @@ func (t *target) tearDown() {
 	}
 }
 
-// round takes one round of every figure.
-func (t *target) round(ctx context.Context, cred turncred.Credential, p params) error {
+// round takes one round of every figure; pid is the server's process.
+func (t *path) round(ctx context.Context, pid int, cred turncred.Credential, p params) error {
 	start := time.Now()
 	n, err := allocationRate(ctx, t.addr, cred, p.allocs/p.runs)
 	if err != nil {
@@ -322,7 +505,7 @@ func (t *target) round(ctx context.Context, cred turncred.Credential, p params) 
 	}
 	t.rtts, t.rttLoss = append(t.rtts, rtts...), t.rttLoss+lost
 
-	cpuBefore, err := processCPU(t.pid)
+	cpuBefore, err := processCPU(pid)
 	if err != nil {
 		return err
 	}
@@ -334,7 +517,7 @@ func (t *target) round(ctx context.Context, cred turncred.Credential, p params) 
 	if err != nil {
 		return fmt.Errorf("peer to client: %w", err)
 	}
-	cpuAfter, err := processCPU(t.pid)
+	cpuAfter, err := processCPU(pid)
 	if err != nil {
 		return err
 	}
