@@ -20,14 +20,21 @@ import (
 	"github.com/pion/transport/v5/reuseport"
 	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/turnsecret"
 )
 
 // Config configures a Server.
 type Config struct {
 	// Realm is the TURN realm, for example the public host name.
 	Realm string
-	// Secret is the shared secret the operator mints credentials with.
+	// Secret is the shared secret the operator mints credentials with,
+	// when it never changes; Secrets replaces it.
 	Secret []byte
+	// Secrets, when set, holds the current and the previous shared secret
+	// and may change while the server runs (a rotation); credentials minted
+	// under either are accepted.
+	Secrets *turnsecret.Store
 	// UDPAddress is the UDP address clients reach the server on, for
 	// example "0.0.0.0:3478"; port 0 picks a free port.
 	UDPAddress string
@@ -96,7 +103,7 @@ type Server struct {
 // withDefaults checks c and fills in the defaults.
 func (c Config) withDefaults() (Config, error) {
 	switch {
-	case len(c.Secret) == 0:
+	case len(c.Secret) == 0 && c.Secrets == nil:
 		return c, errEmptySecret
 	case c.Realm == "":
 		return c, errors.New("turn realm is not set")
@@ -230,6 +237,7 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	fail := func(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
+	secrets := newSecretMetrics(cfg)
 	users := newAllocationCounter(cfg.MaxAllocationsPerUser)
 	clients := newAllocationCounter(cfg.MaxAllocationsPerClient)
 	quota := func(user, _ string, src net.Addr) bool {
@@ -251,13 +259,15 @@ func New(cfg Config) (*Server, error) {
 		ListenerConfigs:   lcs,
 		LoggerFactory:     pionLoggerFactory{log: cfg.Logger},
 		Realm:             cfg.Realm,
-		AuthHandler:       authHandler(cfg.Secret, cfg.Realm, cfg.Now, fail),
+		AuthHandler:       authHandler(secrets.get, cfg.Realm, cfg.Now, fail),
 		QuotaHandler:      quota,
 		EventHandler: pionturn.EventHandler{
-			OnAuth: func(_, _ net.Addr, _, _, _, _ string, verdict bool) {
+			OnAuth: func(_, _ net.Addr, _, user, _, _ string, verdict bool) {
 				if !verdict {
 					fail(ReasonBadCredential)
+					return
 				}
+				secrets.accepted(user)
 			},
 			OnAllocationCreated: func(src, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
 				users.add(user, 1)
@@ -281,7 +291,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
-	if err := m.register(cfg.Registerer, func() float64 { return float64(s.pion.AllocationCount()) }); err != nil {
+	if err := errors.Join(m.register(cfg.Registerer, func() float64 { return float64(s.pion.AllocationCount()) }),
+		secrets.register(cfg.Registerer)); err != nil {
 		_ = s.pion.Close()
 		return nil, err
 	}

@@ -27,6 +27,8 @@ var ErrNoCoturn = errors.New("coturn is not installed (no " + CoturnBinary + " o
 // CoturnConfig configures a coturn instance on loopback.
 type CoturnConfig struct {
 	// Secret is coturn's static-auth-secret (TURN REST API credentials).
+	// Without one, coturn reads its secrets from its database (DB), where
+	// turnadmin changes them while it runs.
 	Secret string
 	// Realm is coturn's realm.
 	Realm string
@@ -71,13 +73,15 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 		"--relay-ip=127.0.0.1",
 		"--listening-port=" + strconv.Itoa(port),
 		"--use-auth-secret",
-		"--static-auth-secret=" + cfg.Secret,
 		"--realm=" + cfg.Realm,
 		"--allow-loopback-peers",
 		"--no-cli", "--no-tls", "--no-dtls", "--no-tcp", "--no-rfc5780",
 		"--log-file=" + filepath.Join(dir, "turnserver.log"), "--simple-log", "--no-stdout-log",
 		"--pidfile=" + filepath.Join(dir, "turnserver.pid"),
 		"--db=" + filepath.Join(dir, "turndb"),
+	}
+	if cfg.Secret != "" {
+		args = append(args, "--static-auth-secret="+cfg.Secret)
 	}
 	args = append(args, cfg.Args...)
 	// coturn lives until Close, not until ctx ends: ctx bounds the start-up only.
@@ -106,6 +110,9 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 
 // Addr is the UDP address coturn listens on.
 func (c *Coturn) Addr() *net.UDPAddr { return c.addr }
+
+// DB is coturn's SQLite database, for turnadmin -b.
+func (c *Coturn) DB() string { return filepath.Join(c.dir, "turndb") }
 
 // Pid is coturn's process id.
 func (c *Coturn) Pid() int { return c.cmd.Process.Pid }
