@@ -84,6 +84,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock credentials are checked against; nil means time.Now.
 	Now func() time.Time
+	// AllocationLifetime is the lifetime granted to allocations whose
+	// client asks for none; clients refresh them before it ends, with an
+	// authenticated request. 0 means pion's default, 10 minutes; tests set
+	// seconds, to see refreshes.
+	AllocationLifetime time.Duration
 }
 
 // DefaultSocketBuffer is the default Config.SocketBuffer: 4 MiB, room for
@@ -283,6 +288,7 @@ func New(cfg Config) (*Server, error) {
 				}
 			},
 		},
+		AllocationLifetime: cfg.AllocationLifetime,
 	})
 	if err != nil {
 		closeAll(conns)

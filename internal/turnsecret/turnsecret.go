@@ -179,11 +179,6 @@ type Options struct {
 	// Logger receives a line for every change: the key ids in use, or why
 	// new content was refused. nil means slog.Default().
 	Logger *slog.Logger
-	// Registerer receives the reload metrics; nil registers none.
-	Registerer prometheus.Registerer
-	// MetricPrefix starts the metric names, e.g. "sprechzimmer_turn" for
-	// sprechzimmer_turn_secret_reloads_total.
-	MetricPrefix string
 }
 
 // Store holds the secrets in use and reloads them from their files.
@@ -218,17 +213,16 @@ func Open(files Files, opts Options) (*Store, error) {
 		s.log = slog.Default()
 	}
 	s.secrets.Store(secrets)
-	if opts.Registerer != nil {
-		if err := s.register(opts.Registerer, opts.MetricPrefix); err != nil {
-			return nil, err
-		}
-	}
 	s.log.Info("TURN shared secrets loaded", "secrets", secrets.String())
 	return s, nil
 }
 
-// register creates and registers the reload metrics.
-func (s *Store) register(reg prometheus.Registerer, prefix string) error {
+// Register creates the reload metrics and registers them with reg; prefix
+// starts their names, e.g. "sprechzimmer_turn" for
+// sprechzimmer_turn_secret_reloads_total. Call it once, before Watch.
+func (s *Store) Register(reg prometheus.Registerer, prefix string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: prefix + "_secret_reloads_total",
 		Help: "Changes of the TURN shared secret files, by result: applied, or refused (invalid or unreadable content; the secrets in use stay).",

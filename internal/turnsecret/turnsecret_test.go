@@ -74,8 +74,11 @@ func TestReload(t *testing.T) {
 			dir, files := volume(t, map[string]string{"secret": secretA})
 			reg := prometheus.NewRegistry()
 			log := &testlog.Buffer{}
-			s, err := Open(files, Options{Registerer: reg, MetricPrefix: "test", Logger: slog.New(slog.NewJSONHandler(log, nil))})
+			s, err := Open(files, Options{Logger: slog.New(slog.NewJSONHandler(log, nil))})
 			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Register(reg, "test"); err != nil {
 				t.Fatal(err)
 			}
 			before := s.Secrets()
