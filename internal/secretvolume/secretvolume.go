@@ -18,7 +18,7 @@ const dataLink = "..data"
 
 // Write makes dir hold exactly the keys of data. It creates dir if needed.
 func Write(dir string, data map[string][]byte) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
 	old, _ := os.Readlink(filepath.Join(dir, dataLink))
