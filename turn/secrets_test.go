@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/secretvolume"
+	"github.com/sprechzimmer/sprechzimmer/internal/testmetrics"
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	"github.com/sprechzimmer/sprechzimmer/internal/turnsecret"
 	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
@@ -85,7 +86,7 @@ func startOwnRotatable(t *testing.T) rotatable {
 		rotate:  func(t *testing.T) { reload(t, map[string]string{"secret": newSecret, "previous": oldSecret}) },
 		dropOld: func(t *testing.T) { reload(t, map[string]string{"secret": newSecret}) },
 		previousUses: func(t *testing.T) float64 {
-			return counterValue(t, reg, "sprechzimmer_turn_authentications_total", "secret", turnsecret.RolePrevious)
+			return testmetrics.Value(t, reg, "sprechzimmer_turn_authentications_total", "secret", turnsecret.RolePrevious)
 		},
 		dropEndsAllocations: true,
 	}
@@ -195,25 +196,4 @@ func skipWithoutCoturn(t *testing.T, err error) {
 		t.Fatalf("CI=true but %v", err)
 	}
 	t.Skipf("skipping coturn: %v", err)
-}
-
-// counterValue is the value of the counter name{label=value} in reg.
-func counterValue(t *testing.T, reg prometheus.Gatherer, name, label, value string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if hasLabel(m.GetLabel(), label, value) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no %s{%s=%q}", name, label, value)
-	return 0
 }

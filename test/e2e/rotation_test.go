@@ -20,6 +20,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/secretvolume"
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 	"github.com/sprechzimmer/sprechzimmer/internal/testenv"
+	"github.com/sprechzimmer/sprechzimmer/internal/testmetrics"
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	"github.com/sprechzimmer/sprechzimmer/internal/turnsecret"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
@@ -91,7 +92,7 @@ func TestSecretRotationMidCall(t *testing.T) {
 	rotated := time.Now()
 
 	testenv.EventuallyWithin(t, "the browsers refresh their relays under the previous secret", 2*rotationLifetime+waitLong, func() error {
-		if n := metricValue(t, reg, "sprechzimmer_turn_authentications_total", "secret", turnsecret.RolePrevious); n < 2 {
+		if n := testmetrics.Value(t, reg, "sprechzimmer_turn_authentications_total", "secret", turnsecret.RolePrevious); n < 2 {
 			return fmt.Errorf("%v requests under the previous secret", n)
 		}
 		return nil
@@ -103,7 +104,7 @@ func TestSecretRotationMidCall(t *testing.T) {
 		p.AssertVideoFlows()
 		assertRelayed(p)
 	}
-	if n := metricValue(t, reg, "sprechzimmer_turn_auth_failures_total", "reason", turn.ReasonBadCredential); n != 0 {
+	if n := testmetrics.Value(t, reg, "sprechzimmer_turn_auth_failures_total", "reason", turn.ReasonBadCredential); n != 0 {
 		t.Errorf("%v requests refused for a bad credential during the rotation", n)
 	}
 
@@ -159,27 +160,4 @@ func awaitSecret(t *testing.T, who string, s *turnsecret.Store, secret []byte) {
 		}
 		return nil
 	})
-}
-
-// metricValue is the value of the counter name{label=value} in reg.
-func metricValue(t *testing.T, reg prometheus.Gatherer, name, label, value string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no metric %s{%s=%q}", name, label, value)
-	return 0
 }
