@@ -46,8 +46,11 @@ type RoomOptions struct {
 	SignalingCommand []string
 	// SignalingResources are the signaling container's requests and limits.
 	SignalingResources corev1.ResourceRequirements
-	// TURNSecret is the secret shared with the TURN server (use-auth-secret).
-	TURNSecret []byte
+	// TURNSecret returns the secret shared with the TURN server
+	// (use-auth-secret). It is asked for each new room, so that after a
+	// rotation new rooms get credentials under the new secret; a room keeps
+	// the credentials it was made with.
+	TURNSecret func() []byte
 	// TURNURLs are the TURN server URIs, e.g. turn:turn.example.org:3478?transport=udp.
 	TURNURLs []string
 	// STUNURLs are STUN server URIs handed out without credentials.
@@ -87,15 +90,15 @@ func childMeta(s *videov1alpha1.VideoSession, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: s.Namespace, Labels: roomcontract.Labels(s)}
 }
 
-// iceServers returns the STUN servers and one TURN entry whose credentials
-// are valid until the room expires.
-func (o *RoomOptions) iceServers(s *videov1alpha1.VideoSession, expiresAt time.Time) []protocol.ICEServer {
+// ICEServers returns the STUN servers and one TURN entry whose credentials
+// are valid until the room expires, minted under the current TURN secret.
+func (o *RoomOptions) ICEServers(s *videov1alpha1.VideoSession, expiresAt time.Time) []protocol.ICEServer {
 	var servers []protocol.ICEServer
 	if len(o.STUNURLs) > 0 {
 		servers = append(servers, protocol.ICEServer{URLs: o.STUNURLs})
 	}
 	if len(o.TURNURLs) > 0 {
-		cred := turncred.Mint(o.TURNSecret, roomcontract.RoomID(s), expiresAt)
+		cred := turncred.Mint(o.TURNSecret(), roomcontract.RoomID(s), expiresAt)
 		servers = append(servers, protocol.ICEServer{URLs: o.TURNURLs, Username: cred.Username, Credential: cred.Password})
 	}
 	return servers
@@ -113,7 +116,7 @@ func (o *RoomOptions) newLinksSecret(s *videov1alpha1.VideoSession, expiresAt ti
 	if err != nil {
 		return nil, err
 	}
-	ice, err := json.Marshal(o.iceServers(s, expiresAt))
+	ice, err := json.Marshal(o.ICEServers(s, expiresAt))
 	if err != nil {
 		return nil, fmt.Errorf("encoding ICE servers: %w", err)
 	}

@@ -128,7 +128,7 @@ func startOperator(t *testing.T, ns string, clk *testingclock.FakeClock, tune ..
 			SignalingImage:     "ghcr.io/sprechzimmer/signaling:test",
 			SignalingCommand:   []string{"/signaling"},
 			SignalingResources: controllers.DefaultSignalingResources(),
-			TURNSecret:         turnSecret,
+			TURNSecret:         func() []byte { return turnSecret },
 			TURNURLs:           []string{"turn:turn.example.test:3478?transport=udp"},
 			STUNURLs:           []string{"stun:turn.example.test:3478"},
 			TermsVersion:       "2026-11",

@@ -7,6 +7,7 @@ import (
 	pionturn "github.com/pion/turn/v5"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
+	"github.com/sprechzimmer/sprechzimmer/internal/turnsecret"
 )
 
 // Reasons an authentication fails, the values of the auth failures metric's
@@ -27,10 +28,11 @@ const (
 var authReasons = []string{ReasonMalformed, ReasonExpired, ReasonWrongRealm, ReasonBadCredential}
 
 // authHandler returns the pion AuthHandler that accepts exactly credentials
-// minted by turncred.Mint under secret that have not expired at now(). pion
-// checks the message integrity with the key returned here; a mismatch is
-// reported through the OnAuth event (see Server), not here.
-func authHandler(secret []byte, realm string, now func() time.Time, fail func(reason string)) pionturn.AuthHandler {
+// minted by turncred.Mint under one of secrets() that have not expired at
+// now(): the secret the username names by key id, else the current one.
+// pion checks the message integrity with the key returned here; a mismatch
+// is reported through the OnAuth event (see Server), not here.
+func authHandler(secrets func() *turnsecret.Secrets, realm string, now func() time.Time, fail func(reason string)) pionturn.AuthHandler {
 	return func(ra *pionturn.RequestAttributes) (string, []byte, bool) {
 		expiry, err := turncred.Expiry(ra.Username)
 		if err != nil {
@@ -45,6 +47,7 @@ func authHandler(secret []byte, realm string, now func() time.Time, fail func(re
 			fail(ReasonWrongRealm)
 			return "", nil, false
 		}
+		secret, _ := secrets().For(ra.Username)
 		password := turncred.Password(secret, ra.Username)
 		return ra.Username, pionturn.GenerateAuthKey(ra.Username, realm, password), true
 	}

@@ -21,6 +21,7 @@ import (
 	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/turnsecret"
 	"github.com/sprechzimmer/sprechzimmer/internal/udpbatch"
 )
 
@@ -28,8 +29,13 @@ import (
 type Config struct {
 	// Realm is the TURN realm, for example the public host name.
 	Realm string
-	// Secret is the shared secret the operator mints credentials with.
+	// Secret is the shared secret the operator mints credentials with,
+	// when it never changes; Secrets replaces it.
 	Secret []byte
+	// Secrets, when set, holds the current and the previous shared secret
+	// and may change while the server runs (a rotation); credentials minted
+	// under either are accepted.
+	Secrets *turnsecret.Store
 	// UDPAddress is the UDP address clients reach the server on, for
 	// example "0.0.0.0:3478"; port 0 picks a free port.
 	UDPAddress string
@@ -94,6 +100,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock credentials are checked against; nil means time.Now.
 	Now func() time.Time
+	// AllocationLifetime is the lifetime granted to allocations whose
+	// client asks for none; clients refresh them before it ends, with an
+	// authenticated request. 0 means pion's default, 10 minutes; tests set
+	// seconds, to see refreshes.
+	AllocationLifetime time.Duration
 }
 
 // DefaultSocketBuffer is the default Config.SocketBuffer: 4 MiB, room for
@@ -114,7 +125,7 @@ type Server struct {
 // withDefaults checks c and fills in the defaults.
 func (c Config) withDefaults() (Config, error) {
 	switch {
-	case len(c.Secret) == 0:
+	case len(c.Secret) == 0 && c.Secrets == nil:
 		return c, errEmptySecret
 	case c.Realm == "":
 		return c, errors.New("turn realm is not set")
@@ -283,6 +294,7 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	fail := func(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
+	secrets := newSecretMetrics(cfg)
 	users := newAllocationCounter(cfg.MaxAllocationsPerUser)
 	clients := newAllocationCounter(cfg.MaxAllocationsPerClient)
 	quota := func(user, _ string, src net.Addr) bool {
@@ -304,13 +316,15 @@ func New(cfg Config) (*Server, error) {
 		ListenerConfigs:   lcs,
 		LoggerFactory:     pionLoggerFactory{log: cfg.Logger},
 		Realm:             cfg.Realm,
-		AuthHandler:       authHandler(cfg.Secret, cfg.Realm, cfg.Now, fail),
+		AuthHandler:       authHandler(secrets.get, cfg.Realm, cfg.Now, fail),
 		QuotaHandler:      quota,
 		EventHandler: pionturn.EventHandler{
-			OnAuth: func(_, _ net.Addr, _, _, _, _ string, verdict bool) {
+			OnAuth: func(_, _ net.Addr, _, user, _, _ string, verdict bool) {
 				if !verdict {
 					fail(ReasonBadCredential)
+					return
 				}
+				secrets.accepted(user)
 			},
 			OnAllocationCreated: func(src, dst net.Addr, _, user, _ string, _ net.Addr, _ int) {
 				users.add(user, 1)
@@ -327,13 +341,14 @@ func New(cfg Config) (*Server, error) {
 				}
 			},
 		},
+		AllocationLifetime: cfg.AllocationLifetime,
 	})
 	if err != nil {
 		closeAll(conns)
 		closeListeners()
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
-	if err := m.register(cfg.Registerer); err != nil {
+	if err := errors.Join(m.register(cfg.Registerer), secrets.register(cfg.Registerer)); err != nil {
 		_ = s.pion.Close()
 		return nil, err
 	}

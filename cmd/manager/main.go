@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -10,13 +11,13 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"strings"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -24,6 +25,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/internal/cliflag"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/turnsecret"
 	"github.com/sprechzimmer/sprechzimmer/internal/turnurl"
 	"github.com/sprechzimmer/sprechzimmer/internal/version"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
@@ -83,7 +85,7 @@ func run() error {
 	// and client-go log through it.
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 
-	room, err := roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, cpuLimit, memRequest, memLimit, termsVersion, turnURLs, stunURLs)
+	room, err := roomOptions(publicBaseURL, image, cpuRequest, cpuLimit, memRequest, memLimit, termsVersion, turnURLs, stunURLs)
 	if err != nil {
 		return err
 	}
@@ -98,6 +100,9 @@ func run() error {
 	// SetupSignalHandler cancels on SIGTERM: the manager drains its
 	// workers, releases the leader lease and stops.
 	ctx := ctrl.SetupSignalHandler()
+	if room.TURNSecret, err = watchTURNSecret(ctx, turnSecretFile, len(turnURLs) > 0); err != nil {
+		return err
+	}
 	mgr, err := operator.New(ctx, cfg, operator.Options{
 		Manager: ctrl.Options{
 			Metrics:                       metricsOpts,
@@ -129,27 +134,35 @@ func run() error {
 	return mgr.Start(ctx)
 }
 
-func roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, cpuLimit, memRequest, memLimit, termsVersion string, turnURLs, stunURLs []string) (*controllers.RoomOptions, error) {
+// watchTURNSecret reads the TURN shared secret from file and rereads it
+// when it changes (a rotation: the mounted Secret's key "secret" was
+// updated), until ctx ends; new rooms get credentials under the secret read
+// last. Invalid new content is refused, logged and counted
+// (sprechzimmer_operator_turn_secret_reloads_total), and the secret in use
+// stays. Without TURN URLs no secret is needed.
+func watchTURNSecret(ctx context.Context, file string, needed bool) (func() []byte, error) {
+	if !needed {
+		return func() []byte { return nil }, nil
+	}
+	if file == "" {
+		return nil, errors.New("--turn-url needs --turn-secret-file")
+	}
+	log := slog.New(logr.ToSlogHandler(ctrl.Log.WithName("turn-secret")))
+	store, err := turnsecret.Open(turnsecret.Files{Current: file}, turnsecret.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--turn-secret-file: %w", err)
+	}
+	if err := store.Register(metrics.Registry, "sprechzimmer_operator_turn"); err != nil {
+		return nil, err
+	}
+	go store.Watch(ctx, turnsecret.DefaultInterval)
+	return store.Current, nil
+}
+
+func roomOptions(publicBaseURL, image, cpuRequest, cpuLimit, memRequest, memLimit, termsVersion string, turnURLs, stunURLs []string) (*controllers.RoomOptions, error) {
 	base, err := url.Parse(publicBaseURL)
 	if publicBaseURL == "" || err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
 		return nil, errors.New("--public-base-url must be an absolute http(s) URL")
-	}
-	var secret []byte
-	if len(turnURLs) > 0 {
-		if turnSecretFile == "" {
-			return nil, errors.New("--turn-url needs --turn-secret-file")
-		}
-		if secret, err = os.ReadFile(turnSecretFile); err != nil {
-			return nil, fmt.Errorf("reading --turn-secret-file: %w", err)
-		}
-		// The bytes are used exactly as stored, as the TURN server does;
-		// both refuse surrounding whitespace rather than disagree about it.
-		if strings.TrimSpace(string(secret)) != string(secret) {
-			return nil, errors.New("--turn-secret-file starts or ends with whitespace (a trailing newline?); write it with kubectl create secret --from-literal")
-		}
-		if len(secret) < 16 {
-			return nil, errors.New("the TURN secret must be at least 16 characters")
-		}
 	}
 	// Browsers get the TURN URLs in the order they should try them: UDP,
 	// TCP, then TLS (turns: on 443).
@@ -184,7 +197,6 @@ func roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, cpuLimit, mem
 		SignalingImage:     image,
 		SignalingCommand:   []string{"/signaling"},
 		SignalingResources: res,
-		TURNSecret:         secret,
 		TURNURLs:           turnURLs,
 		STUNURLs:           stunURLs,
 		TermsVersion:       termsVersion,

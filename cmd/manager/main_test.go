@@ -27,7 +27,7 @@ func TestRoomResources(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := roomOptions("https://video.example.test", "img", "", tt.cpuRequest, tt.cpuLimit, tt.memRequest, tt.memLimit, "1", nil, nil)
+			o, err := roomOptions("https://video.example.test", "img", tt.cpuRequest, tt.cpuLimit, tt.memRequest, tt.memLimit, "1", nil, nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -48,12 +48,8 @@ func TestRoomResources(t *testing.T) {
 // URLs in the order to try them (UDP, TCP, TLS), and a clear refusal of a
 // URL no browser can use.
 func TestTURNURLOrder(t *testing.T) {
-	secretFile := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secretFile, []byte("0123456789abcdef0123"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	room := func(urls ...string) ([]string, error) {
-		o, err := roomOptions("https://video.example.test", "img", secretFile, "10m", "500m", "32Mi", "128Mi", "1", urls, nil)
+		o, err := roomOptions("https://video.example.test", "img", "10m", "500m", "32Mi", "128Mi", "1", urls, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -105,5 +101,45 @@ func TestShippedTURNURLs(t *testing.T) {
 	}
 	if last := urls[len(urls)-1]; !strings.HasPrefix(last, "turns:") || !strings.Contains(last, ":443?") {
 		t.Errorf("the last TURN URL is %q, want turns:<host>:443?transport=tcp", last)
+	}
+}
+
+func TestWatchTURNSecret(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const secret = "operator-test-secret-0123456789"
+	tests := []struct {
+		name    string
+		file    string
+		needed  bool
+		wantErr string
+	}{
+		{name: "no TURN URLs, no file", needed: false},
+		{name: "TURN URLs without a file", needed: true, wantErr: "--turn-url needs --turn-secret-file"},
+		{name: "missing file", file: filepath.Join(dir, "nope"), needed: true, wantErr: "--turn-secret-file"},
+		{name: "trailing newline", file: write("nl", secret+"\n"), needed: true, wantErr: "whitespace"},
+		{name: "too short", file: write("short", "abc"), needed: true, wantErr: "shorter than 16"},
+		{name: "valid", file: write("good", secret), needed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			current, err := watchTURNSecret(t.Context(), tt.file, tt.needed)
+			switch {
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("watchTURNSecret() = %v, want an error saying %q", err, tt.wantErr)
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("watchTURNSecret() = %v", err)
+			case err != nil && strings.Contains(err.Error(), secret):
+				t.Fatalf("the error shows the secret: %v", err)
+			case tt.wantErr == "" && tt.needed && string(current()) != secret:
+				t.Fatalf("secret in use has %d bytes, want the file's %d", len(current()), len(secret))
+			}
+		})
 	}
 }

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -28,16 +27,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/turnsecret"
 	"github.com/sprechzimmer/sprechzimmer/internal/version"
 	"github.com/sprechzimmer/sprechzimmer/turn"
 )
 
-// minSecretLen is the shortest shared secret accepted, in bytes.
-const minSecretLen = 16
-
 type options struct {
 	realm        string
 	secretFile   string
+	previousFile string
+	secretCheck  time.Duration
 	listenUDP    string
 	listenTCP    string
 	listenTLS    string
@@ -62,7 +61,9 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.realm, "realm", "", "TURN realm, e.g. the TURN server's public host name (required)")
-	flag.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret the operator mints credentials with (required)")
+	flag.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret the operator mints credentials with (required); reread when it changes")
+	flag.StringVar(&o.previousFile, "previous-secret-file", "", "file holding the previous shared secret, still accepted during a rotation; while it does not exist, none is")
+	flag.DurationVar(&o.secretCheck, "secret-check-interval", turnsecret.DefaultInterval, "how often the secret files are read for changes")
 	flag.StringVar(&o.listenUDP, "listen-udp", ":3478", "UDP address for TURN clients")
 	flag.StringVar(&o.listenTCP, "listen-tcp", ":3478", "TCP address for TURN clients (relaying stays UDP); empty disables TCP")
 	flag.StringVar(&o.listenTLS, "listen-tls", "", "TCP address for TURN over TLS (turns: URLs), e.g. :443 for networks that let only HTTPS through; needs -tls-cert-file and -tls-key-file; empty disables TLS")
@@ -101,12 +102,16 @@ func main() {
 }
 
 func run(ctx context.Context, o options, log *slog.Logger) error {
-	cfg, err := o.config()
+	cfg, err := o.config(log)
 	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := cfg.Secrets.Register(reg, "sprechzimmer_turn"); err != nil {
+		return err
+	}
+	go cfg.Secrets.Watch(ctx, o.secretCheck)
 	cfg.Registerer = reg
 	cfg.Logger = log
 
@@ -190,8 +195,8 @@ func opsHandler(reg *prometheus.Registry, srv *turn.Server) http.Handler {
 	return mux
 }
 
-// config checks the flags and reads the secret.
-func (o options) config() (turn.Config, error) {
+// config checks the flags and reads the secrets; the store logs to log.
+func (o options) config(log *slog.Logger) (turn.Config, error) {
 	var cfg turn.Config
 	if o.realm == "" {
 		return cfg, errors.New("-realm is required")
@@ -221,13 +226,13 @@ func (o options) config() (turn.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("-deny-peers: %w", err)
 	}
-	secret, err := readSecret(o.secretFile)
+	secrets, err := turnsecret.Open(turnsecret.Files{Current: o.secretFile, Previous: o.previousFile}, turnsecret.Options{Logger: log})
 	if err != nil {
-		return cfg, err
+		return cfg, fmt.Errorf("-secret-file, -previous-secret-file: %w", err)
 	}
 	return turn.Config{
 		Realm:                   o.realm,
-		Secret:                  secret,
+		Secrets:                 secrets,
 		UDPAddress:              o.listenUDP,
 		UDPSockets:              o.udpSockets,
 		BatchSize:               o.batchSize,
@@ -244,22 +249,4 @@ func (o options) config() (turn.Config, error) {
 		MaxPort:                 uint16(o.maxPort),
 		Peers:                   turn.NewPeerPolicy(allow, deny),
 	}, nil
-}
-
-// readSecret reads the shared secret. Its bytes are used as they are, as
-// the operator and coturn use them; surrounding whitespace (a newline left
-// by echo) is refused rather than trimmed, because the operator would not
-// trim it and every credential would fail. Errors never show the secret.
-func readSecret(path string) ([]byte, error) {
-	secret, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read secret file: %w", err)
-	}
-	if !bytes.Equal(bytes.TrimSpace(secret), secret) {
-		return nil, fmt.Errorf("secret file %s starts or ends with whitespace (a trailing newline?); write it with printf or kubectl create secret --from-literal", path)
-	}
-	if len(secret) < minSecretLen {
-		return nil, fmt.Errorf("secret in %s is shorter than %d bytes", path, minSecretLen)
-	}
-	return secret, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,9 +29,11 @@ func TestConfig(t *testing.T) {
 		{name: "valid", change: func(*options) {}},
 		{name: "no realm", change: func(o *options) { o.realm = "" }, wantErr: "-realm"},
 		{name: "no secret file", change: func(o *options) { o.secretFile = "" }, wantErr: "-secret-file"},
-		{name: "missing secret file", change: func(o *options) { o.secretFile = filepath.Join(dir, "nope") }, wantErr: "read secret file"},
+		{name: "missing secret file", change: func(o *options) { o.secretFile = filepath.Join(dir, "nope") }, wantErr: "read the current secret"},
 		{name: "secret with a trailing newline", change: func(o *options) { o.secretFile = write("nl", secret+"\n") }, wantErr: "whitespace"},
 		{name: "short secret", change: func(o *options) { o.secretFile = write("short", "abc") }, wantErr: "shorter"},
+		{name: "no previous secret yet", change: func(o *options) { o.previousFile = filepath.Join(dir, "previous") }},
+		{name: "short previous secret", change: func(o *options) { o.previousFile = write("short-previous", "abc") }, wantErr: "previous secret"},
 		{name: "public IP is a name", change: func(o *options) { o.publicIP = "turn.example.org" }, wantErr: "-public-ip"},
 		{name: "port range upside down", change: func(o *options) { o.minPort, o.maxPort = 50100, 50000 }, wantErr: "port range"},
 		{name: "port above 65535", change: func(o *options) { o.maxPort = 70000 }, wantErr: "port range"},
@@ -49,7 +52,7 @@ func TestConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := valid
 			tt.change(&o)
-			cfg, err := o.config()
+			cfg, err := o.config(slog.New(slog.DiscardHandler))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("config() = %v, want no error", err)
@@ -59,8 +62,8 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("config() error shows the secret: %v", err)
 			case tt.wantErr == "" && cfg.MaxAllocationsPerClient != o.maxPerClient:
 				t.Fatalf("config() MaxAllocationsPerClient = %d, want -max-allocations-per-client %d", cfg.MaxAllocationsPerClient, o.maxPerClient)
-			case tt.wantErr == "" && string(cfg.Secret) != secret:
-				t.Fatalf("config() secret has %d bytes, want the file's %d", len(cfg.Secret), len(secret))
+			case tt.wantErr == "" && string(cfg.Secrets.Current()) != secret:
+				t.Fatalf("config() secret has %d bytes, want the file's %d", len(cfg.Secrets.Current()), len(secret))
 			}
 		})
 	}

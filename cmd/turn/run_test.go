@@ -168,7 +168,7 @@ func TestRecommendedConfigRefusesTheHost(t *testing.T) {
 		listenUDP: "127.0.0.1:0", udpSockets: 1, batchSize: turn.DefaultBatchSize, minPort: 50000, maxPort: 50999,
 		allowPeers: "127.0.0.1/32", denyPeers: "10.244.0.0/16,10.96.0.0/12",
 	}
-	cfg, err := o.config()
+	cfg, err := o.config(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("config() = %v", err)
 	}

@@ -277,7 +277,7 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 			SignalingImage:     "local/signaling",
 			SignalingCommand:   []string{"/signaling"},
 			SignalingResources: controllers.DefaultSignalingResources(),
-			TURNSecret:         turnSecret,
+			TURNSecret:         func() []byte { return turnSecret },
 			TURNURLs:           []string{"turn:" + turnSrv.UDPAddr().String() + "?transport=udp"},
 			TermsVersion:       signalingconfig.DefaultTermsVersion,
 		},

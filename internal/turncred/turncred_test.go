@@ -2,6 +2,7 @@ package turncred
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,5 +50,35 @@ func TestPasswordKnownVector(t *testing.T) {
 	const want = "e/x2uYeiePljXgbo+75KisVoGj0="
 	if got != want {
 		t.Fatalf("Password() = %q, want %q", got, want)
+	}
+}
+
+func TestKeyIDOf(t *testing.T) {
+	secret := []byte("shared-secret-0123456789")
+	minted := Mint(secret, "room-a", time.Unix(1700000000, 0))
+	tests := []struct {
+		name     string
+		username string
+		want     string
+	}{
+		{name: "minted", username: minted.Username, want: KeyID(secret)},
+		{name: "without a key id", username: "1700000000:room-a", want: ""},
+		{name: "no colon", username: "room-a", want: ""},
+		{name: "too short", username: "1700000000:room-a:abc", want: ""},
+		{name: "not hex", username: "1700000000:room-a:abcdefgx", want: ""},
+		{name: "upper case", username: "1700000000:room-a:ABCDEF01", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := KeyIDOf(tt.username); got != tt.want {
+				t.Errorf("KeyIDOf(%q) = %q, want %q", tt.username, got, tt.want)
+			}
+		})
+	}
+	if KeyID(secret) == KeyID([]byte("another-secret-0123456789")) {
+		t.Error("two secrets have one key id")
+	}
+	if strings.Contains(minted.Username, string(secret)) {
+		t.Error("the username shows the secret")
 	}
 }

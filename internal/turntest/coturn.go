@@ -27,6 +27,8 @@ var ErrNoCoturn = errors.New("coturn is not installed (no " + CoturnBinary + " o
 // CoturnConfig configures a coturn instance on loopback.
 type CoturnConfig struct {
 	// Secret is coturn's static-auth-secret (TURN REST API credentials).
+	// Without one, coturn reads its secrets from its database (DB), where
+	// turnadmin changes them while it runs.
 	Secret string
 	// Realm is coturn's realm.
 	Realm string
@@ -83,7 +85,6 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 		"--relay-ip=127.0.0.1",
 		"--listening-port=" + strconv.Itoa(port),
 		"--use-auth-secret",
-		"--static-auth-secret=" + cfg.Secret,
 		"--realm=" + cfg.Realm,
 		"--allow-loopback-peers",
 		"--no-cli", "--no-dtls", "--no-rfc5780",
@@ -108,6 +109,9 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 		tcpAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
 	} else {
 		args = append(args, "--no-tcp")
+	}
+	if cfg.Secret != "" {
+		args = append(args, "--static-auth-secret="+cfg.Secret)
 	}
 	args = append(args, cfg.Args...)
 	// coturn lives until Close, not until ctx ends: ctx bounds the start-up only.
@@ -146,6 +150,9 @@ func (c *Coturn) TLSAddr() *net.TCPAddr { return c.tlsAddr }
 // TCPAddr is the TCP address coturn accepts TURN over TCP on, nil without
 // CoturnConfig.TCP.
 func (c *Coturn) TCPAddr() *net.TCPAddr { return c.tcpAddr }
+
+// DB is coturn's SQLite database, for turnadmin -b.
+func (c *Coturn) DB() string { return filepath.Join(c.dir, "turndb") }
 
 // Pid is coturn's process id.
 func (c *Coturn) Pid() int { return c.cmd.Process.Pid }

@@ -55,8 +55,11 @@ var allowedLabels = []string{
 // notScrapedLocally are the metrics the rules and the dashboard use that
 // the local setup does not export: up is Prometheus' own, and the leader
 // gauge exists only with leader election, which the local setup's single
-// operator runs without.
-var notScrapedLocally = []string{"up", "leader_election_master_status"}
+// operator runs without; the TURN secret reload gauges exist only where the
+// secret is read from a mounted Secret, and the local setup keeps its
+// random one in memory.
+var notScrapedLocally = []string{"up", "leader_election_master_status",
+	"sprechzimmer_turn_secret_reload_refused", "sprechzimmer_operator_turn_secret_reload_refused"}
 
 // TestDashboardQueriesReturnData runs the local setup of `make run` with
 // its metrics served, scrapes it with a real Prometheus (Debian's, every
