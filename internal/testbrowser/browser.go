@@ -102,7 +102,9 @@ type LaunchOptions struct {
 	SecureOrigins []string
 	// HostResolverRules maps host names to addresses, in Chromium's
 	// --host-resolver-rules syntax ("MAP video.test 10.96.0.80"). Firefox
-	// takes MAP rules that all name the same address.
+	// takes MAP rules that all name the same address; to 127.0.0.1 only
+	// the names mapped resolve (network.dns.localDomains), to another
+	// address every name does (network.dns.forceResolve).
 	HostResolverRules string
 	// UID, when not 0, runs the browser as this user id (its profile is
 	// handed to it), so that a packet filter tells the browser's traffic

@@ -178,10 +178,25 @@ func firefoxLaunchPrefs(o LaunchOptions) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Every name resolves to addr (Firefox has no per-host rule).
-		prefs["network.dns.forceResolve"] = addr
+		if addr == "127.0.0.1" {
+			// Just these names resolve to loopback; IP literals stay.
+			prefs["network.dns.localDomains"] = strings.Join(mappedHosts(o.HostResolverRules), ",")
+		} else {
+			// Every name resolves to addr (Firefox has no per-host rule).
+			prefs["network.dns.forceResolve"] = addr
+		}
 	}
 	return prefs, nil
+}
+
+// mappedHosts are the host names of MAP rules (checked by
+// singleMapAddress).
+func mappedHosts(rules string) []string {
+	var hosts []string
+	for _, rule := range strings.Split(rules, ",") {
+		hosts = append(hosts, strings.Fields(rule)[1])
+	}
+	return hosts
 }
 
 // singleMapAddress is the one address the MAP rules name.

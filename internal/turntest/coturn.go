@@ -32,9 +32,29 @@ type CoturnConfig struct {
 	Realm string
 	// Args are further command-line flags.
 	Args []string
+	// ListenIP is the address coturn listens and relays on; 127.0.0.1 if
+	// nil.
+	ListenIP net.IP
+	// Port is the port of its UDP (and TCP) listener; a free one if 0.
+	Port int
+	// TCP opens its TURN-over-TCP listener on Port too.
+	TCP bool
+	// TLS, when set, opens its TURN-over-TLS listener.
+	TLS *CoturnTLS
 }
 
-// Coturn is a running coturn process listening on 127.0.0.1 (UDP only).
+// CoturnTLS is coturn's TURN-over-TLS listener (tls-listening-port, cert,
+// pkey).
+type CoturnTLS struct {
+	// Port is the listener's port on ListenIP, usually 443.
+	Port int
+	// CertFile and KeyFile are the PEM files of its certificate chain and
+	// key.
+	CertFile, KeyFile string
+}
+
+// Coturn is a running coturn process listening on 127.0.0.1 or
+// CoturnConfig.ListenIP (UDP, and TCP and TLS where configured).
 type Coturn struct {
 	addr   *net.UDPAddr
 	cmd    *exec.Cmd
@@ -51,9 +71,15 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	if err != nil {
 		return nil, ErrNoCoturn
 	}
-	port, err := freeUDPPort()
-	if err != nil {
-		return nil, err
+	ip := cfg.ListenIP
+	if ip == nil {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	port := cfg.Port
+	if port == 0 {
+		if port, err = freeUDPPort(ip); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp("", "coturn-")
 	if err != nil {
@@ -67,17 +93,25 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	}
 	args := []string{
 		"-c", conf,
-		"--listening-ip=127.0.0.1",
-		"--relay-ip=127.0.0.1",
+		"--listening-ip=" + ip.String(),
+		"--relay-ip=" + ip.String(),
 		"--listening-port=" + strconv.Itoa(port),
 		"--use-auth-secret",
 		"--static-auth-secret=" + cfg.Secret,
 		"--realm=" + cfg.Realm,
 		"--allow-loopback-peers",
-		"--no-cli", "--no-tls", "--no-dtls", "--no-tcp", "--no-rfc5780",
+		"--no-cli", "--no-dtls", "--no-rfc5780",
 		"--log-file=" + filepath.Join(dir, "turnserver.log"), "--simple-log", "--no-stdout-log",
 		"--pidfile=" + filepath.Join(dir, "turnserver.pid"),
 		"--db=" + filepath.Join(dir, "turndb"),
+	}
+	if !cfg.TCP {
+		args = append(args, "--no-tcp")
+	}
+	if t := cfg.TLS; t != nil {
+		args = append(args, "--tls-listening-port="+strconv.Itoa(t.Port), "--cert="+t.CertFile, "--pkey="+t.KeyFile)
+	} else {
+		args = append(args, "--no-tls")
 	}
 	args = append(args, cfg.Args...)
 	// coturn lives until Close, not until ctx ends: ctx bounds the start-up only.
@@ -88,7 +122,7 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 		return nil, fmt.Errorf("start coturn: %w", err)
 	}
 	c := &Coturn{
-		addr:   &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port},
+		addr:   &net.UDPAddr{IP: ip, Port: port},
 		cmd:    cmd,
 		dir:    dir,
 		exited: make(chan struct{}),
@@ -127,7 +161,7 @@ func (c *Coturn) Close() error {
 // awaitSTUN sends STUN binding requests until one is answered, coturn exits
 // or ctx ends.
 func (c *Coturn) awaitSTUN(ctx context.Context) error {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: c.addr.IP})
 	if err != nil {
 		return fmt.Errorf("stun probe socket: %w", err)
 	}
@@ -188,9 +222,9 @@ func CoturnVersion(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func freeUDPPort() (int, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+// freeUDPPort returns a UDP port on ip that was free a moment ago.
+func freeUDPPort(ip net.IP) (int, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
 	if err != nil {
 		return 0, fmt.Errorf("find free udp port: %w", err)
 	}
