@@ -303,6 +303,8 @@ func TestOnly443(t *testing.T) {
 						p.WaitState("connected")
 					}
 					for _, p := range []*page{therapist, client} {
+						// The network message of a blocked network is not shown.
+						p.WaitFor("no network message", `!document.body.dataset.network`)
 						p.AssertVideoFlows()
 						if c := selectedLocalCandidate(p); c.Type != "relay" || c.RelayProtocol != "tls" {
 							t.Errorf("%s: the call runs over a %s candidate relayed over %q, want relay over tls (turns: on 443)", p.Name, c.Type, c.RelayProtocol)
@@ -310,6 +312,84 @@ func TestOnly443(t *testing.T) {
 					}
 				})
 			}
+		})
+	}
+}
+
+// Texts of the network message a German-speaking client reads.
+const (
+	textNetworkBlocked = "Ihr Netzwerk lässt die Verbindung für Bild und Ton nicht durch."
+	textTryMobile      = "die mobilen Daten Ihres Telefons"
+	textTryIT          = "Verbindungen über Port 443 (TCP) zu erlauben"
+)
+
+// networkTimes records on the page, in its own clock, when the call began
+// (the person is in the room with the other: body data-state "calling")
+// and when the network message came (body data-network set).
+const networkTimes = `
+	window.networkTimes = {};
+	new MutationObserver(() => {
+		const b = document.body, times = window.networkTimes;
+		if (!b) return;
+		if (times.calling === undefined && b.dataset.state === "calling") times.calling = performance.now();
+		if (times.shown === undefined && b.dataset.network) times.shown = performance.now();
+	}).observe(document.documentElement, {subtree: true, attributes: true, attributeFilter: ["data-state", "data-network"]});`
+
+// networkMessageBound is how soon a client behind a blocking network must
+// be told (issue 12).
+const networkMessageBound = 15 * time.Second
+
+// TestNetworkBlocked puts both browsers behind a firewall that lets only
+// the front door through (TCP 443 to its address): the page and its
+// WebSocket work, every way to the TURN server is blocked, TLS on 443
+// included. Within 15 s of both being in the room the client's page must
+// say plainly that their network is the problem and what they can try,
+// announced to screen readers, instead of "connecting" for ever.
+func TestNetworkBlocked(t *testing.T) {
+	requireOwnNetwork(t)
+	pki := newTestPKI(t)
+	startCoturnTLS(t, pki)
+	firewall(t, blockedUID, frontDoorIP)
+	therapistBrowser := firewalledBrowser(t, chromium, blockedUID, pki)
+	for _, e := range testbrowser.Engines {
+		t.Run("client in "+string(e), func(t *testing.T) {
+			r := startRoom(t, roomOptions{iceServers: roomICE(), listen: frontDoorIP + ":443", tls: pki.tls})
+			therapist := testbrowser.Open(t, therapistBrowser, "therapist", frontDoorLink(r.URL, r.Therapist))
+			clientBrowser := therapistBrowser
+			if e != chromium {
+				clientBrowser = firewalledBrowser(t, e, blockedUID, pki)
+			}
+			client := testbrowser.Open(t, clientBrowser, "client", frontDoorLink(r.URL, r.Client), testbrowser.WithInitScript(networkTimes))
+			therapist.EnterByKeyboard()
+			client.EnterAsClient("")
+			client.WaitFor("the network message", `document.body.dataset.network === "blocked"`)
+			times, err := testbrowser.Eval[map[string]float64](client, "window.networkTimes")
+			if err != nil {
+				t.Fatal(err)
+			}
+			calling, ok := times["calling"]
+			if !ok {
+				t.Fatalf("the client's page never said calling (%v)", times)
+			}
+			if took := time.Duration(times["shown"]-calling) * time.Millisecond; took > networkMessageBound {
+				t.Errorf("the network message came %v after the call began, want within %v", took, networkMessageBound)
+			} else {
+				t.Logf("the network message came %v after the call began", took)
+			}
+			if !client.Visible("network-problem") {
+				t.Error("the network message is not visible")
+			}
+			if role, _ := testbrowser.Eval[string](client, `document.getElementById("network-problem").getAttribute("role")`); role != "alert" {
+				t.Errorf("the network message has role %q, want alert (screen readers announce it)", role)
+			}
+			got := client.Text("network-problem")
+			for _, want := range []string{textNetworkBlocked, textTryMobile, textTryIT} {
+				if !strings.Contains(got, want) {
+					t.Errorf("the network message %q does not say %q", got, want)
+				}
+			}
+			assertAccessible(t, client, "network message")
+			client.Screenshot("call-network-blocked")
 		})
 	}
 }
