@@ -43,5 +43,16 @@ func (l pionLogger) Warnf(format string, _ ...any) {
 func (l pionLogger) Error(string) { l.log.Log(context.Background(), slog.LevelError, withheld) }
 
 func (l pionLogger) Errorf(format string, _ ...any) {
-	l.log.Log(context.Background(), slog.LevelError, format)
+	level := slog.LevelError
+	if _, ok := expectedFromTheInternet[format]; ok {
+		level = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), level, format)
+}
+
+// expectedFromTheInternet are pion's error messages that any client on the
+// internet can cause at will (a port scanner on the TLS port), logged at
+// debug level so that they cannot flood the log.
+var expectedFromTheInternet = map[string]struct{}{
+	"TLS handshake failed: %s": {},
 }

@@ -15,6 +15,20 @@ const (
 	DirectionFromPeer = "from_peer"
 )
 
+// Listeners a client reaches the server on, the values of the "listener"
+// label of the allocation and relayed bytes metrics.
+const (
+	// ListenerUDP is TURN over UDP (turn:...?transport=udp).
+	ListenerUDP = "udp"
+	// ListenerTCP is TURN over TCP (turn:...?transport=tcp).
+	ListenerTCP = "tcp"
+	// ListenerTLS is TURN over TLS (turns:...?transport=tcp).
+	ListenerTLS = "tls"
+)
+
+// listeners are the values of the "listener" label.
+var listeners = []string{ListenerUDP, ListenerTCP, ListenerTLS}
+
 // Reasons an allocation is refused after authentication, the values of the
 // allocation refusals metric's "reason" label.
 const (
@@ -28,12 +42,14 @@ const (
 )
 
 // metrics are the server's Prometheus collectors. Labels have fixed value
-// sets; nothing in them identifies a user, a room or an address.
+// sets; nothing in them identifies a user, a room or an address. The
+// counters of one listener's allocations are picked by forListener.
 type metrics struct {
-	allocationsTotal   prometheus.Counter
+	allocations        *prometheus.CounterVec
+	allocationsActive  *prometheus.GaugeVec
 	relayedBytes       *prometheus.CounterVec
-	toPeer             prometheus.Counter
-	fromPeer           prometheus.Counter
+	toPeer             prometheus.Counter // of one listener, see forListener
+	fromPeer           prometheus.Counter // of one listener, see forListener
 	authFailures       *prometheus.CounterVec
 	peersRefused       prometheus.Counter
 	expiredDrops       prometheus.Counter
@@ -44,14 +60,18 @@ type metrics struct {
 func newMetrics() *metrics {
 	const ns, sub = "sprechzimmer", "turn"
 	m := &metrics{
-		allocationsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+		allocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "allocations_total",
-			Help: "Relay allocations created since start.",
-		}),
+			Help: "Relay allocations created since start, by the listener the client came in on (udp, tcp, tls).",
+		}, []string{"listener"}),
+		allocationsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "allocations_active",
+			Help: "Relay allocations that exist now, by the listener the client came in on (udp, tcp, tls).",
+		}, []string{"listener"}),
 		relayedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "relayed_bytes_total",
-			Help: "Payload bytes relayed: to_peer is sent from relay sockets, from_peer is received on them from permitted peers.",
-		}, []string{"direction"}),
+			Help: "Payload bytes relayed, by the listener of the allocation's client (udp, tcp, tls): to_peer is sent from relay sockets, from_peer is received on them from permitted peers.",
+		}, []string{"direction", "listener"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "auth_failures_total",
 			Help: "Authenticated requests refused, by reason (malformed, expired, wrong_realm, bad_credential).",
@@ -69,8 +89,12 @@ func newMetrics() *metrics {
 			Help: "Datagrams dropped because the credential their allocation was made with has expired.",
 		}),
 	}
-	m.toPeer = m.relayedBytes.WithLabelValues(DirectionToPeer)
-	m.fromPeer = m.relayedBytes.WithLabelValues(DirectionFromPeer)
+	for _, l := range listeners {
+		m.allocations.WithLabelValues(l)
+		m.allocationsActive.WithLabelValues(l)
+		m.relayedBytes.WithLabelValues(DirectionToPeer, l)
+		m.relayedBytes.WithLabelValues(DirectionFromPeer, l)
+	}
 	for _, r := range authReasons {
 		m.authFailures.WithLabelValues(r)
 	}
@@ -80,15 +104,30 @@ func newMetrics() *metrics {
 	return m
 }
 
-// register registers the collectors with reg, together with the active
-// allocations gauge, which calls active when scraped.
-func (m *metrics) register(reg prometheus.Registerer, active func() float64) error {
-	const ns, sub = "sprechzimmer", "turn"
-	activeGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: ns, Subsystem: sub, Name: "allocations_active",
-		Help: "Relay allocations that exist now.",
-	}, active)
-	for _, c := range []prometheus.Collector{m.allocationsTotal, m.relayedBytes, m.authFailures, m.peersRefused, m.expiredDrops, m.allocationRefusals, activeGauge} {
+// forListener is m with the relayed bytes counters of the allocations
+// made through listener, one of the Listener constants: the metrics a
+// listener's relay sockets count into.
+func (m *metrics) forListener(listener string) *metrics {
+	l := *m
+	l.toPeer = m.relayedBytes.WithLabelValues(DirectionToPeer, listener)
+	l.fromPeer = m.relayedBytes.WithLabelValues(DirectionFromPeer, listener)
+	return &l
+}
+
+// allocationCreated and allocationDeleted count an allocation made
+// through listener.
+func (m *metrics) allocationCreated(listener string) {
+	m.allocations.WithLabelValues(listener).Inc()
+	m.allocationsActive.WithLabelValues(listener).Inc()
+}
+
+func (m *metrics) allocationDeleted(listener string) {
+	m.allocationsActive.WithLabelValues(listener).Dec()
+}
+
+// register registers the collectors with reg.
+func (m *metrics) register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m.allocations, m.allocationsActive, m.relayedBytes, m.authFailures, m.peersRefused, m.expiredDrops, m.allocationRefusals} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register turn metrics: %w", err)
 		}

@@ -37,8 +37,18 @@ type Config struct {
 	// TCPAddress, when set, is a TCP address clients may reach the server
 	// on too (TURN over TCP, relaying still UDP).
 	TCPAddress string
-	// MaxTCPConns limits simultaneous TURN-over-TCP connections; 0 means
-	// DefaultMaxTCPConns.
+	// TLSAddress, when set, is a TCP address clients may reach the server
+	// on over TLS (TURN over TLS, turns: URLs, usually port 443 for
+	// networks that let only HTTPS through; relaying still UDP). It needs
+	// TLSCertFile and TLSKeyFile.
+	TLSAddress string
+	// TLSCertFile and TLSKeyFile are the PEM files of the TLS listener's
+	// certificate chain and key (tls.crt and tls.key of a mounted
+	// kubernetes.io/tls Secret). They are reloaded when they change: a
+	// renewed certificate is served to new connections without a restart.
+	TLSCertFile, TLSKeyFile string
+	// MaxTCPConns limits simultaneous TURN-over-TCP connections, and
+	// separately TURN-over-TLS connections; 0 means DefaultMaxTCPConns.
 	MaxTCPConns int
 	// MaxAllocationsPerUser limits the live allocations of one credential
 	// (one room); 0 means DefaultMaxAllocationsPerUser.
@@ -88,6 +98,7 @@ type Server struct {
 	pion     *pionturn.Server
 	udpAddr  net.Addr
 	tcpAddr  net.Addr
+	tlsAddr  net.Addr
 	log      *slog.Logger
 	draining atomic.Bool
 	deleted  chan struct{}
@@ -104,6 +115,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("turn relay IP is not set")
 	case (c.MinPort != 0 || c.MaxPort != 0) && (c.MinPort == 0 || c.MaxPort < c.MinPort):
 		return c, fmt.Errorf("turn relay port range %d-%d is invalid", c.MinPort, c.MaxPort)
+	case c.TLSAddress != "" && (c.TLSCertFile == "" || c.TLSKeyFile == ""):
+		return c, errors.New("turn tls listener needs TLSCertFile and TLSKeyFile")
 	}
 	c.Secret = bytes.Clone(c.Secret)
 	if c.Peers == nil {
@@ -145,7 +158,7 @@ func (c Config) withDefaults() (Config, error) {
 // unparsable ones are left out (newSelfGuard adds the interfaces).
 func (c Config) ownIPs() []net.IP {
 	ips := []net.IP{c.RelayIP, net.ParseIP(c.RelayBindIP)}
-	for _, a := range []string{c.UDPAddress, c.TCPAddress} {
+	for _, a := range []string{c.UDPAddress, c.TCPAddress, c.TLSAddress} {
 		if host, _, err := net.SplitHostPort(a); err == nil {
 			ips = append(ips, net.ParseIP(host))
 		}
@@ -194,7 +207,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	gen := &relayGenerator{inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m, buffer: cfg.SocketBuffer / 4}
+	// One generator per listener, so that relay sockets count their bytes
+	// by the listener their client came in on.
+	genFor := func(listener string) *relayGenerator {
+		return &relayGenerator{inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m.forListener(listener), buffer: cfg.SocketBuffer / 4}
+	}
 	permit := func(_ net.Addr, peer net.IP) bool {
 		if cfg.Peers.AllowedIP(peer) {
 			return true
@@ -212,10 +229,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.udpAddr = conns[0].LocalAddr()
 	pcs := make([]pionturn.PacketConnConfig, len(conns))
+	udpGen := genFor(ListenerUDP)
 	for i, c := range conns {
-		pcs[i] = pionturn.PacketConnConfig{PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: permit}
+		pcs[i] = pionturn.PacketConnConfig{PacketConn: c, RelayAddressGenerator: udpGen, PermissionHandler: permit}
 	}
 	var lcs []pionturn.ListenerConfig
+	closeListeners := func() {
+		for _, l := range lcs {
+			_ = l.Listener.Close()
+		}
+	}
 	if cfg.TCPAddress != "" {
 		var lc net.ListenConfig
 		ln, err := lc.Listen(context.Background(), "tcp", cfg.TCPAddress)
@@ -225,8 +248,22 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tcpAddr = ln.Addr()
 		lcs = append(lcs, pionturn.ListenerConfig{
-			Listener: guardListener(ln, cfg.MaxTCPConns), RelayAddressGenerator: gen, PermissionHandler: permit,
+			Listener: guardListener(ln, cfg.MaxTCPConns), RelayAddressGenerator: genFor(ListenerTCP), PermissionHandler: permit,
 		})
+	}
+	if cfg.TLSAddress != "" {
+		certs, err := NewCertFiles(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Logger)
+		var ln net.Listener
+		if err == nil {
+			ln, err = listenTLS(cfg.TLSAddress, cfg.MaxTCPConns, certs)
+		}
+		if err != nil {
+			closeAll(conns)
+			closeListeners()
+			return nil, err
+		}
+		s.tlsAddr = ln.Addr()
+		lcs = append(lcs, pionturn.ListenerConfig{Listener: ln, RelayAddressGenerator: genFor(ListenerTLS), PermissionHandler: permit})
 	}
 
 	fail := func(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
@@ -259,14 +296,15 @@ func New(cfg Config) (*Server, error) {
 					fail(ReasonBadCredential)
 				}
 			},
-			OnAllocationCreated: func(src, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
+			OnAllocationCreated: func(src, dst net.Addr, _, user, _ string, _ net.Addr, _ int) {
 				users.add(user, 1)
 				clients.add(clientKey(user, src), 1)
-				m.allocationsTotal.Inc()
+				m.allocationCreated(s.listenerOf(dst))
 			},
-			OnAllocationDeleted: func(src, _ net.Addr, _, user, _ string) {
+			OnAllocationDeleted: func(src, dst net.Addr, _, user, _ string) {
 				users.add(user, -1)
 				clients.add(clientKey(user, src), -1)
+				m.allocationDeleted(s.listenerOf(dst))
 				select {
 				case s.deleted <- struct{}{}:
 				default:
@@ -276,16 +314,28 @@ func New(cfg Config) (*Server, error) {
 	})
 	if err != nil {
 		closeAll(conns)
-		for _, l := range lcs {
-			_ = l.Listener.Close()
-		}
+		closeListeners()
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
-	if err := m.register(cfg.Registerer, func() float64 { return float64(s.pion.AllocationCount()) }); err != nil {
+	if err := m.register(cfg.Registerer); err != nil {
 		_ = s.pion.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// listenerOf names the listener of a client connection whose server side
+// is local: UDP, or TLS when local is the TLS listener's address (a TCP
+// listener cannot share its port), else TCP.
+func (s *Server) listenerOf(local net.Addr) string {
+	l, ok := local.(*net.TCPAddr)
+	if !ok {
+		return ListenerUDP
+	}
+	if t, ok := s.tlsAddr.(*net.TCPAddr); ok && t.Port == l.Port && (t.IP.IsUnspecified() || t.IP.Equal(l.IP)) {
+		return ListenerTLS
+	}
+	return ListenerTCP
 }
 
 // listenUDP opens n UDP sockets on address; more than one share the port
@@ -331,6 +381,9 @@ func (s *Server) UDPAddr() net.Addr { return s.udpAddr }
 
 // TCPAddr is the address the server accepts TCP on, nil without one.
 func (s *Server) TCPAddr() net.Addr { return s.tcpAddr }
+
+// TLSAddr is the address the server accepts TURN over TLS on, nil without one.
+func (s *Server) TLSAddr() net.Addr { return s.tlsAddr }
 
 // Allocations is the number of allocations that exist now.
 func (s *Server) Allocations() int { return s.pion.AllocationCount() }

@@ -24,6 +24,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/controllers"
 	"github.com/sprechzimmer/sprechzimmer/internal/cliflag"
 	"github.com/sprechzimmer/sprechzimmer/internal/operator"
+	"github.com/sprechzimmer/sprechzimmer/internal/turnurl"
 	"github.com/sprechzimmer/sprechzimmer/internal/version"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
 )
@@ -149,6 +150,11 @@ func roomOptions(publicBaseURL, image, turnSecretFile, cpuRequest, cpuLimit, mem
 		if len(secret) < 16 {
 			return nil, errors.New("the TURN secret must be at least 16 characters")
 		}
+	}
+	// Browsers get the TURN URLs in the order they should try them: UDP,
+	// TCP, then TLS (turns: on 443).
+	if turnURLs, err = turnurl.Order(turnURLs); err != nil {
+		return nil, fmt.Errorf("--turn-url: %w", err)
 	}
 	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
 	for _, q := range []struct {

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -39,6 +40,9 @@ type options struct {
 	secretFile   string
 	listenUDP    string
 	listenTCP    string
+	listenTLS    string
+	tlsCertFile  string
+	tlsKeyFile   string
 	maxTCPConns  int
 	maxPerUser   int
 	maxPerClient int
@@ -60,6 +64,9 @@ func main() {
 	flag.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret the operator mints credentials with (required)")
 	flag.StringVar(&o.listenUDP, "listen-udp", ":3478", "UDP address for TURN clients")
 	flag.StringVar(&o.listenTCP, "listen-tcp", ":3478", "TCP address for TURN clients (relaying stays UDP); empty disables TCP")
+	flag.StringVar(&o.listenTLS, "listen-tls", "", "TCP address for TURN over TLS (turns: URLs), e.g. :443 for networks that let only HTTPS through; needs -tls-cert-file and -tls-key-file; empty disables TLS")
+	flag.StringVar(&o.tlsCertFile, "tls-cert-file", "", "PEM certificate chain of the TLS listener (tls.crt of a mounted Secret), reloaded when it changes")
+	flag.StringVar(&o.tlsKeyFile, "tls-key-file", "", "PEM private key of the TLS listener (tls.key of a mounted Secret), reloaded when it changes")
 	flag.IntVar(&o.maxPerUser, "max-allocations-per-user", turn.DefaultMaxAllocationsPerUser, "live allocations one credential (one room) may hold")
 	flag.IntVar(&o.maxPerClient, "max-allocations-per-client", turn.DefaultMaxAllocationsPerClient, "live allocations one credential may hold from one client IP address, so one link holder cannot take the room's")
 	flag.IntVar(&o.maxTCPConns, "max-tcp-conns", turn.DefaultMaxTCPConns, "simultaneous TURN-over-TCP connections at most")
@@ -123,7 +130,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		go func() { httpErr <- httpSrv.Serve(metricsLn) }()
 	}
 	// Ports only: log lines carry no IP addresses, not even the server's.
-	log.Info("turn server listening", "udp_port", port(srv.UDPAddr()), "tcp_port", port(srv.TCPAddr()),
+	log.Info("turn server listening", "udp_port", port(srv.UDPAddr()), "tcp_port", port(srv.TCPAddr()), "tls_port", port(srv.TLSAddr()),
 		"metrics_port", port(addrOf(metricsLn)), "realm", cfg.Realm,
 		"relay_ports", fmt.Sprintf("%d-%d", cfg.MinPort, cfg.MaxPort))
 
@@ -197,6 +204,10 @@ func (o options) config() (turn.Config, error) {
 	if o.minPort == 0 || o.maxPort > 65535 || o.minPort > o.maxPort {
 		return cfg, fmt.Errorf("relay port range %d-%d is invalid", o.minPort, o.maxPort)
 	}
+	tlsSet := []bool{o.listenTLS != "", o.tlsCertFile != "", o.tlsKeyFile != ""}
+	if slices.Contains(tlsSet, true) && slices.Contains(tlsSet, false) {
+		return cfg, errors.New("-listen-tls, -tls-cert-file and -tls-key-file go together: set all three or none")
+	}
 	allow, err := turn.ParsePrefixes(o.allowPeers)
 	if err != nil {
 		return cfg, fmt.Errorf("-allow-peers: %w", err)
@@ -215,6 +226,9 @@ func (o options) config() (turn.Config, error) {
 		UDPAddress:              o.listenUDP,
 		UDPSockets:              o.udpSockets,
 		TCPAddress:              o.listenTCP,
+		TLSAddress:              o.listenTLS,
+		TLSCertFile:             o.tlsCertFile,
+		TLSKeyFile:              o.tlsKeyFile,
 		MaxTCPConns:             o.maxTCPConns,
 		MaxAllocationsPerUser:   o.maxPerUser,
 		MaxAllocationsPerClient: o.maxPerClient,

@@ -35,6 +35,12 @@ func TestConfig(t *testing.T) {
 		{name: "port range upside down", change: func(o *options) { o.minPort, o.maxPort = 50100, 50000 }, wantErr: "port range"},
 		{name: "port above 65535", change: func(o *options) { o.maxPort = 70000 }, wantErr: "port range"},
 		{name: "bad deny CIDR", change: func(o *options) { o.denyPeers = "10.0.0.0/99" }, wantErr: "-deny-peers"},
+		{name: "TLS listener without a certificate", change: func(o *options) { o.listenTLS = ":443" }, wantErr: "-tls-cert-file"},
+		{name: "TLS listener without a key", change: func(o *options) { o.listenTLS, o.tlsCertFile = ":443", "/tls/tls.crt" }, wantErr: "-tls-key-file"},
+		{name: "certificate without a TLS listener", change: func(o *options) { o.tlsCertFile, o.tlsKeyFile = "/tls/tls.crt", "/tls/tls.key" }, wantErr: "-listen-tls"},
+		{name: "TLS listener with certificate and key", change: func(o *options) {
+			o.listenTLS, o.tlsCertFile, o.tlsKeyFile = ":443", "/tls/tls.crt", "/tls/tls.key"
+		}},
 		{name: "bad allow CIDR", change: func(o *options) { o.allowPeers = "loopback" }, wantErr: "-allow-peers"},
 	}
 	for _, tt := range tests {

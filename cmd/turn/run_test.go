@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -29,9 +30,18 @@ func TestRun(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	ca, err := turntest.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(t.TempDir(), "tls.crt"), filepath.Join(t.TempDir(), "tls.key")
+	if err := ca.Issue(certFile, keyFile, 1, "turn.test"); err != nil {
+		t.Fatal(err)
+	}
 	o := options{
 		realm: "turn.test", secretFile: secretFile, publicIP: "127.0.0.1", relayBindIP: "127.0.0.1",
 		listenUDP: "127.0.0.1:0", listenTCP: "127.0.0.1:0", udpSockets: 1, maxTCPConns: 16,
+		listenTLS: "127.0.0.1:0", tlsCertFile: certFile, tlsKeyFile: keyFile,
 		minPort: 40000, maxPort: 44999, allowPeers: "127.0.0.0/8", metricsAddr: "127.0.0.1:0",
 		drainTimeout: 10 * time.Second,
 	}
@@ -82,9 +92,19 @@ func TestRun(t *testing.T) {
 	if relayPort < int(o.minPort) || relayPort > int(o.maxPort) {
 		t.Errorf("relay port %d outside -min-port/-max-port %d-%d", relayPort, o.minPort, o.maxPort)
 	}
+	// The turns: way in, with the certificate from -tls-cert-file.
+	tlsAddr := turntest.TLSAddr{
+		Addr:   &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(rec["tls_port"].(float64))},
+		Config: &tls.Config{RootCAs: ca.Pool, ServerName: "turn.test", MinVersion: tls.VersionTLS12},
+	}
+	overTLS, err := turntest.Allocate(allocCtx, tlsAddr, cred.Username, cred.Password)
+	if err != nil {
+		t.Fatalf("Allocate() over -listen-tls = %v", err)
+	}
+	overTLS.Close()
 
 	for path, want := range map[string]string{
-		"/metrics": "sprechzimmer_turn_allocations_total 1",
+		"/metrics": `sprechzimmer_turn_allocations_total{listener="tls"} 1`,
 		"/readyz":  "ok",
 		"/healthz": "ok",
 	} {

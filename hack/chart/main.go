@@ -364,6 +364,11 @@ func (t *template) apply(kind, name string) error {
 	case "Ingress":
 		return t.ingress()
 	case "Issuer":
+		// The TURN server's self-signed issuer is for trials and the
+		// single-node values; it costs nothing when unused.
+		if name == "turn-selfsigned" {
+			return nil
+		}
 		// The metrics certificate (cert-manager in any case) uses it too.
 		t.when = `not .Values.webhook.certificate.issuerRef`
 	case "ClusterRoleBinding":
@@ -374,9 +379,16 @@ func (t *template) apply(kind, name string) error {
 			t.when = "not .Values.watchNamespaces"
 		}
 	case "Certificate":
+		if name == "turn-tls" {
+			return t.turnCertificate()
+		}
 		return t.certificate(name == "sprechzimmer-serving-cert")
 	case "HTTPRoute":
 		return t.httpRoute()
+	case "Service":
+		if name == "turn" {
+			return t.turnService()
+		}
 	case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
 		return t.webhookConfiguration()
 	}
@@ -701,6 +713,36 @@ func (t *template) certificate(serving bool) error {
 		t.when = `eq .Values.webhook.certificate.source "certManager"`
 		spec["secretName"] = t.scalar("{{ .Values.webhook.certificate.secretName | quote }}")
 	}
+	return nil
+}
+
+// turnCertificate: the TURN server's TLS certificate, for the names and
+// from the issuer in values (turn.tls).
+func (t *template) turnCertificate() error {
+	spec := mapAt(t.obj, "spec")
+	for _, field := range []string{"issuerRef", "dnsNames"} {
+		if _, ok := spec[field]; !ok {
+			return fmt.Errorf("no spec.%s", field)
+		}
+		delete(spec, field)
+	}
+	spec[t.block(func(indent int) string {
+		return fmt.Sprintf("%sissuerRef:\n%s{{- toYaml (required \"turn.tls.issuerRef: the cert-manager issuer of the turns: certificate\" .Values.turn.tls.issuerRef) | nindent %d }}", pad(indent), pad(indent+2), indent+2)
+	})] = nil
+	spec[t.block(func(indent int) string {
+		return fmt.Sprintf("%sdnsNames:\n%s{{- toYaml (required \"turn.tls.dnsNames: the host names of the turns: URLs\" .Values.turn.tls.dnsNames) | nindent %d }}", pad(indent), pad(indent+2), indent+2)
+	})] = nil
+	return nil
+}
+
+// turnService: the type of the Service in front of TURN over TLS from
+// values (turn.tls.serviceType).
+func (t *template) turnService() error {
+	spec := mapAt(t.obj, "spec")
+	if _, ok := spec["type"]; !ok {
+		return fmt.Errorf("no spec.type")
+	}
+	spec["type"] = t.scalar("{{ .Values.turn.tls.serviceType | quote }}")
 	return nil
 }
 

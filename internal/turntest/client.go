@@ -2,6 +2,7 @@ package turntest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -26,7 +27,8 @@ type Allocation struct {
 
 // Allocate asks the TURN server at server for a UDP relay allocation with
 // the given credentials, from a fresh socket on 127.0.0.1. A *net.TCPAddr
-// server is reached over TCP (TURN over TCP, the relay still UDP).
+// server is reached over TCP (TURN over TCP, the relay still UDP), a
+// TLSAddr over TLS (TURN over TLS).
 func Allocate(ctx context.Context, server net.Addr, username, password string) (*Allocation, error) {
 	return AllocateFrom(ctx, net.IPv4(127, 0, 0, 1), server, username, password)
 }
@@ -65,6 +67,14 @@ func AllocateFrom(ctx context.Context, local net.IP, server net.Addr, username, 
 
 // clientConn is the client's socket towards server.
 func clientConn(ctx context.Context, local net.IP, server net.Addr) (net.PacketConn, error) {
+	if s, ok := server.(TLSAddr); ok {
+		d := tls.Dialer{NetDialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: local}}, Config: s.Config}
+		c, err := d.DialContext(ctx, "tcp4", s.Addr.String())
+		if err != nil {
+			return nil, fmt.Errorf("turn client tls: %w", err)
+		}
+		return pionturn.NewSTUNConn(c), nil
+	}
 	if server.Network() == "tcp" {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: local}}
 		c, err := d.DialContext(ctx, "tcp4", server.String())

@@ -30,6 +30,11 @@ type CoturnConfig struct {
 	Secret string
 	// Realm is coturn's realm.
 	Realm string
+	// TLSCertFile and TLSKeyFile, when set, make coturn listen for TURN
+	// over TLS too (tls-listening-port, cert, pkey) on TLSPort.
+	TLSCertFile, TLSKeyFile string
+	// TLSPort is the TLS listener's port, e.g. 443; a free one if 0.
+	TLSPort int
 	// Args are further command-line flags.
 	Args []string
 	// ListenIP is the address coturn listens and relays on; 127.0.0.1 if
@@ -39,28 +44,17 @@ type CoturnConfig struct {
 	Port int
 	// TCP opens its TURN-over-TCP listener on Port too.
 	TCP bool
-	// TLS, when set, opens its TURN-over-TLS listener.
-	TLS *CoturnTLS
-}
-
-// CoturnTLS is coturn's TURN-over-TLS listener (tls-listening-port, cert,
-// pkey).
-type CoturnTLS struct {
-	// Port is the listener's port on ListenIP, usually 443.
-	Port int
-	// CertFile and KeyFile are the PEM files of its certificate chain and
-	// key.
-	CertFile, KeyFile string
 }
 
 // Coturn is a running coturn process listening on 127.0.0.1 or
-// CoturnConfig.ListenIP (UDP, and TCP and TLS where configured).
+// CoturnConfig.ListenIP (UDP, and TCP and TLS when configured).
 type Coturn struct {
-	addr   *net.UDPAddr
-	cmd    *exec.Cmd
-	dir    string
-	exited chan struct{}
-	err    error // cmd.Wait's result, set before exited is closed
+	addr    *net.UDPAddr
+	tlsAddr *net.TCPAddr
+	cmd     *exec.Cmd
+	dir     string
+	exited  chan struct{}
+	err     error // cmd.Wait's result, set before exited is closed
 }
 
 // StartCoturn starts coturn on a free loopback port with TURN REST
@@ -108,8 +102,17 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	if !cfg.TCP {
 		args = append(args, "--no-tcp")
 	}
-	if t := cfg.TLS; t != nil {
-		args = append(args, "--tls-listening-port="+strconv.Itoa(t.Port), "--cert="+t.CertFile, "--pkey="+t.KeyFile)
+	var tlsAddr *net.TCPAddr
+	if cfg.TLSCertFile != "" {
+		tlsPort := cfg.TLSPort
+		if tlsPort == 0 {
+			if tlsPort, err = freeTCPPort(ip); err != nil {
+				_ = os.RemoveAll(dir)
+				return nil, err
+			}
+		}
+		tlsAddr = &net.TCPAddr{IP: ip, Port: tlsPort}
+		args = append(args, "--tls-listening-port="+strconv.Itoa(tlsPort), "--cert="+cfg.TLSCertFile, "--pkey="+cfg.TLSKeyFile)
 	} else {
 		args = append(args, "--no-tls")
 	}
@@ -122,10 +125,11 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 		return nil, fmt.Errorf("start coturn: %w", err)
 	}
 	c := &Coturn{
-		addr:   &net.UDPAddr{IP: ip, Port: port},
-		cmd:    cmd,
-		dir:    dir,
-		exited: make(chan struct{}),
+		addr:    &net.UDPAddr{IP: ip, Port: port},
+		tlsAddr: tlsAddr,
+		cmd:     cmd,
+		dir:     dir,
+		exited:  make(chan struct{}),
 	}
 	go func() {
 		c.err = cmd.Wait()
@@ -140,6 +144,10 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 
 // Addr is the UDP address coturn listens on.
 func (c *Coturn) Addr() *net.UDPAddr { return c.addr }
+
+// TLSAddr is the TCP address coturn accepts TURN over TLS on, nil without
+// CoturnConfig.TLSCertFile.
+func (c *Coturn) TLSAddr() *net.TCPAddr { return c.tlsAddr }
 
 // Pid is coturn's process id.
 func (c *Coturn) Pid() int { return c.cmd.Process.Pid }
@@ -220,6 +228,16 @@ func CoturnVersion(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("coturn --version: %w", err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// freeTCPPort returns a TCP port on ip that was free a moment ago.
+func freeTCPPort(ip net.IP) (int, error) {
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: ip})
+	if err != nil {
+		return 0, fmt.Errorf("find free tcp port: %w", err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // freeUDPPort returns a UDP port on ip that was free a moment ago.

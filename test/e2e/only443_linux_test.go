@@ -2,22 +2,19 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
 	"github.com/sprechzimmer/sprechzimmer/signaling/protocol"
+	"github.com/sprechzimmer/sprechzimmer/turn"
 )
 
 // The networks of issue 12: a client behind a firewall that lets only TCP
@@ -44,11 +42,8 @@ const (
 	// resolve to relayIP: Firefox speaks TLS only to a TURN server named
 	// by host name, as in production.
 	relayName = "turn.sprechzimmer.test"
-	// only443UID is the browsers' user behind the only-443 firewall.
-	only443UID = 4430
-	// blockedUID is the browsers' user behind the firewall that lets
-	// only the front door through.
-	blockedUID = 4431
+	// firewalledUID is the firewalled browsers' user.
+	firewalledUID = 4430
 	// turnSecret is the test TURN server's shared secret.
 	turnSecret = "only443-secret"
 )
@@ -78,56 +73,26 @@ type testPKI struct {
 	tls *tls.Config
 }
 
-// newTestPKI issues a certificate for frontDoorIP and relayIP from a fresh
-// authority.
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// newTestPKI issues a certificate for frontDoorIP, relayIP and relayName
+// from a fresh authority, its files in dir.
+func newTestPKI(dir string) (*testPKI, error) {
+	ca, err := turntest.NewCA()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "only443 test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: frontDoorIP},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP(frontDoorIP), net.ParseIP(relayIP)},
-		DNSNames:    []string{relayName},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	p := &testPKI{certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key"), cert: cert}
-	if err := os.WriteFile(p.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
+	p := &testPKI{certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key")}
+	if err := ca.Issue(p.certFile, p.keyFile, 2, frontDoorIP, relayIP, relayName); err != nil {
+		return nil, err
 	}
 	pair, err := tls.LoadX509KeyPair(p.certFile, p.keyFile)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
+	}
+	if p.cert, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+		return nil, err
 	}
 	p.tls = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	return p
+	return p, nil
 }
 
 // tlsRelay is a TURN server with a TLS listener, started on relayIP.
@@ -141,7 +106,27 @@ type tlsRelay struct {
 
 // tlsRelays are the TURN servers the tests run against.
 var tlsRelays = []tlsRelay{
+	{name: "own server", start: startOwnTLS},
 	{name: "coturn", start: startCoturnTLS},
+}
+
+// startOwnTLS runs the project's TURN server (package turn) as a tlsRelay,
+// with loopback allowed as a peer: both browsers relay on relayIP.
+func startOwnTLS(t *testing.T, pki *testPKI) {
+	t.Helper()
+	srv, err := turn.New(turn.Config{
+		Realm:      "sprechzimmer.test",
+		Secret:     []byte(turnSecret),
+		UDPAddress: relayIP + ":3478", TCPAddress: relayIP + ":3478", TLSAddress: relayIP + ":443",
+		TLSCertFile: pki.certFile, TLSKeyFile: pki.keyFile,
+		RelayIP: net.ParseIP(relayIP), RelayBindIP: relayIP,
+		Peers:  turn.NewPeerPolicy([]netip.Prefix{netip.MustParsePrefix(relayIP + "/32")}, nil),
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
 }
 
 // startCoturnTLS runs coturn as a tlsRelay.
@@ -152,7 +137,7 @@ func startCoturnTLS(t *testing.T, pki *testPKI) {
 	c, err := turntest.StartCoturn(ctx, turntest.CoturnConfig{
 		Secret: turnSecret, Realm: "sprechzimmer.test",
 		ListenIP: net.ParseIP(relayIP), Port: 3478, TCP: true,
-		TLS: &turntest.CoturnTLS{Port: 443, CertFile: pki.certFile, KeyFile: pki.keyFile},
+		TLSPort: 443, TLSCertFile: pki.certFile, TLSKeyFile: pki.keyFile,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -226,20 +211,51 @@ func firewall(t *testing.T, uid int, allowTo string) {
 	}
 }
 
-// firewalledBrowser starts a browser of engine e as user uid, accepting the
-// test servers' certificate, until the test ends.
-func firewalledBrowser(t *testing.T, e engine, uid int, pki *testPKI) *testbrowser.Browser {
+// firewalledBrowser is the browser of engine e that runs as firewalledUID
+// and accepts sharedPKI's certificate, started on first use and shared by
+// the tests (stopBrowsers ends it), as Firefox takes minutes to start on
+// a busy machine.
+func firewalledBrowser(t *testing.T, e engine) *testbrowser.Browser {
 	t.Helper()
 	testbrowser.Require(t, e)
-	b, stop, err := testbrowser.Launch(testbrowser.LaunchOptions{
-		Engine: e, FakeUI: true, UID: uid, AcceptCert: pki.cert,
-		HostResolverRules: "MAP " + relayName + " " + relayIP,
+	pki := sharedPKI(t)
+	s := firewalled[e]
+	s.once.Do(func() {
+		s.browser, s.stop, s.err = testbrowser.Launch(testbrowser.LaunchOptions{
+			Engine: e, FakeUI: true, UID: firewalledUID, AcceptCert: pki.cert,
+			HostResolverRules: "MAP " + relayName + " " + relayIP,
+		})
 	})
-	if err != nil {
-		t.Fatalf("starting %s as uid %d: %v", e, uid, err)
+	if s.err != nil {
+		t.Fatalf("starting %s as uid %d: %v", e, firewalledUID, s.err)
 	}
-	t.Cleanup(stop)
-	return b
+	return s.browser
+}
+
+// The servers' certificate, made once per test process.
+var (
+	pkiOnce sync.Once
+	pki     *testPKI
+	pkiErr  error
+)
+
+// sharedPKI is the servers' certificate of this test process; its files
+// go when the process ends (stopBrowsers).
+func sharedPKI(t *testing.T) *testPKI {
+	t.Helper()
+	pkiOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sprechzimmer-e2e-pki-")
+		if err != nil {
+			pkiErr = err
+			return
+		}
+		atExit = append(atExit, func() { _ = os.RemoveAll(dir) })
+		pki, pkiErr = newTestPKI(dir)
+	})
+	if pkiErr != nil {
+		t.Fatal(pkiErr)
+	}
+	return pki
 }
 
 // frontDoorLink is the room link as the front door on port 443 serves it.
@@ -284,17 +300,17 @@ func TestOnly443(t *testing.T) {
 	requireOwnNetwork(t)
 	for _, relay := range tlsRelays {
 		t.Run(relay.name, func(t *testing.T) {
-			pki := newTestPKI(t)
+			pki := sharedPKI(t)
 			relay.start(t, pki)
-			firewall(t, only443UID, "")
-			therapistBrowser := firewalledBrowser(t, chromium, only443UID, pki)
+			firewall(t, firewalledUID, "")
+			therapistBrowser := firewalledBrowser(t, chromium)
 			for _, e := range testbrowser.Engines {
 				t.Run("client in "+string(e), func(t *testing.T) {
 					r := startRoom(t, roomOptions{iceServers: roomICE(), listen: frontDoorIP + ":443", tls: pki.tls})
 					therapist := testbrowser.Open(t, therapistBrowser, "therapist", frontDoorLink(r.URL, r.Therapist))
 					clientBrowser := therapistBrowser
 					if e != chromium {
-						clientBrowser = firewalledBrowser(t, e, only443UID, pki)
+						clientBrowser = firewalledBrowser(t, e)
 					}
 					client := testbrowser.Open(t, clientBrowser, "client", frontDoorLink(r.URL, r.Client))
 					therapist.EnterByKeyboard()
@@ -333,7 +349,7 @@ const networkTimes = `
 		if (!b) return;
 		if (times.calling === undefined && b.dataset.state === "calling") times.calling = performance.now();
 		if (times.shown === undefined && b.dataset.network) times.shown = performance.now();
-	}).observe(document.documentElement, {subtree: true, attributes: true, attributeFilter: ["data-state", "data-network"]});`
+	}).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-state", "data-network"]});`
 
 // networkMessageBound is how soon a client behind a blocking network must
 // be told (issue 12).
@@ -347,17 +363,17 @@ const networkMessageBound = 15 * time.Second
 // announced to screen readers, instead of "connecting" for ever.
 func TestNetworkBlocked(t *testing.T) {
 	requireOwnNetwork(t)
-	pki := newTestPKI(t)
+	pki := sharedPKI(t)
 	startCoturnTLS(t, pki)
-	firewall(t, blockedUID, frontDoorIP)
-	therapistBrowser := firewalledBrowser(t, chromium, blockedUID, pki)
+	firewall(t, firewalledUID, frontDoorIP)
+	therapistBrowser := firewalledBrowser(t, chromium)
 	for _, e := range testbrowser.Engines {
 		t.Run("client in "+string(e), func(t *testing.T) {
 			r := startRoom(t, roomOptions{iceServers: roomICE(), listen: frontDoorIP + ":443", tls: pki.tls})
 			therapist := testbrowser.Open(t, therapistBrowser, "therapist", frontDoorLink(r.URL, r.Therapist))
 			clientBrowser := therapistBrowser
 			if e != chromium {
-				clientBrowser = firewalledBrowser(t, e, blockedUID, pki)
+				clientBrowser = firewalledBrowser(t, e)
 			}
 			client := testbrowser.Open(t, clientBrowser, "client", frontDoorLink(r.URL, r.Client), testbrowser.WithInitScript(networkTimes))
 			therapist.EnterByKeyboard()

@@ -42,13 +42,13 @@ import (
 // allowedLabels are the label names a series of the product may carry:
 // Prometheus' job and instance, and the metrics' own labels, each with a
 // closed set of values (phases, outcomes, roles, reasons, routes, status
-// codes, histogram buckets, controller, work queue and webhook names, work
-// queue priorities, the Go version).
+// codes, TURN listeners (udp, tcp, tls), histogram buckets, controller,
+// work queue and webhook names, work queue priorities, the Go version).
 // A label such as namespace, pod, session, room or therapist would name a
 // session; none may appear.
 var allowedLabels = []string{
 	"__name__", "job", "instance",
-	"phase", "outcome", "role", "reason", "route", "code", "direction", "le", "quantile",
+	"phase", "outcome", "role", "reason", "route", "code", "direction", "listener", "le", "quantile",
 	"controller", "webhook", "name", "priority", "result", "method", "host", "version",
 }
 

@@ -56,6 +56,8 @@ func TestRealNode(t *testing.T) {
 	if err := cluster.Install(ctx); err != nil {
 		t.Fatalf("installing as docs/install.md says: %v", err)
 	}
+	// TURN over TLS on 443 with cert-manager's certificate, renewed in place.
+	t.Run("turn over TLS", func(t *testing.T) { testTURNOverTLS(t, api) })
 	session := createSession(t, api)
 	key := types.NamespacedName{Namespace: roomNamespace, Name: session.Name}
 
