@@ -234,9 +234,9 @@ func firewalledBrowser(t *testing.T, e engine) *testbrowser.Browser {
 
 // The servers' certificate, made once per test process.
 var (
-	pkiOnce sync.Once
-	pki     *testPKI
-	pkiErr  error
+	pkiOnce   sync.Once
+	pkiShared *testPKI
+	pkiErr    error
 )
 
 // sharedPKI is the servers' certificate of this test process; its files
@@ -250,12 +250,12 @@ func sharedPKI(t *testing.T) *testPKI {
 			return
 		}
 		atExit = append(atExit, func() { _ = os.RemoveAll(dir) })
-		pki, pkiErr = newTestPKI(dir)
+		pkiShared, pkiErr = newTestPKI(dir)
 	})
 	if pkiErr != nil {
 		t.Fatal(pkiErr)
 	}
-	return pki
+	return pkiShared
 }
 
 // frontDoorLink is the room link as the front door on port 443 serves it.
