@@ -24,7 +24,7 @@ func handProfile(dir string, uid int) error {
 		if err != nil {
 			return err
 		}
-		return os.Lchown(path, uid, uid)
+		return os.Lchown(path, uid, uid) //nolint:gosec // G122: a fresh profile directory of ours, no one else writes there
 	})
 	if err != nil {
 		return fmt.Errorf("handing the profile to uid %d: %w", uid, err)

@@ -122,7 +122,8 @@ func Start(tb testing.TB, opts Options) *Room {
 	mux.Handle(prefix+"/", http.StripPrefix(prefix, srv.Handler()))
 	ts := httptest.NewUnstartedServer(mux)
 	if opts.Listen != "" {
-		ln, err := net.Listen("tcp", opts.Listen)
+		var lc net.ListenConfig
+		ln, err := lc.Listen(tb.Context(), "tcp", opts.Listen)
 		if err != nil {
 			tb.Fatalf("room listener: %v", err)
 		}
