@@ -59,6 +59,12 @@ func (e *Error) Error() string {
 // Dial connects to a BiDi endpoint (ws://host:port/session) and starts a
 // session with default capabilities.
 func Dial(ctx context.Context, url string) (*Client, error) {
+	return DialWith(ctx, url, map[string]any{})
+}
+
+// DialWith is Dial with a session asking for capabilities (WebDriver's
+// session.new capabilities, e.g. {"alwaysMatch": {"acceptInsecureCerts": true}}).
+func DialWith(ctx context.Context, url string, capabilities map[string]any) (*Client, error) {
 	conn, _, err := websocket.Dial(ctx, url, nil) //nolint:bodyclose // the library closes the upgrade response's body
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", url, err)
@@ -68,7 +74,7 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 	readCtx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
 	c := &Client{conn: conn, stopReading: stopReading, pending: map[int64]chan message{}, done: make(chan struct{})}
 	go c.read(readCtx)
-	if err := c.Call(ctx, "session.new", map[string]any{"capabilities": map[string]any{}}, nil); err != nil {
+	if err := c.Call(ctx, "session.new", map[string]any{"capabilities": capabilities}, nil); err != nil {
 		_ = c.Close()
 		return nil, err
 	}

@@ -9,6 +9,9 @@ package testbrowser
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"testing"
@@ -16,6 +19,13 @@ import (
 
 	"github.com/sprechzimmer/sprechzimmer/internal/bidi"
 )
+
+// spkiHash is the base64 SHA-256 of cert's public key, as Chromium's
+// --ignore-certificate-errors-spki-list takes it.
+func spkiHash(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
 
 // Engine is a browser engine the tests can drive.
 type Engine string
@@ -92,8 +102,20 @@ type LaunchOptions struct {
 	SecureOrigins []string
 	// HostResolverRules maps host names to addresses, in Chromium's
 	// --host-resolver-rules syntax ("MAP video.test 10.96.0.80"). Firefox
-	// takes MAP rules that all name the same address.
+	// takes MAP rules that all name the same address; to 127.0.0.1 only
+	// the names mapped resolve (network.dns.localDomains), to another
+	// address every name does (network.dns.forceResolve).
 	HostResolverRules string
+	// UID, when not 0, runs the browser as this user id (its profile is
+	// handed to it), so that a packet filter tells the browser's traffic
+	// from the test's own by the sockets' owner (iptables -m owner).
+	UID int
+	// AcceptCert is a certificate the browser accepts on TLS connections
+	// (pages, WebSockets, TURN over TLS) although no authority it knows
+	// signed it: the test's own servers'. Chromium accepts exactly this one
+	// (by its public key); Firefox, which cannot name one, accepts every
+	// certificate (WebDriver's acceptInsecureCerts).
+	AcceptCert *x509.Certificate
 }
 
 // Browser is one running browser of an engine.

@@ -3,7 +3,9 @@ package testbrowser
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
+	"syscall"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
@@ -42,6 +44,20 @@ func launchChromium(o LaunchOptions) (*Browser, func(), error) {
 	}
 	if o.HostResolverRules != "" {
 		opts = append(opts, chromedp.Flag("host-resolver-rules", o.HostResolverRules))
+	}
+	if o.AcceptCert != nil {
+		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", spkiHash(o.AcceptCert)))
+	}
+	if o.UID != 0 {
+		if err := handProfile(dir, o.UID); err != nil {
+			removeProfile(dir)
+			return nil, nil, err
+		}
+		opts = append(opts, chromedp.Env("HOME="+dir), chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+			// What chromedp's own function does: the browser dies with the test.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			runAs(cmd.SysProcAttr, o.UID)
+		}))
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)

@@ -84,11 +84,21 @@ func launchFirefox(o LaunchOptions) (*Browser, func(), error) {
 		removeProfile(dir)
 		return nil, nil, err
 	}
+	if o.UID != 0 {
+		if err := handProfile(dir, o.UID); err != nil {
+			removeProfile(dir)
+			return nil, nil, err
+		}
+	}
 	ctx, cancelCmd := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, Firefox.Path(), "--headless", "--no-remote", "--remote-debugging-port=0", "--profile", dir, "about:blank")
 	cmd.Env = append(os.Environ(), "MOZ_HEADLESS=1", "MOZ_CRASHREPORTER_DISABLE=1")
 	// Its own process group, so stop ends the content processes too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if o.UID != 0 {
+		runAs(cmd.SysProcAttr, o.UID)
+		cmd.Env = append(cmd.Env, "HOME="+dir)
+	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -120,7 +130,11 @@ func launchFirefox(o LaunchOptions) (*Browser, func(), error) {
 	// when seven others share it.
 	dialCtx, cancel := context.WithTimeout(context.Background(), launchWait)
 	defer cancel()
-	client, err := bidi.Dial(dialCtx, strings.TrimSuffix(endpoint, "/")+"/session")
+	capabilities := map[string]any{}
+	if o.AcceptCert != nil {
+		capabilities["alwaysMatch"] = map[string]any{"acceptInsecureCerts": true}
+	}
+	client, err := bidi.DialWith(dialCtx, strings.TrimSuffix(endpoint, "/")+"/session", capabilities)
 	if err != nil {
 		stop()
 		return nil, nil, err
@@ -164,10 +178,25 @@ func firefoxLaunchPrefs(o LaunchOptions) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Every name resolves to addr (Firefox has no per-host rule).
-		prefs["network.dns.forceResolve"] = addr
+		if addr == "127.0.0.1" {
+			// Just these names resolve to loopback; IP literals stay.
+			prefs["network.dns.localDomains"] = strings.Join(mappedHosts(o.HostResolverRules), ",")
+		} else {
+			// Every name resolves to addr (Firefox has no per-host rule).
+			prefs["network.dns.forceResolve"] = addr
+		}
 	}
 	return prefs, nil
+}
+
+// mappedHosts are the host names of MAP rules (checked by
+// singleMapAddress).
+func mappedHosts(rules string) []string {
+	var hosts []string
+	for _, rule := range strings.Split(rules, ",") {
+		hosts = append(hosts, strings.Fields(rule)[1])
+	}
+	return hosts
 }
 
 // singleMapAddress is the one address the MAP rules name.

@@ -7,9 +7,11 @@
 package testroom
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,6 +68,12 @@ type Options struct {
 	Prefix string
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
+	// Listen is the address the server listens on; a free port on
+	// 127.0.0.1 if empty.
+	Listen string
+	// TLS, when set, serves the room over HTTPS with this configuration
+	// (its certificates), as the front door does.
+	TLS *tls.Config
 }
 
 // Room is a running signaling server for one room.
@@ -83,7 +91,7 @@ type Room struct {
 func (r *Room) Link(token string) string { return r.URL + "#t=" + token }
 
 // Start runs a signaling server for a room with fresh tokens on
-// 127.0.0.1 until the test ends.
+// 127.0.0.1 (or opts.Listen) until the test ends.
 func Start(tb testing.TB, opts Options) *Room {
 	tb.Helper()
 	tokens, err := NewTokens()
@@ -112,7 +120,22 @@ func Start(tb testing.TB, opts Options) *Room {
 	prefix := strings.TrimSuffix(opts.Prefix, "/")
 	mux := http.NewServeMux()
 	mux.Handle(prefix+"/", http.StripPrefix(prefix, srv.Handler()))
-	ts := httptest.NewServer(mux)
+	ts := httptest.NewUnstartedServer(mux)
+	if opts.Listen != "" {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(tb.Context(), "tcp", opts.Listen)
+		if err != nil {
+			tb.Fatalf("room listener: %v", err)
+		}
+		_ = ts.Listener.Close()
+		ts.Listener = ln
+	}
+	if opts.TLS != nil {
+		ts.TLS = opts.TLS
+		ts.StartTLS()
+	} else {
+		ts.Start()
+	}
 	tb.Cleanup(func() {
 		ts.CloseClientConnections()
 		srv.Close()

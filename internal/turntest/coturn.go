@@ -33,16 +33,23 @@ type CoturnConfig struct {
 	// Realm is coturn's realm.
 	Realm string
 	// TLSCertFile and TLSKeyFile, when set, make coturn listen for TURN
-	// over TLS too (tls-listening-port, cert, pkey) on a free loopback port.
+	// over TLS too (tls-listening-port, cert, pkey) on TLSPort.
 	TLSCertFile, TLSKeyFile string
-	// TCP makes coturn accept TURN over TCP on its UDP port's number too.
-	TCP bool
+	// TLSPort is the TLS listener's port, e.g. 443; a free one if 0.
+	TLSPort int
 	// Args are further command-line flags.
 	Args []string
+	// ListenIP is the address coturn listens and relays on; 127.0.0.1 if
+	// nil.
+	ListenIP net.IP
+	// Port is the port of its UDP (and TCP) listener; a free one if 0.
+	Port int
+	// TCP opens its TURN-over-TCP listener on Port too.
+	TCP bool
 }
 
-// Coturn is a running coturn process listening on 127.0.0.1 (UDP, and TCP
-// and TLS when configured).
+// Coturn is a running coturn process listening on 127.0.0.1 or
+// CoturnConfig.ListenIP (UDP, and TCP and TLS when configured).
 type Coturn struct {
 	addr    *net.UDPAddr
 	tlsAddr *net.TCPAddr
@@ -61,13 +68,19 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	if err != nil {
 		return nil, ErrNoCoturn
 	}
-	free := freeUDPPort
-	if cfg.TCP {
-		free = freeUDPAndTCPPort
+	ip := cfg.ListenIP
+	if ip == nil {
+		ip = net.IPv4(127, 0, 0, 1)
 	}
-	port, err := free()
-	if err != nil {
-		return nil, err
+	port := cfg.Port
+	if port == 0 {
+		free := freeUDPPort
+		if cfg.TCP {
+			free = freeUDPAndTCPPort
+		}
+		if port, err = free(ip); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp("", "coturn-")
 	if err != nil {
@@ -81,8 +94,8 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	}
 	args := []string{
 		"-c", conf,
-		"--listening-ip=127.0.0.1",
-		"--relay-ip=127.0.0.1",
+		"--listening-ip=" + ip.String(),
+		"--relay-ip=" + ip.String(),
 		"--listening-port=" + strconv.Itoa(port),
 		"--use-auth-secret",
 		"--realm=" + cfg.Realm,
@@ -94,19 +107,21 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 	}
 	var tlsAddr *net.TCPAddr
 	if cfg.TLSCertFile != "" {
-		tlsPort, err := freeTCPPort()
-		if err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, err
+		tlsPort := cfg.TLSPort
+		if tlsPort == 0 {
+			if tlsPort, err = freeTCPPort(ip); err != nil {
+				_ = os.RemoveAll(dir)
+				return nil, err
+			}
 		}
-		tlsAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: tlsPort}
+		tlsAddr = &net.TCPAddr{IP: ip, Port: tlsPort}
 		args = append(args, "--tls-listening-port="+strconv.Itoa(tlsPort), "--cert="+cfg.TLSCertFile, "--pkey="+cfg.TLSKeyFile)
 	} else {
 		args = append(args, "--no-tls")
 	}
 	var tcpAddr *net.TCPAddr
 	if cfg.TCP {
-		tcpAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+		tcpAddr = &net.TCPAddr{IP: ip, Port: port}
 	} else {
 		args = append(args, "--no-tcp")
 	}
@@ -122,7 +137,7 @@ func StartCoturn(ctx context.Context, cfg CoturnConfig) (*Coturn, error) {
 		return nil, fmt.Errorf("start coturn: %w", err)
 	}
 	c := &Coturn{
-		addr:    &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port},
+		addr:    &net.UDPAddr{IP: ip, Port: port},
 		tlsAddr: tlsAddr,
 		tcpAddr: tcpAddr,
 		cmd:     cmd,
@@ -174,7 +189,7 @@ func (c *Coturn) Close() error {
 // awaitSTUN sends STUN binding requests until one is answered, coturn exits
 // or ctx ends.
 func (c *Coturn) awaitSTUN(ctx context.Context) error {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: c.addr.IP})
 	if err != nil {
 		return fmt.Errorf("stun probe socket: %w", err)
 	}
@@ -235,9 +250,9 @@ func CoturnVersion(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// freeTCPPort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freeTCPPort() (int, error) {
-	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+// freeTCPPort returns a TCP port on ip that was free a moment ago.
+func freeTCPPort(ip net.IP) (int, error) {
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: ip})
 	if err != nil {
 		return 0, fmt.Errorf("find free tcp port: %w", err)
 	}
@@ -245,15 +260,15 @@ func freeTCPPort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// freeUDPAndTCPPort returns a port on 127.0.0.1 that was free for UDP and
-// TCP a moment ago: coturn listens for both on one port number.
-func freeUDPAndTCPPort() (int, error) {
+// freeUDPAndTCPPort returns a port on ip that was free for UDP and TCP a
+// moment ago: coturn listens for both on one port number.
+func freeUDPAndTCPPort(ip net.IP) (int, error) {
 	for range 20 {
-		port, err := freeUDPPort()
+		port, err := freeUDPPort(ip)
 		if err != nil {
 			return 0, err
 		}
-		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: ip, Port: port})
 		if err == nil {
 			_ = ln.Close()
 			return port, nil
@@ -262,9 +277,9 @@ func freeUDPAndTCPPort() (int, error) {
 	return 0, errors.New("find free port: no port free for both udp and tcp in 20 tries")
 }
 
-// freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func freeUDPPort() (int, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+// freeUDPPort returns a UDP port on ip that was free a moment ago.
+func freeUDPPort(ip net.IP) (int, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
 	if err != nil {
 		return 0, fmt.Errorf("find free udp port: %w", err)
 	}

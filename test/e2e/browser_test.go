@@ -42,6 +42,13 @@ type sharedBrowser struct {
 
 var shared = map[engine]*sharedBrowser{chromium: {}, firefox: {}}
 
+// firewalled are the browsers behind the tests' packet filter
+// (only443_linux_test.go), started on first use.
+var firewalled = map[engine]*sharedBrowser{chromium: {}, firefox: {}}
+
+// atExit runs when the tests end, after the browsers stopped.
+var atExit []func()
+
 // needBrowser returns the shared browser of the engine t runs in (see
 // forEachEngine). Without that browser the test is skipped, or fails when
 // CI=true.
@@ -64,12 +71,18 @@ func needBrowserOf(t testing.TB, e engine) *testbrowser.Browser {
 	return s.browser
 }
 
-// stopBrowsers ends the shared browsers that were started.
+// stopBrowsers ends the shared and firewalled browsers that were
+// started, then runs atExit.
 func stopBrowsers() {
-	for _, s := range shared {
-		if s.stop != nil {
-			s.stop()
+	for _, browsers := range []map[engine]*sharedBrowser{shared, firewalled} {
+		for _, s := range browsers {
+			if s.stop != nil {
+				s.stop()
+			}
 		}
+	}
+	for _, f := range atExit {
+		f()
 	}
 }
 

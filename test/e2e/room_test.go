@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"testing"
 	"time"
 
@@ -28,6 +29,11 @@ type roomOptions struct {
 	therapistAdmits bool
 	// expiresIn, if set, is the time from now to the room's expiry.
 	expiresIn time.Duration
+	// listen is the address the room listens on; a free port on
+	// 127.0.0.1 if empty.
+	listen string
+	// tls serves the room over HTTPS with this configuration.
+	tls *tls.Config
 }
 
 // startRoom runs the signaling server in-process on 127.0.0.1, with fresh
@@ -36,6 +42,8 @@ func startRoom(t testing.TB, opts roomOptions) *testroom.Room {
 	t.Helper()
 	return testroom.Start(t, testroom.Options{
 		Prefix: roomPrefix,
+		Listen: opts.listen,
+		TLS:    opts.tls,
 		Configure: func(cfg *config.Config) {
 			cfg.ICEServers = opts.iceServers
 			if opts.language != "" {

@@ -23,6 +23,7 @@ import { Call } from "./call.js";
 import { QualityMonitor } from "./quality.js";
 import { PeerLink } from "./peerlink.js";
 import { Chat } from "./chat.js";
+import { NetCheck } from "./netcheck.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
@@ -120,6 +121,7 @@ const meter = new LevelMeter($("level"));
 const wake = new ScreenWake();
 const codecChosen = chooseVideoCodec();
 const quality = new QualityMonitor({ indicator: $("quality"), toggle: $("audio-only"), tr });
+const netcheck = new NetCheck($("network-problem"), (key) => tr.t(key));
 for (const ev of ["pointerdown", "keydown"]) document.addEventListener(ev, () => meter.resume(), { capture: true });
 
 /**
@@ -716,6 +718,7 @@ async function startCall(offerer) {
   const call = new Call(signaling, app.polite, app.welcome.iceServers, stream, offerer);
   app.call = call;
   quality.attach(call.pc);
+  netcheck.watch(call.pc, app.welcome.iceServers);
   if (!offerer) {
     setTimeout(() => {
       if (app.call === call) call.offerIfIdle();
@@ -761,6 +764,7 @@ function closeCall() {
   const call = app.call;
   app.call = null;
   quality.detach();
+  netcheck.stop();
   app.link = null;
   app.peerDevices = { camera: true, microphone: true };
   call?.close();

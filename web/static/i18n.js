@@ -153,6 +153,13 @@ const de = {
   "offline.message": "Der Server ist gerade nicht erreichbar. Wir versuchen es automatisch weiter. Bitte prüfen Sie Ihre Internetverbindung (WLAN oder mobile Daten).",
   "closing.ten": "Das Sprechzimmer schließt in 10 Minuten, um {time} Uhr.",
   "closing.two": "Das Sprechzimmer schließt in 2 Minuten, um {time} Uhr.",
+  // The network check (netcheck.js): no path for the call through this network.
+  "network.blocked": "Ihr Netzwerk lässt die Verbindung für Bild und Ton nicht durch.",
+  "network.noPath": "Die Verbindung für Bild und Ton kommt nicht zustande. Vielleicht lässt Ihr Netzwerk oder das Ihres Gegenübers sie nicht durch.",
+  "network.try": "Das können Sie versuchen:",
+  "network.tryOther": "ein anderes Netzwerk, zum Beispiel das WLAN zu Hause",
+  "network.tryMobile": "die mobilen Daten Ihres Telefons (WLAN dafür ausschalten)",
+  "network.tryIT": "die IT Ihrer Einrichtung bitten, Verbindungen über Port 443 (TCP) zu erlauben",
 };
 
 /** @type {typeof de} */
@@ -306,6 +313,13 @@ const en = {
   "offline.message": "The server cannot be reached right now. We keep trying automatically. Please check your internet connection (Wi-Fi or mobile data).",
   "closing.ten": "The room closes in 10 minutes, at {time}.",
   "closing.two": "The room closes in 2 minutes, at {time}.",
+  // The network check (netcheck.js): no path for the call through this network.
+  "network.blocked": "Your network does not let the connection for picture and sound through.",
+  "network.noPath": "The connection for picture and sound does not come about. Your network or the other person's may not let it through.",
+  "network.try": "What you can try:",
+  "network.tryOther": "another network, for example the Wi-Fi at home",
+  "network.tryMobile": "your phone's mobile data (with Wi-Fi turned off)",
+  "network.tryIT": "ask your organisation's IT to allow connections over port 443 (TCP)",
 };
 
 /** @type {Record<Lang, typeof de>} */
