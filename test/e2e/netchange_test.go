@@ -1,0 +1,219 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/lossyproxy"
+	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
+	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
+)
+
+// recoveryBound is how soon after the network path changes or comes back
+// video must flow again (issue 12: "within 5 s without a page reload").
+const recoveryBound = 5 * time.Second
+
+// watchPath makes the page record, every 100 ms, its wall-clock time
+// (Date.now(), the clock the test reads too), the video frames its call has
+// decoded and its ICE username fragment (new on every ICE restart), in
+// window.pathWatch.samples, and every state it shows in
+// window.pathWatch.states. window.pathWatch itself is the mark that the
+// document was not reloaded.
+const watchPath = `(() => {
+	if (window.pathWatch) return true;
+	const w = window.pathWatch = {samples: [], states: [[Date.now(), document.body.dataset.state]]};
+	new MutationObserver(() => {
+		const s = document.body.dataset.state;
+		if (w.states[w.states.length - 1][1] !== s) w.states.push([Date.now(), s]);
+	}).observe(document.body, {attributes: true, attributeFilter: ["data-state"]});
+	const sample = async () => {
+		const pc = window.sprechzimmer.pc;
+		let frames = 0, ufrag = "";
+		try {
+			ufrag = ((pc && pc.localDescription && pc.localDescription.sdp) || "").match(/a=ice-ufrag:(\S+)/)?.[1] || "";
+			if (pc) (await pc.getStats()).forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0; });
+		} catch (e) { /* replaced meanwhile */ }
+		w.samples.push([Date.now(), frames, ufrag]);
+		if (w.samples.length > 3000) w.samples.shift();
+		setTimeout(sample, 100);
+	};
+	sample();
+	return true;
+})()`
+
+// ufragNow is the page's current ICE username fragment.
+const ufragNow = `((window.sprechzimmer.pc && window.sprechzimmer.pc.localDescription && window.sprechzimmer.pc.localDescription.sdp) || "").match(/a=ice-ufrag:(\S+)/)?.[1] || ""`
+
+// videoBackAt is a function of (since ms, ufrag): the time of the page's
+// first sample after since that decoded a new video frame on a restarted
+// ICE session (another username fragment than ufrag), or 0.
+const videoBackAt = `((since, ufrag) => {
+	const s = window.pathWatch.samples;
+	for (let i = 1; i < s.length; i++) {
+		if (s[i][0] >= since && s[i][2] && s[i][2] !== ufrag && s[i][1] > s[i - 1][1]) return s[i][0];
+	}
+	return 0;
+})`
+
+// relayedCall is a call in which both pages reach coturn through their own
+// lossy proxy only (relay-only ICE): the proxy is the page's network path.
+type relayedCall struct {
+	therapist, client *page
+	proxies           map[string]*lossyproxy.Proxy
+}
+
+// startRelayedCall starts a room with coturn, both pages behind their
+// proxies, and waits until video flows both ways over relays.
+func startRelayedCall(t testing.TB, therapistIn, clientIn engine) *relayedCall {
+	t.Helper()
+	ice := turntest.CoturnICE(t, "e2e")
+	coturn, err := net.ResolveUDPAddr("udp4", strings.TrimSuffix(strings.TrimPrefix(ice[0].URLs[0], "turn:"), "?transport=udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRoom(t, roomOptions{iceServers: ice})
+	c := &relayedCall{proxies: map[string]*lossyproxy.Proxy{}}
+	for _, name := range []string{"therapist", "client"} {
+		proxy, err := lossyproxy.Start(t.Context(), coturn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(proxy.Close)
+		c.proxies[name] = proxy
+	}
+	c.therapist = openPageIn(t, therapistIn, "therapist", r.Link(r.Therapist))
+	c.client = openPageIn(t, clientIn, "client", r.Link(r.Client))
+	throughProxy(c.therapist, c.proxies["therapist"])
+	throughProxy(c.client, c.proxies["client"])
+	c.client.EnterAsClient("")
+	c.therapist.EnterByKeyboard()
+	for _, p := range c.pages() {
+		p.WaitState("connected")
+		p.AssertVideoFlows()
+		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
+			t.Fatalf("%s: selected candidate pair %s, want relay/relay through the proxy", p.Name, got)
+		}
+		if _, err := testbrowser.Eval[bool](p, watchPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+func (c *relayedCall) pages() []*page { return []*page{c.therapist, c.client} }
+
+// ufrags returns each page's ICE username fragment, by page name.
+func (c *relayedCall) ufrags(t testing.TB) map[string]string {
+	t.Helper()
+	u := map[string]string{}
+	for _, p := range c.pages() {
+		s, err := testbrowser.Eval[string](p, ufragNow)
+		if err != nil || s == "" {
+			t.Fatalf("%s: reading the ICE username fragment: %q, %v", p.Name, s, err)
+		}
+		u[p.Name] = s
+	}
+	return u
+}
+
+// recovered waits until each page decodes video again over a restarted ICE
+// session (another username fragment than in before) and returns, per page
+// name, the time from at (wall clock) to that page's first such frame.
+func (c *relayedCall) recovered(t testing.TB, at time.Time, before map[string]string) map[string]time.Duration {
+	t.Helper()
+	since := at.UnixMilli()
+	took := map[string]time.Duration{}
+	for _, p := range c.pages() {
+		cond := fmt.Sprintf("%s(%d, %q) > 0", videoBackAt, since, before[p.Name])
+		p.WaitFor("video over a restarted ICE session", cond)
+		back, err := testbrowser.Eval[float64](p, fmt.Sprintf("%s(%d, %q)", videoBackAt, since, before[p.Name]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		took[p.Name] = msDuration(back - float64(since))
+	}
+	return took
+}
+
+// statesSince returns the states a page showed from at (wall clock) on,
+// the one it showed at that moment first.
+func statesSince(t testing.TB, p *page, at time.Time) []string {
+	t.Helper()
+	states, err := testbrowser.Eval[[]any](p, fmt.Sprintf(`(() => {
+		const s = window.pathWatch.states, since = %d;
+		const from = Math.max(0, s.findLastIndex(x => x[0] <= since));
+		return s.slice(from).map(x => x[1]);
+	})()`, at.UnixMilli()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i], _ = s.(string)
+	}
+	return out
+}
+
+// TestNetworkChange moves the client's network path in the middle of a
+// call, in each engine: both browsers reach the TURN server only through
+// their own UDP proxy, and the test changes the client's proxy. Both
+// pages show "reconnecting", restart ICE and decode video again within
+// recoveryBound of the change (or of the path coming back), in the same
+// document (no reload).
+func TestNetworkChange(t *testing.T) { forEachEngine(t, testNetworkChange) }
+
+func testNetworkChange(t *testing.T, e engine) {
+	c := startRelayedCall(t, e, e)
+	for _, p := range c.pages() {
+		if _, err := testbrowser.Eval[bool](p, `(window.sameDocument = true)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// check is what each scenario asserts once video is back: within the
+	// bound, "reconnecting" and then the call again, no reload.
+	check := func(t *testing.T, at time.Time, took map[string]time.Duration) {
+		t.Helper()
+		for _, p := range c.pages() {
+			t.Logf("%s: video back %v after the path changed", p.Name, took[p.Name])
+			if took[p.Name] > recoveryBound {
+				t.Errorf("%s: video back only %v after the path changed, want within %v", p.Name, took[p.Name], recoveryBound)
+			}
+			p.WaitState("connected")
+			states := strings.Join(statesSince(t, p, at), " ")
+			if !strings.Contains(states, "reconnecting") || !strings.HasSuffix(states, "connected") {
+				t.Errorf("%s: showed %q since the change, want reconnecting and then connected", p.Name, states)
+			}
+			if same, _ := testbrowser.Eval[bool](p, "window.sameDocument === true"); !same {
+				t.Errorf("%s: the page was reloaded", p.Name)
+			}
+			p.AssertVideoFlows()
+		}
+		assertShows(c.therapist, "status", textConnected)
+	}
+
+	t.Run("the client's address changes", func(t *testing.T) {
+		before := c.ufrags(t)
+		at := time.Now()
+		if err := c.proxies["client"].Move(net.IPv4(127, 0, 0, 2)); err != nil {
+			t.Fatal(err)
+		}
+		check(t, at, c.recovered(t, at, before))
+	})
+
+	t.Run("the client's path drops and comes back", func(t *testing.T) {
+		before := c.ufrags(t)
+		dropped := lossyproxy.Impairment{Loss: 1}
+		c.proxies["client"].Set(dropped, dropped)
+		for _, p := range c.pages() {
+			p.WaitState("reconnecting")
+		}
+		// Down long enough for a restart to be tried in vain.
+		c.client.WaitFor("a restart while the path is down", fmt.Sprintf("(%s) !== %q", ufragNow, before["client"]))
+		at := time.Now()
+		c.proxies["client"].Set(lossyproxy.Impairment{}, lossyproxy.Impairment{})
+		check(t, at, c.recovered(t, at, before))
+	})
+}
