@@ -10,6 +10,7 @@ import (
 	"github.com/sprechzimmer/sprechzimmer/internal/lossyproxy"
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 	"github.com/sprechzimmer/sprechzimmer/internal/turntest"
+	"github.com/sprechzimmer/sprechzimmer/test/bench/sample"
 )
 
 // recoveryBound is how soon after the network path changes or comes back
@@ -157,6 +158,40 @@ func statesSince(t testing.TB, p *page, at time.Time) []string {
 	return out
 }
 
+// pathChange is one way the client's network path changes in the middle
+// of a call; do changes it and returns when the new (or restored) path
+// was there and each page's ICE username fragment before the change.
+type pathChange struct {
+	name string
+	do   func(t testing.TB, c *relayedCall, run int) (time.Time, map[string]string)
+}
+
+var pathChanges = []pathChange{
+	{"the client's address changes", func(t testing.TB, c *relayedCall, run int) (time.Time, map[string]string) {
+		// To coturn the client now comes from another address (127.0.0.2
+		// and 127.0.0.3 in turn); its allocation at the old one is dead.
+		before := c.ufrags(t)
+		at := time.Now()
+		if err := c.proxies["client"].Move(net.IPv4(127, 0, 0, byte(2+run%2))); err != nil {
+			t.Fatal(err)
+		}
+		return at, before
+	}},
+	{"the client's path drops and comes back", func(t testing.TB, c *relayedCall, _ int) (time.Time, map[string]string) {
+		before := c.ufrags(t)
+		dropped := lossyproxy.Impairment{Loss: 1}
+		c.proxies["client"].Set(dropped, dropped)
+		for _, p := range c.pages() {
+			p.WaitState("reconnecting")
+		}
+		// Down long enough for a restart to be tried in vain.
+		c.client.WaitFor("a restart while the path is down", fmt.Sprintf("(%s) !== %q", ufragNow, before["client"]))
+		at := time.Now()
+		c.proxies["client"].Set(lossyproxy.Impairment{}, lossyproxy.Impairment{})
+		return at, before
+	}},
+}
+
 // TestNetworkChange moves the client's network path in the middle of a
 // call, in each engine: both browsers reach the TURN server only through
 // their own UDP proxy, and the test changes the client's proxy. Both
@@ -172,48 +207,61 @@ func testNetworkChange(t *testing.T, e engine) {
 			t.Fatal(err)
 		}
 	}
-	// check is what each scenario asserts once video is back: within the
-	// bound, "reconnecting" and then the call again, no reload.
-	check := func(t *testing.T, at time.Time, took map[string]time.Duration) {
-		t.Helper()
-		for _, p := range c.pages() {
-			t.Logf("%s: video back %v after the path changed", p.Name, took[p.Name])
-			if took[p.Name] > recoveryBound {
-				t.Errorf("%s: video back only %v after the path changed, want within %v", p.Name, took[p.Name], recoveryBound)
+	for _, change := range pathChanges {
+		t.Run(change.name, func(t *testing.T) {
+			at, before := change.do(t, c, 0)
+			took := c.recovered(t, at, before)
+			for _, p := range c.pages() {
+				t.Logf("%s: video back %v after the path changed", p.Name, took[p.Name])
+				if took[p.Name] > recoveryBound {
+					t.Errorf("%s: video back only %v after the path changed, want within %v", p.Name, took[p.Name], recoveryBound)
+				}
+				p.WaitState("connected")
+				states := strings.Join(statesSince(t, p, at), " ")
+				if !strings.Contains(states, "reconnecting") || !strings.HasSuffix(states, "connected") {
+					t.Errorf("%s: showed %q since the change, want reconnecting and then connected", p.Name, states)
+				}
+				if same, _ := testbrowser.Eval[bool](p, "window.sameDocument === true"); !same {
+					t.Errorf("%s: the page was reloaded", p.Name)
+				}
+				p.AssertVideoFlows()
 			}
-			p.WaitState("connected")
-			states := strings.Join(statesSince(t, p, at), " ")
-			if !strings.Contains(states, "reconnecting") || !strings.HasSuffix(states, "connected") {
-				t.Errorf("%s: showed %q since the change, want reconnecting and then connected", p.Name, states)
-			}
-			if same, _ := testbrowser.Eval[bool](p, "window.sameDocument === true"); !same {
-				t.Errorf("%s: the page was reloaded", p.Name)
-			}
-			p.AssertVideoFlows()
-		}
-		assertShows(c.therapist, "status", textConnected)
+			assertShows(c.therapist, "status", textConnected)
+		})
 	}
+}
 
-	t.Run("the client's address changes", func(t *testing.T) {
-		before := c.ufrags(t)
-		at := time.Now()
-		if err := c.proxies["client"].Move(net.IPv4(127, 0, 0, 2)); err != nil {
-			t.Fatal(err)
+// BenchmarkNetworkChange measures, in real browsers, how long after the
+// client's network path changes (or comes back) each page decodes video
+// again over a restarted ICE session (ms-client-p50/p95,
+// ms-therapist-p50/p95): the scenarios of TestNetworkChange, repeated in
+// one call per engine. Run it as `make bench-recovery` (20 runs each).
+func BenchmarkNetworkChange(b *testing.B) {
+	for _, e := range []engine{chromium, firefox} {
+		for _, change := range pathChanges {
+			b.Run(fmt.Sprintf("%s/%s", e, strings.ReplaceAll(change.name, " ", "-")), func(b *testing.B) {
+				c := startRelayedCall(b, e, e)
+				var atClient, atTherapist sample.Sample
+				run := 0
+				for b.Loop() {
+					b.StopTimer()
+					at, before := change.do(b, c, run)
+					took := c.recovered(b, at, before)
+					atClient = append(atClient, took["client"])
+					atTherapist = append(atTherapist, took["therapist"])
+					for _, p := range c.pages() {
+						p.WaitState("connected")
+						p.AssertVideoFlows()
+					}
+					run++
+					b.StartTimer()
+				}
+				ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+				b.ReportMetric(ms(atClient.Percentile(50)), "ms-client-p50")
+				b.ReportMetric(ms(atClient.Percentile(95)), "ms-client-p95")
+				b.ReportMetric(ms(atTherapist.Percentile(50)), "ms-therapist-p50")
+				b.ReportMetric(ms(atTherapist.Percentile(95)), "ms-therapist-p95")
+			})
 		}
-		check(t, at, c.recovered(t, at, before))
-	})
-
-	t.Run("the client's path drops and comes back", func(t *testing.T) {
-		before := c.ufrags(t)
-		dropped := lossyproxy.Impairment{Loss: 1}
-		c.proxies["client"].Set(dropped, dropped)
-		for _, p := range c.pages() {
-			p.WaitState("reconnecting")
-		}
-		// Down long enough for a restart to be tried in vain.
-		c.client.WaitFor("a restart while the path is down", fmt.Sprintf("(%s) !== %q", ufragNow, before["client"]))
-		at := time.Now()
-		c.proxies["client"].Set(lossyproxy.Impairment{}, lossyproxy.Impairment{})
-		check(t, at, c.recovered(t, at, before))
-	})
+	}
 }

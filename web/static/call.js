@@ -61,7 +61,7 @@ export class Call extends EventTarget {
       this.signaling.send("candidate", candidate ? candidate.toJSON() : { candidate: null });
     };
     // ICE restarts when the path breaks or the network changes (recovery.js).
-    this.keeper = new PathKeeper(pc, polite);
+    this.keeper = new PathKeeper(pc, polite, () => this.sendDescription());
     this.keeper.addEventListener("broken", () => this.reportState());
     this.keeper.addEventListener("restored", () => this.reportState());
     pc.onconnectionstatechange = () => this.reportState();

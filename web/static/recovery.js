@@ -62,11 +62,13 @@ export class PathKeeper extends EventTarget {
   /**
    * @param {RTCPeerConnection} pc
    * @param {boolean} polite the polite side of perfect negotiation
+   * @param {() => void} resend sends the current local offer again
    */
-  constructor(pc, polite) {
+  constructor(pc, polite, resend) {
     super();
     this.pc = pc;
     this.polite = polite;
+    this.resend = resend;
     this.broken = false;
     this.restarts = 0;
     this.flowed = false;
@@ -140,7 +142,14 @@ export class PathKeeper extends EventTarget {
     this.timer = setTimeout(() => {
       this.timer = 0;
       if (!this.broken || this.pc.signalingState === "closed") return;
-      this.restart();
+      if (this.pc.signalingState === "have-local-offer") {
+        // The last offer got no answer: lost, or ignored by the other side
+        // while its own went astray. Both sides sending theirs again ends
+        // it: perfect negotiation takes the impolite side's.
+        this.resend();
+      } else {
+        this.restart();
+      }
       this.schedule(RETRY_MS);
     }, ms);
   }
