@@ -94,8 +94,11 @@ func startRelayedCall(t testing.TB, therapistIn, clientIn engine) *relayedCall {
 	for _, p := range c.pages() {
 		p.WaitState("connected")
 		p.AssertVideoFlows()
-		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
-			t.Fatalf("%s: selected candidate pair %s, want relay/relay through the proxy", p.Name, got)
+		// The page's own side is a relay (through its proxy); the other
+		// side's relay may show as peer-reflexive when its candidate came
+		// after the first check on a busy machine.
+		if got := p.SelectedCandidateTypes(); !strings.HasPrefix(got, "relay/") {
+			t.Fatalf("%s: selected candidate pair %s, want a local relay through the proxy", p.Name, got)
 		}
 		if _, err := testbrowser.Eval[bool](p, watchPath); err != nil {
 			t.Fatal(err)
