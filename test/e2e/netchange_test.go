@@ -59,6 +59,13 @@ const videoBackAt = `((since, ufrag) => {
 	return 0;
 })`
 
+// neverWeak are quality.js thresholds that no line reaches.
+const neverWeak = `({
+	weak: {lossPct: Infinity, rttMs: Infinity, fps: 0, droppedPct: Infinity},
+	veryWeak: {lossPct: Infinity, rttMs: Infinity, bitrateKbps: 0},
+	minPackets: 10,
+})`
+
 // relayedCall is a call in which both pages reach coturn through their own
 // lossy proxy only (relay-only ICE): the proxy is the page's network path.
 type relayedCall struct {
@@ -87,8 +94,15 @@ func startRelayedCall(t testing.TB, therapistIn, clientIn engine) *relayedCall {
 	}
 	c.therapist = openPageIn(t, therapistIn, "therapist", r.Link(r.Therapist))
 	c.client = openPageIn(t, clientIn, "client", r.Link(r.Client))
-	throughProxy(c.therapist, c.proxies["therapist"])
-	throughProxy(c.client, c.proxies["client"])
+	for _, p := range c.pages() {
+		throughProxy(p, c.proxies[p.Name])
+		// An outage is a very weak line to quality.js, which would lower
+		// the video or switch to audio only in time (TestQualityOnAThrottledPath
+		// tests that); here only the path counts.
+		if _, err := testbrowser.Eval[bool](p, "(window.sprechzimmer.tuneQuality("+neverWeak+"), true)"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c.client.EnterAsClient("")
 	c.therapist.EnterByKeyboard()
 	for _, p := range c.pages() {
