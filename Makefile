@@ -135,6 +135,10 @@ bench-flood: envtest ## Flood benchmark: 10,000 WebSockets without hello against
 bench-browser: web-deps ## Browser benchmark: click "enter" to the first decoded remote frame, Chromium<->Chromium and Firefox<->Chromium, 20 runs each (p50/p95).
 	go test -run '^$$' -bench EnterToVideo -benchtime 20x -timeout 60m ./test/e2e
 
+.PHONY: bench-recovery
+bench-recovery: web-deps ## Network-change benchmark: the client's path moves or drops mid-call, time until video flows again after the ICE restart, Chromium and Firefox, 20 runs each (p50/p95).
+	go test -run '^$$' -bench NetworkChange -benchtime 20x -timeout 60m ./test/e2e
+
 .PHONY: bench-turn
 bench-turn: ## TURN benchmark: own server against coturn, throughput, latency, allocations/s.
 	go run ./test/bench/turn

@@ -33,6 +33,7 @@ type Proxy struct {
 	up, down Impairment // client→target, target→client
 	rng      *rand.Rand
 	clients  map[string]*net.UDPConn
+	local    net.IP // the address the sockets towards the target send from
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -51,6 +52,7 @@ func Start(ctx context.Context, target *net.UDPAddr) (*Proxy, error) {
 		target:  target,
 		rng:     rand.New(rand.NewPCG(1, 2)), //nolint:gosec // the same losses on every run, not a secret
 		clients: map[string]*net.UDPConn{},
+		local:   net.IPv4(127, 0, 0, 1),
 		done:    make(chan struct{}),
 	}
 	p.wg.Add(1)
@@ -140,7 +142,13 @@ func (p *Proxy) clientConn(from *net.UDPAddr) (*net.UDPConn, error) {
 		return nil, errors.New("lossyproxy closed")
 	default:
 	}
-	c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, p.target)
+	return p.dialLocked(from)
+}
+
+// dialLocked makes the socket towards the target for the client at from,
+// from p.local, and its reader. p.mu is held.
+func (p *Proxy) dialLocked(from *net.UDPAddr) (*net.UDPConn, error) {
+	c, err := net.DialUDP("udp4", &net.UDPAddr{IP: p.local}, p.target)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +156,30 @@ func (p *Proxy) clientConn(from *net.UDPAddr) (*net.UDPConn, error) {
 	p.wg.Add(1)
 	go p.fromTarget(c, from)
 	return c, nil
+}
+
+// Move gives every client a new socket towards the target, sending from
+// local (an address of this host, e.g. 127.0.0.2), and closes the old
+// ones: to the target each client now comes from another address, as
+// after a change of network or a NAT's new mapping, and what the target
+// sends to the old address is lost. Later clients send from local too.
+func (p *Proxy) Move(local net.IP) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.local = local
+	var errs []error
+	for key, old := range p.clients {
+		from, err := net.ResolveUDPAddr("udp4", key)
+		if err == nil {
+			_, err = p.dialLocked(from)
+		}
+		if err != nil {
+			delete(p.clients, key)
+			errs = append(errs, err)
+		}
+		_ = old.Close()
+	}
+	return errors.Join(errs...)
 }
 
 // fromTarget forwards what the target sends on c back to the client.
@@ -161,8 +193,11 @@ func (p *Proxy) fromTarget(c *net.UDPConn, client *net.UDPAddr) {
 			case <-p.done:
 				return
 			default:
-				continue // e.g. a refused datagram (ICMP) while the target restarts
 			}
+			if errors.Is(err, net.ErrClosed) {
+				return // moved (Move)
+			}
+			continue // e.g. a refused datagram (ICMP) while the target restarts
 		}
 		if ok, delay := p.pass(false); ok {
 			p.send(delay, buf[:n], func(b []byte) { _, _ = p.listen.WriteToUDP(b, client) })

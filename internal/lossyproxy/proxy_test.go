@@ -94,3 +94,63 @@ func TestProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestMove checks that after Move the target sees the same client from the
+// new address, answers reach the client, and what the target sends to
+// the old address is lost.
+func TestMove(t *testing.T) {
+	target, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = target.Close() })
+	p, err := Start(t.Context(), target.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	client, err := net.DialUDP("udp4", nil, p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Close() }()
+
+	// exchange sends one datagram from the client and returns where the
+	// target saw it come from, after the target's answer reached the client.
+	buf := make([]byte, 1500)
+	exchange := func() *net.UDPAddr {
+		t.Helper()
+		if _, err := client.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		_ = target.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, from, err := target.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("target: %v", err)
+		}
+		if _, err := target.WriteToUDP([]byte("pong"), from); err != nil {
+			t.Fatal(err)
+		}
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := client.Read(buf); err != nil || string(buf[:n]) != "pong" {
+			t.Fatalf("client: %q, %v; want the target's answer", buf[:n], err)
+		}
+		return from
+	}
+
+	before := exchange()
+	if err := p.Move(net.IPv4(127, 0, 0, 2)); err != nil {
+		t.Fatal(err)
+	}
+	after := exchange()
+	if !after.IP.Equal(net.IPv4(127, 0, 0, 2)) || after.String() == before.String() {
+		t.Errorf("after the move the target saw the client from %v (before %v), want 127.0.0.2", after, before)
+	}
+	if _, err := target.WriteToUDP([]byte("late"), before); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := client.Read(buf); err == nil {
+		t.Errorf("the client got %q sent to its old address", buf[:n])
+	}
+}

@@ -14,7 +14,7 @@ import (
 // CoturnICE starts coturn on loopback for the test and returns it as a
 // room's TURN server (UDP), with fresh TURN REST credentials for user. It
 // skips t where coturn is not installed, and fails it there when CI=true.
-func CoturnICE(t *testing.T, user string) []protocol.ICEServer {
+func CoturnICE(t testing.TB, user string) []protocol.ICEServer {
 	t.Helper()
 	const secret = "turntest-secret"
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)

@@ -166,12 +166,6 @@ func testCall(t *testing.T, therapistIn, clientIn engine) {
 	})
 
 	t.Run("a dropped server connection comes back", func(t *testing.T) {
-		if clientIn == testbrowser.Firefox {
-			// Open (docs/browser-client.md): after the rejoin the Firefox
-			// client answers the new offer on its old peer connection and the
-			// DTLS handshake never completes; the page must start afresh there.
-			t.Skip("open: a Firefox client's rejoin after a dropped server connection does not reconnect the media")
-		}
 		if _, err := testbrowser.Eval[bool](client, "(window.sprechzimmer.dropConnection(), true)"); err != nil {
 			t.Fatal(err)
 		}

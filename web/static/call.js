@@ -5,6 +5,7 @@
 
 import { preferVideoCodec } from "./phone.js";
 import { withOpusFEC } from "./quality.js";
+import { PathKeeper } from "./recovery.js";
 
 /**
  * Call is the peer connection to the other person. It dispatches:
@@ -32,7 +33,6 @@ export class Call extends EventTarget {
     this.attached = false;
     this.makingOffer = false;
     this.ignoreOffer = false;
-    this.restartTimer = 0;
     this.closed = false;
     this.remote = new MediaStream();
     /** @type {RTCDataChannel|null} */
@@ -60,20 +60,20 @@ export class Call extends EventTarget {
       if (this.closed) return;
       this.signaling.send("candidate", candidate ? candidate.toJSON() : { candidate: null });
     };
-    pc.oniceconnectionstatechange = () => {
-      clearTimeout(this.restartTimer);
-      if (pc.iceConnectionState === "failed") {
-        pc.restartIce();
-      } else if (pc.iceConnectionState === "disconnected") {
-        // Often recovers by itself within a few seconds; restart if not.
-        this.restartTimer = setTimeout(() => {
-          if (pc.iceConnectionState === "disconnected") pc.restartIce();
-        }, 3000);
-      }
-    };
-    pc.onconnectionstatechange = () => {
-      this.dispatchEvent(new CustomEvent("state", { detail: { state: pc.connectionState } }));
-    };
+    // ICE restarts when the path breaks or the network changes (recovery.js).
+    this.keeper = new PathKeeper(pc, polite, () => this.sendDescription());
+    this.keeper.addEventListener("broken", () => this.reportState());
+    this.keeper.addEventListener("restored", () => this.reportState());
+    pc.onconnectionstatechange = () => this.reportState();
+  }
+
+  /**
+   * reportState dispatches the call's state: the peer connection's, but
+   * "disconnected" while the path keeper finds the path broken.
+   */
+  reportState() {
+    const state = this.keeper.broken && this.pc.connectionState === "connected" ? "disconnected" : this.pc.connectionState;
+    this.dispatchEvent(new CustomEvent("state", { detail: { state } }));
   }
 
   /** attachLocal adds the local tracks, or receive-only slots for missing ones. */
@@ -159,6 +159,12 @@ export class Call extends EventTarget {
     this.ignoreOffer = !this.polite && offerCollision;
     if (this.ignoreOffer) return;
     if (type === "answer" && pc.signalingState !== "have-local-offer") return;
+    if (type === "offer" && pc.remoteDescription && fingerprints(data.sdp) !== fingerprints(pc.remoteDescription.sdp)) {
+      // Another peer connection of the other side (it reloaded or its
+      // server connection came back). Firefox would take the offer and
+      // never finish the handshake; the caller starts a new Call.
+      throw new Error("offer from a new peer connection");
+    }
     await pc.setRemoteDescription({ type, sdp: data.sdp });
     if (type === "offer") {
       if (!this.attached) await this.attachToOffer();
@@ -193,8 +199,18 @@ export class Call extends EventTarget {
   /** close ends the peer connection. */
   close() {
     this.closed = true;
-    clearTimeout(this.restartTimer);
+    this.keeper.close();
     this.pc.close();
     this.dispatchEvent(new CustomEvent("state", { detail: { state: "closed" } }));
   }
+}
+
+/**
+ * fingerprints lists the DTLS certificate fingerprints of an SDP: one peer
+ * connection keeps its certificate for its whole life.
+ * @param {string} sdp
+ * @returns {string}
+ */
+export function fingerprints(sdp) {
+  return [...new Set(sdp.match(/^a=fingerprint:.*$/gm) ?? [])].map((l) => l.trim().toLowerCase()).sort().join("\n");
 }
