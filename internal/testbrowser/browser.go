@@ -94,6 +94,10 @@ type LaunchOptions struct {
 	// --host-resolver-rules syntax ("MAP video.test 10.96.0.80"). Firefox
 	// takes MAP rules that all name the same address.
 	HostResolverRules string
+	// TrustedCAs are PEM certificate files of authorities the browser
+	// trusts for HTTPS, besides its own, as if a person had imported
+	// them (needs NSS's certutil: Debian's libnss3-tools).
+	TrustedCAs []string
 }
 
 // Browser is one running browser of an engine.

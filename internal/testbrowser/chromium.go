@@ -3,6 +3,7 @@ package testbrowser
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/chromedp/cdproto/browser"
@@ -42,6 +43,15 @@ func launchChromium(o LaunchOptions) (*Browser, func(), error) {
 	}
 	if o.HostResolverRules != "" {
 		opts = append(opts, chromedp.Flag("host-resolver-rules", o.HostResolverRules))
+	}
+	if len(o.TrustedCAs) > 0 {
+		// Chromium on Linux reads the authorities a person added from
+		// $HOME/.pki/nssdb: a home of the profile's own.
+		if err := trustCAs(filepath.Join(dir, ".pki", "nssdb"), o.TrustedCAs); err != nil {
+			removeProfile(dir)
+			return nil, nil, err
+		}
+		opts = append(opts, chromedp.Env("HOME="+dir))
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)

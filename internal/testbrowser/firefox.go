@@ -84,6 +84,12 @@ func launchFirefox(o LaunchOptions) (*Browser, func(), error) {
 		removeProfile(dir)
 		return nil, nil, err
 	}
+	if len(o.TrustedCAs) > 0 {
+		if err := trustCAs(dir, o.TrustedCAs); err != nil {
+			removeProfile(dir)
+			return nil, nil, err
+		}
+	}
 	ctx, cancelCmd := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, Firefox.Path(), "--headless", "--no-remote", "--remote-debugging-port=0", "--profile", dir, "about:blank")
 	cmd.Env = append(os.Environ(), "MOZ_HEADLESS=1", "MOZ_CRASHREPORTER_DISABLE=1")
