@@ -1,8 +1,8 @@
 // Package devenv is the whole product on one machine, with no cluster: a
 // local kube-apiserver and etcd (the envtest binaries), kube-controller-manager
 // with the garbage collector, the CRD, the operator with its webhook, room Pods run as local processes, the front
-// door and a TURN server on loopback, and a demo session whose two links it
-// prints. Everything it starts stops, and everything it writes is removed,
+// door and a TURN server on loopback (or, for a phone, on a LAN address over
+// HTTPS: LANOptions), and a demo session whose two links it prints. Everything it starts stops, and everything it writes is removed,
 // when its context ends.
 package devenv
 
