@@ -59,7 +59,7 @@ func listenLAN(ctx context.Context, o LANOptions, now time.Time) (net.Listener, 
 	}
 	var ip net.IP
 	if host == "" {
-		if ip, err = defaultRouteAddress(); err != nil {
+		if ip, err = defaultRouteAddress(ctx); err != nil {
 			return nil, nil, err
 		}
 	} else if ip = net.ParseIP(host); ip == nil {
@@ -93,8 +93,8 @@ func listenLAN(ctx context.Context, o LANOptions, now time.Time) (net.Listener, 
 // defaultRouteAddress is this machine's address on the interface of its
 // default IPv4 route. Connecting a UDP socket looks the route up and sends
 // nothing (192.0.2.1 is TEST-NET-1).
-func defaultRouteAddress() (net.IP, error) {
-	c, err := net.Dial("udp4", "192.0.2.1:9")
+func defaultRouteAddress(ctx context.Context) (net.IP, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, "udp4", "192.0.2.1:9")
 	if err != nil {
 		return nil, fmt.Errorf("LAN address: this machine has no default route; give its LAN address with -lan-listen <address>:%s", DefaultLANPort)
 	}

@@ -1,6 +1,7 @@
 package testbrowser
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,13 +23,15 @@ func trustCAs(dir string, cas []string) error {
 		return err
 	}
 	db := "sql:" + dir
-	if out, err := exec.Command(certutil, "-N", "-d", db, "--empty-password").CombinedOutput(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), WaitLong)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, certutil, "-N", "-d", db, "--empty-password").CombinedOutput(); err != nil {
 		return fmt.Errorf("certutil -N: %w: %s", err, out)
 	}
 	for i, ca := range cas {
 		// "C,,": a trusted authority for TLS servers, nothing else.
 		name := fmt.Sprintf("test authority %d (%s)", i, filepath.Base(ca))
-		if out, err := exec.Command(certutil, "-A", "-d", db, "-n", name, "-t", "C,,", "-a", "-i", ca).CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, certutil, "-A", "-d", db, "-n", name, "-t", "C,,", "-a", "-i", ca).CombinedOutput(); err != nil {
 			return fmt.Errorf("certutil -A %s: %w: %s", ca, err, out)
 		}
 	}
