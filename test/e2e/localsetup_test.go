@@ -49,19 +49,7 @@ func TestLocalSetup(t *testing.T) {
 
 	therapist := openPageIn(t, chromium, "therapist", links["therapist"], testbrowser.WithRelayOnly())
 	client := openPageIn(t, firefox, "client", clientLink, testbrowser.WithRelayOnly())
-	client.EnterAsClient("")
-	therapist.EnterByKeyboard()
-	// The demo session is like any other: the therapist admits the client.
-	therapist.AdmitClient()
-	therapist.WaitState("connected")
-	client.WaitState("connected")
-	therapist.AssertVideoFlows()
-	client.AssertVideoFlows()
-	for _, p := range []*page{therapist, client} {
-		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
-			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.Name, got)
-		}
-	}
+	callThroughTURN(t, therapist, client)
 	// What kubectl shows: the room reported the call to its session, through
 	// the local pod runner's Pod-bound token and the room policy.
 	kubeconfig, err := clientcmd.BuildConfigFromFlags("", links["kubeconfig"])
@@ -95,6 +83,25 @@ func TestLocalSetup(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("cmd/dev left files in its TMPDIR: %v", names)
+	}
+}
+
+// callThroughTURN brings the demo session's two tabs into the call: the
+// client enters, the therapist enters and admits them (the demo session is
+// like any other), and video flows both ways over a relay/relay pair.
+func callThroughTURN(t *testing.T, therapist, client *page) {
+	t.Helper()
+	client.EnterAsClient("")
+	therapist.EnterByKeyboard()
+	therapist.AdmitClient()
+	therapist.WaitState("connected")
+	client.WaitState("connected")
+	therapist.AssertVideoFlows()
+	client.AssertVideoFlows()
+	for _, p := range []*page{therapist, client} {
+		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
+			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.Name, got)
+		}
 	}
 }
 

@@ -89,18 +89,7 @@ func TestLocalSetupOnLAN(t *testing.T) {
 			t.Fatalf("%s: isSecureContext = %v (%v); a phone's browser would refuse the camera", p.Name, secure, err)
 		}
 	}
-	client.EnterAsClient("")
-	therapist.EnterByKeyboard()
-	therapist.AdmitClient()
-	therapist.WaitState("connected")
-	client.WaitState("connected")
-	therapist.AssertVideoFlows()
-	client.AssertVideoFlows()
-	for _, p := range []*page{therapist, client} {
-		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
-			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server on the LAN address", p.Name, got)
-		}
-	}
+	callThroughTURN(t, therapist, client) // on the LAN address
 	stopDev(t, dev, exited)
 	if _, err := os.Stat(caFile); err != nil {
 		t.Errorf("the authority is gone after Ctrl-C (%v): the phone would have to trust a new one next time", err)
