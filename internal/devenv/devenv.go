@@ -2,8 +2,9 @@
 // local kube-apiserver and etcd (the envtest binaries), kube-controller-manager
 // with the garbage collector, the CRD, the operator with its webhook, room Pods run as local processes, the front
 // door and a TURN server on loopback (or, for a phone, on a LAN address over
-// HTTPS: LANOptions), and a demo session whose two links it prints. Everything it starts stops, and everything it writes is removed,
-// when its context ends.
+// HTTPS: LANOptions), and a demo session whose two links it prints.
+// Everything it starts stops, and everything it writes is removed, when its
+// context ends.
 package devenv
 
 import (
