@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"maps"
 	"net"
 	"net/http"
@@ -347,6 +348,9 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 		handler = s.LAN.handler(door)
 	}
 	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	if s.LAN != nil {
+		server.ErrorLog = log.New(&serverLog{out: opts.Out, logs: opts.Logs}, "", log.LstdFlags)
+	}
 	go func() {
 		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
 			s.errs <- err

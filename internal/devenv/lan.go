@@ -1,6 +1,7 @@
 package devenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/devenv/localca"
@@ -155,4 +157,22 @@ func printPhoneHelp(out io.Writer, l *LAN, clientLink string) {
 	say("The authority stays in %s for later runs. When you no longer need it, remove", l.CADir)
 	say("that directory and the certificate from the phone.")
 	say("")
+}
+
+// serverLog takes the LAN front door's server log: a refused TLS handshake
+// (a phone that does not trust the authority yet) becomes one hint to the
+// person, without the phone's address; other lines go to logs.
+type serverLog struct {
+	out, logs io.Writer
+	hinted    atomic.Bool
+}
+
+func (w *serverLog) Write(p []byte) (int, error) {
+	if !bytes.Contains(p, []byte("TLS handshake error")) {
+		return w.logs.Write(p)
+	}
+	if w.hinted.CompareAndSwap(false, true) {
+		_, _ = fmt.Fprintln(w.out, "· a browser refused the front door's certificate: that device does not trust the local certificate authority yet (see above)")
+	}
+	return len(p), nil
 }

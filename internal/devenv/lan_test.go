@@ -3,6 +3,8 @@ package devenv
 import (
 	"context"
 	"crypto/tls"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,7 +39,9 @@ func TestLANServesHTTPSWithTheAuthoritysCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	door := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("door " + r.URL.Path)) })
-	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: lan.handler(door)}}
+	said := make(chan string, 10)
+	errorLog := log.New(&serverLog{out: lineWriter(said), logs: io.Discard}, "", 0)
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: lan.handler(door), ErrorLog: errorLog}}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	if lan.Origin.Scheme != "https" || lan.Origin.Host != l.Addr().String() {
@@ -52,6 +56,22 @@ func TestLANServesHTTPSWithTheAuthoritysCertificate(t *testing.T) {
 	if resp.ProtoMajor != 1 {
 		t.Errorf("the front door spoke %s; WebSockets through it need HTTP/1.1", resp.Proto)
 	}
+	// A phone that does not trust the authority yet: the person is told,
+	// once, without the phone's address.
+	for range 2 {
+		if resp, err := (&http.Client{Timeout: time.Minute}).Get(lan.Origin.String()); err == nil {
+			_ = resp.Body.Close()
+			t.Fatal("a client that does not trust the authority got a page")
+		}
+	}
+	select {
+	case line := <-said:
+		if !strings.Contains(line, "does not trust the local certificate authority") || strings.Contains(line, "127.0.0.1") {
+			t.Errorf("the person reads %q, want a hint about trusting the authority without an address", line)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("nobody was told that a browser refused the certificate")
+	}
 	resp, err = c.Get(lan.DownloadURL())
 	if err != nil {
 		t.Fatal(err)
@@ -60,4 +80,16 @@ func TestLANServesHTTPSWithTheAuthoritysCertificate(t *testing.T) {
 	if got := resp.Header.Get("Content-Type"); got != "application/x-x509-ca-cert" {
 		t.Errorf("%s: Content-Type %q, want application/x-x509-ca-cert", lan.DownloadURL(), got)
 	}
+	srv.Close()
+	if len(said) > 0 {
+		t.Errorf("the person was told more than once: %q", <-said)
+	}
+}
+
+// lineWriter sends each write to c.
+type lineWriter chan<- string
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w <- string(p)
+	return len(p), nil
 }
