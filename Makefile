@@ -171,8 +171,8 @@ verify-images: images ## Fail unless a second build from the same source gives t
 	@echo "images are reproducible: the same digests twice"
 
 .PHONY: run
-run: envtest controller-manager ## Run the whole product locally: API server, garbage collector, operator, rooms, front door, TURN, a demo session.
-	go run ./cmd/dev
+run: envtest controller-manager ## Run the whole product locally: API server, garbage collector, operator, rooms, front door, TURN, a demo session. LAN=1: over HTTPS on the LAN, for a phone.
+	go run ./cmd/dev $(if $(LAN),-lan)
 
 ##@ Cluster add-ons (built from the Go module proxy; docs/addons.md)
 

@@ -1,9 +1,10 @@
 // Package devenv is the whole product on one machine, with no cluster: a
 // local kube-apiserver and etcd (the envtest binaries), kube-controller-manager
 // with the garbage collector, the CRD, the operator with its webhook, room Pods run as local processes, the front
-// door and a TURN server on loopback, and a demo session whose two links it
-// prints. Everything it starts stops, and everything it writes is removed,
-// when its context ends.
+// door and a TURN server on loopback (or, for a phone, on a LAN address over
+// HTTPS: LANOptions), and a demo session whose two links it prints.
+// Everything it starts stops, and everything it writes is removed, when its
+// context ends.
 package devenv
 
 import (
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"maps"
 	"net"
 	"net/http"
@@ -75,6 +77,10 @@ type Options struct {
 	// server's metrics, each on a loopback port of its own, for a
 	// Prometheus to scrape (Setup.MetricsTargets).
 	Metrics bool
+	// LAN, when set, serves the front door over HTTPS on a LAN address
+	// instead of Listen, and the TURN server on that address, for a phone
+	// in the same network (Setup.LAN).
+	LAN *LANOptions
 }
 
 // Links are the demo session's two personal links.
@@ -94,6 +100,8 @@ type Setup struct {
 	// EtcdURL is etcd's client URL; EtcdDataDir is its data directory.
 	EtcdURL     *url.URL
 	EtcdDataDir string
+	// LAN is the front door on the LAN; nil unless Options.LAN was set.
+	LAN *LAN
 
 	metrics *metricsTargets
 	errs    chan error
@@ -114,6 +122,9 @@ func Run(ctx context.Context, opts Options) error {
 	say("  therapist: %s", s.Links.Therapist)
 	say("  client:    %s", s.Links.Client)
 	say("")
+	if s.LAN != nil {
+		printPhoneHelp(opts.Out, s.LAN, s.Links.Client)
+	}
 	say("kubectl works against the local API server:")
 	say("  export KUBECONFIG=%s", s.Kubeconfig)
 	say("  kubectl get videosessions -A")
@@ -234,18 +245,27 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 		s.errs <- kcm.Err()
 	}()
 
-	listener, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("front door: %w", err)
+	var listener net.Listener
+	var base *url.URL
+	turnIP := net.IPv4(127, 0, 0, 1)
+	if opts.LAN != nil {
+		if listener, s.LAN, err = listenLAN(ctx, *opts.LAN, now.Now()); err != nil {
+			return nil, err
+		}
+		base, turnIP = s.LAN.Origin, s.LAN.IP
+	} else {
+		if listener, err = (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Listen); err != nil {
+			return nil, fmt.Errorf("front door: %w", err)
+		}
+		base = &url.URL{Scheme: "http", Host: listener.Addr().String()}
 	}
 	s.onStop(func() { _ = listener.Close() })
-	base := &url.URL{Scheme: "http", Host: listener.Addr().String()}
 
 	say("· starting the TURN server")
 	turnSecret := make([]byte, 32)
 	_, _ = rand.Read(turnSecret)
 	turnReg, operatorReg, doorReg := prometheus.NewRegistry(), prometheus.NewRegistry(), prometheus.NewRegistry()
-	turnCfg := turnConfig(turnSecret)
+	turnCfg := turnConfig(turnSecret, turnIP)
 	turnCfg.Registerer = turnReg
 	turnSrv, err := turn.New(turnCfg)
 	if err != nil {
@@ -280,6 +300,7 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 			TURNSecret:         func() []byte { return turnSecret },
 			TURNURLs:           []string{"turn:" + turnSrv.UDPAddr().String() + "?transport=udp"},
 			TermsVersion:       signalingconfig.DefaultTermsVersion,
+			ExtraEnv:           allowedOriginsEnv(loopbackOrigins(base)),
 		},
 	})
 	if err != nil {
@@ -322,7 +343,14 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 	if err != nil {
 		return nil, err
 	}
-	server := &http.Server{Handler: door, ReadHeaderTimeout: 10 * time.Second}
+	var handler http.Handler = door
+	if s.LAN != nil {
+		handler = s.LAN.handler(door)
+	}
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	if s.LAN != nil {
+		server.ErrorLog = log.New(&serverLog{out: opts.Out, logs: opts.Logs}, "", log.LstdFlags)
+	}
 	go func() {
 		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
 			s.errs <- err
@@ -359,20 +387,31 @@ func Start(ctx context.Context, opts Options) (_ *Setup, err error) {
 	return s, nil
 }
 
-// turnConfig is the local TURN server's configuration. Both browsers run
-// on this machine, so a relay-only call relays from one loopback relay
-// address to the other: 127.0.0.1 is allowed as a peer. The server limits
-// its own host, loopback included, to its live relay ports, so a credential
-// holder cannot send UDP to any other port of the machine.
-func turnConfig(secret []byte) turn.Config {
+// turnConfig is the local TURN server's configuration, on ip: loopback,
+// or the LAN address a phone reaches. Both relays of a relay-only call are
+// on ip, so it is allowed as a peer. The server limits its own host,
+// loopback included, to its live relay ports, so a credential holder
+// cannot send UDP to any other port of the machine.
+func turnConfig(secret []byte, ip net.IP) turn.Config {
+	addr, _ := netip.AddrFromSlice(ip)
+	addr = addr.Unmap()
 	return turn.Config{
 		Realm:       "sprechzimmer.local",
 		Secret:      secret,
-		UDPAddress:  "127.0.0.1:0",
-		RelayIP:     net.IPv4(127, 0, 0, 1),
-		RelayBindIP: "127.0.0.1",
-		Peers:       turn.NewPeerPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil),
+		UDPAddress:  net.JoinHostPort(addr.String(), "0"),
+		RelayIP:     ip,
+		RelayBindIP: addr.String(),
+		Peers:       turn.NewPeerPolicy([]netip.Prefix{netip.PrefixFrom(addr, addr.BitLen())}, nil),
 	}
+}
+
+// allowedOriginsEnv tells the rooms the origins they accept besides the
+// links' own.
+func allowedOriginsEnv(origins []string) []corev1.EnvVar {
+	if len(origins) == 0 {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: signalingconfig.EnvAllowedOrigins, Value: strings.Join(origins, ",")}}
 }
 
 // createDemo creates a session that starts now and waits until its room

@@ -1,6 +1,7 @@
 package devenv
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // holder cannot use the relay to talk to local services.
 func TestLocalTURNReachesOnlyRelays(t *testing.T) {
 	secret := []byte("local-setup-test-secret-0123456789")
-	srv, err := turn.New(turnConfig(secret))
+	srv, err := turn.New(turnConfig(secret, net.IPv4(127, 0, 0, 1)))
 	if err != nil {
 		t.Fatalf("turn.New() = %v", err)
 	}

@@ -116,6 +116,10 @@ type LaunchOptions struct {
 	// (by its public key); Firefox, which cannot name one, accepts every
 	// certificate (WebDriver's acceptInsecureCerts).
 	AcceptCert *x509.Certificate
+	// TrustedCAs are PEM certificate files of authorities the browser
+	// trusts for HTTPS, besides its own, as if a person had imported
+	// them (needs NSS's certutil: Debian's libnss3-tools).
+	TrustedCAs []string
 }
 
 // Browser is one running browser of an engine.

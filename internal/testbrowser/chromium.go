@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -45,6 +46,17 @@ func launchChromium(o LaunchOptions) (*Browser, func(), error) {
 	if o.HostResolverRules != "" {
 		opts = append(opts, chromedp.Flag("host-resolver-rules", o.HostResolverRules))
 	}
+	if len(o.TrustedCAs) > 0 {
+		// Chromium on Linux reads the authorities a person added from
+		// $HOME/.pki/nssdb: a home of the profile's own.
+		if err := trustCAs(filepath.Join(dir, ".pki", "nssdb"), o.TrustedCAs); err != nil {
+			removeProfile(dir)
+			return nil, nil, err
+		}
+	}
+	if len(o.TrustedCAs) > 0 || o.UID != 0 {
+		opts = append(opts, chromedp.Env("HOME="+dir))
+	}
 	if o.AcceptCert != nil {
 		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", spkiHash(o.AcceptCert)))
 	}
@@ -53,7 +65,7 @@ func launchChromium(o LaunchOptions) (*Browser, func(), error) {
 			removeProfile(dir)
 			return nil, nil, err
 		}
-		opts = append(opts, chromedp.Env("HOME="+dir), chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+		opts = append(opts, chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
 			// What chromedp's own function does: the browser dies with the test.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 			runAs(cmd.SysProcAttr, o.UID)

@@ -84,6 +84,12 @@ func launchFirefox(o LaunchOptions) (*Browser, func(), error) {
 		removeProfile(dir)
 		return nil, nil, err
 	}
+	if len(o.TrustedCAs) > 0 {
+		if err := trustCAs(dir, o.TrustedCAs); err != nil {
+			removeProfile(dir)
+			return nil, nil, err
+		}
+	}
 	if o.UID != 0 {
 		if err := handProfile(dir, o.UID); err != nil {
 			removeProfile(dir)

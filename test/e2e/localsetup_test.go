@@ -28,60 +28,28 @@ import (
 // TestLocalSetup runs the README's first command as a person would: it starts
 // cmd/dev, reads the two links it prints, and brings two tabs (the therapist
 // in Chromium, the client in Firefox) into one call through the front door,
-// with relay-only ICE so that the media crosses the project's TURN server. Ctrl-C must stop every process it
-// started and leave no file in its temporary directory.
+// with relay-only ICE so that the media crosses the project's TURN server.
+// The client types localhost where the link says 127.0.0.1, as the README
+// allows: the room must not refuse that origin (the page would wait for
+// ever). Ctrl-C must stop every process it started and leave no file in its
+// temporary directory.
 func TestLocalSetup(t *testing.T) {
 	testbrowser.Require(t, chromium, firefox)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "dev")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/dev")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building cmd/dev: %v\n%s", err, out)
-	}
-
 	tmp := t.TempDir() // the setup's TMPDIR: it must be empty again at the end
-	dev := exec.Command(bin, "-listen", "127.0.0.1:0")
-	dev.Dir = root
-	dev.Env = append(os.Environ(), "TMPDIR="+tmp)
-	stdout, err := dev.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev.Stderr = os.Stderr
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- dev.Wait() }()
-	t.Cleanup(func() {
-		_ = dev.Process.Kill()
-	})
-
+	dev, stdout, exited := startDev(t, []string{"TMPDIR=" + tmp}, "-listen", "127.0.0.1:0")
 	links := readLinks(t, stdout, exited)
 	descendants := descendantsOf(dev.Process.Pid)
 	if len(descendants) < 3 {
 		t.Errorf("cmd/dev runs %d child processes, want at least kube-apiserver, etcd and a signaling server", len(descendants))
 	}
+	clientLink := strings.Replace(links["client"], "http://127.0.0.1:", "http://localhost:", 1)
+	if clientLink == links["client"] {
+		t.Fatalf("the client's link %q is not on http://127.0.0.1", links["client"])
+	}
 
 	therapist := openPageIn(t, chromium, "therapist", links["therapist"], testbrowser.WithRelayOnly())
-	client := openPageIn(t, firefox, "client", links["client"], testbrowser.WithRelayOnly())
-	client.EnterAsClient("")
-	therapist.EnterByKeyboard()
-	// The demo session is like any other: the therapist admits the client.
-	therapist.AdmitClient()
-	therapist.WaitState("connected")
-	client.WaitState("connected")
-	therapist.AssertVideoFlows()
-	client.AssertVideoFlows()
-	for _, p := range []*page{therapist, client} {
-		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
-			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.Name, got)
-		}
-	}
+	client := openPageIn(t, firefox, "client", clientLink, testbrowser.WithRelayOnly())
+	callThroughTURN(t, therapist, client)
 	// What kubectl shows: the room reported the call to its session, through
 	// the local pod runner's Pod-bound token and the room policy.
 	kubeconfig, err := clientcmd.BuildConfigFromFlags("", links["kubeconfig"])
@@ -103,17 +71,7 @@ func TestLocalSetup(t *testing.T) {
 		return nil
 	})
 
-	if err := dev.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("cmd/dev after Ctrl-C: %v", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("cmd/dev did not stop within a minute of Ctrl-C")
-	}
+	stopDev(t, dev, exited)
 	for _, pid := range descendants {
 		if alive(pid) {
 			t.Errorf("process %d (%s) outlived cmd/dev", pid, commOf(pid))
@@ -128,8 +86,78 @@ func TestLocalSetup(t *testing.T) {
 	}
 }
 
+// callThroughTURN brings the demo session's two tabs into the call: the
+// client enters, the therapist enters and admits them (the demo session is
+// like any other), and video flows both ways over a relay/relay pair.
+func callThroughTURN(t *testing.T, therapist, client *page) {
+	t.Helper()
+	client.EnterAsClient("")
+	therapist.EnterByKeyboard()
+	therapist.AdmitClient()
+	therapist.WaitState("connected")
+	client.WaitState("connected")
+	therapist.AssertVideoFlows()
+	client.AssertVideoFlows()
+	for _, p := range []*page{therapist, client} {
+		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
+			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.Name, got)
+		}
+	}
+}
+
+// startDev builds cmd/dev and starts it with args and env added to this
+// process's environment; it returns its stdout and a channel of its exit.
+// The test's cleanup kills it if it still runs.
+func startDev(t *testing.T, env []string, args ...string) (*exec.Cmd, io.Reader, <-chan error) {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "dev")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/dev")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building cmd/dev: %v\n%s", err, out)
+	}
+	dev := exec.Command(bin, args...)
+	dev.Dir = root
+	dev.Env = append(os.Environ(), env...)
+	stdout, err := dev.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Stderr = os.Stderr
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- dev.Wait() }()
+	t.Cleanup(func() {
+		_ = dev.Process.Kill()
+	})
+	return dev, stdout, exited
+}
+
+// stopDev presses Ctrl-C and waits for cmd/dev to end without an error.
+func stopDev(t *testing.T, dev *exec.Cmd, exited <-chan error) {
+	t.Helper()
+	if err := dev.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("cmd/dev after Ctrl-C: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("cmd/dev did not stop within a minute of Ctrl-C")
+	}
+}
+
 // readLinks reads cmd/dev's output until it has printed both links and the
-// KUBECONFIG of its API server (under the key "kubeconfig").
+// KUBECONFIG of its API server (under the key "kubeconfig"); with -lan also
+// where a phone downloads the certificate authority (under the key "ca").
 func readLinks(t *testing.T, out io.Reader, exited <-chan error) map[string]string {
 	t.Helper()
 	links := map[string]string{}
@@ -143,8 +171,10 @@ func readLinks(t *testing.T, out io.Reader, exited <-chan error) map[string]stri
 				links["kubeconfig"] = strings.TrimPrefix(fields[1], "KUBECONFIG=")
 			case len(fields) == 2 && (fields[0] == "therapist:" || fields[0] == "client:"):
 				links[strings.TrimSuffix(fields[0], ":")] = fields[1]
+			case len(fields) == 5 && strings.Join(fields[:4], " ") == "On the phone, open":
+				links["ca"] = fields[4]
 			}
-			if len(links) == 3 {
+			if links["therapist"] != "" && links["client"] != "" && links["kubeconfig"] != "" {
 				close(found)
 				break
 			}
