@@ -105,7 +105,7 @@ func testServerUnreachable(t *testing.T, _ engine) {
 		p.WaitFor("a later next try", `/ ([5-9]|\d\d) Sekunden/.test(document.getElementById("offline-next").innerText)`)
 		if _, err := testbrowser.Eval[bool](p, `(() => {
 			document.addEventListener("click", () => {
-				window.promisedMs = (Number(/ (\d+) Sekunden/.exec(document.getElementById("offline-next").innerText)[1]) - 1) * 1000;
+				window.promisedMs = (Number(/ (\d+) Sekunde/.exec(document.getElementById("offline-next").innerText)[1]) - 1) * 1000;
 				window.clickAt = Date.now();
 			}, { capture: true, once: true });
 			new MutationObserver((_, obs) => {
@@ -122,7 +122,10 @@ func testServerUnreachable(t *testing.T, _ engine) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		promised, _ := testbrowser.Eval[float64](p, "window.promisedMs")
+		promised, err := testbrowser.Eval[float64](p, "window.promisedMs")
+		if err != nil {
+			t.Fatalf("reading the wait the notice promised at the click: %v", err)
+		}
 		t.Logf("back %.0f ms after the click; the next automatic try was at least %.0f ms off", took, promised)
 		if took >= promised {
 			t.Errorf("back %.0f ms after the click, no sooner than the automatic try (%.0f ms off)", took, promised)

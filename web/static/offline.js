@@ -11,11 +11,12 @@ export const QUIET_MS = 4000;
  * nextTryText is what the notice says about the next automatic try.
  * @param {number} nextTry when the next try is due (Date.now()); 0: none scheduled
  * @param {number} now Date.now()
- * @returns {{key: "offline.next"|"offline.trying", seconds: number}}
+ * @returns {{key: "offline.next"|"offline.nextOne"|"offline.trying", seconds: number}}
  */
 export function nextTryText(nextTry, now) {
   const seconds = Math.ceil((nextTry - now) / 1000);
-  return seconds >= 1 ? { key: "offline.next", seconds } : { key: "offline.trying", seconds: 0 };
+  if (seconds > 1) return { key: "offline.next", seconds };
+  return seconds === 1 ? { key: "offline.nextOne", seconds } : { key: "offline.trying", seconds: 0 };
 }
 
 /**
