@@ -132,7 +132,7 @@ bench-flood: envtest ## Flood benchmark: 10,000 WebSockets without hello against
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_BINS))" go test -run '^$$' -bench Flood -benchtime 1x ./frontdoor
 
 .PHONY: bench-browser
-bench-browser: web-deps ## Browser benchmark: click "enter" to the first decoded remote frame, Chromium<->Chromium and Firefox<->Chromium, 20 runs each (p50/p95).
+bench-browser: web-deps ## Browser benchmark: click "enter" to the first decoded remote frame, Chromium<->Chromium, Firefox<->Chromium and Firefox<->Firefox, 20 runs each (p50/p95, load average).
 	go test -run '^$$' -bench EnterToVideo -benchtime 20x -timeout 60m ./test/e2e
 
 .PHONY: bench-recovery

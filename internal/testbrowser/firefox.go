@@ -97,7 +97,9 @@ func launchFirefox(o LaunchOptions) (*Browser, func(), error) {
 		}
 	}
 	ctx, cancelCmd := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, Firefox.Path(), "--headless", "--no-remote", "--remote-debugging-port=0", "--profile", dir, "about:blank")
+	// --remote-allow-system-access lets Browser.SetPermission reach the
+	// parent process's permission manager; pages get no more rights.
+	cmd := exec.CommandContext(ctx, Firefox.Path(), "--headless", "--no-remote", "--remote-debugging-port=0", "--remote-allow-system-access", "--profile", dir, "about:blank")
 	cmd.Env = append(os.Environ(), "MOZ_HEADLESS=1", "MOZ_CRASHREPORTER_DISABLE=1")
 	// Its own process group, so stop ends the content processes too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -131,3 +131,53 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestSetPermission sets camera and microphone per origin in a browser
+// that asks (no FakeUI), and reads what getUserMedia answers the page.
+func TestSetPermission(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = fmt.Fprint(w, `<!doctype html><title>permissions</title>`)
+	}))
+	t.Cleanup(srv.Close)
+	// open asks for one kind of device and says what came back.
+	const open = `(kind) => navigator.mediaDevices.getUserMedia({[kind]: true}).then(s => { s.getTracks().forEach(t => t.stop()); return "ok"; }, e => e.name)`
+	steps := []struct {
+		name               string
+		camera, microphone bool
+		wantVideo          string
+		wantAudio          string
+	}{
+		{"both refused", false, false, "NotAllowedError", "NotAllowedError"},
+		{"microphone allowed", false, true, "NotAllowedError", "ok"},
+		{"both allowed", true, true, "ok", "ok"},
+	}
+	for _, e := range Engines {
+		t.Run(string(e), func(t *testing.T) {
+			Require(t, e)
+			b, stop, err := Launch(LaunchOptions{Engine: e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(stop)
+			p := Open(t, b, "test", srv.URL)
+			for _, s := range steps {
+				if err := b.SetPermission(srv.URL, Camera, s.camera); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.SetPermission(srv.URL, Microphone, s.microphone); err != nil {
+					t.Fatal(err)
+				}
+				for kind, want := range map[string]string{"video": s.wantVideo, "audio": s.wantAudio} {
+					got, err := Eval[string](p, fmt.Sprintf("(%s)(%q)", open, kind))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got != want {
+						t.Errorf("%s: %s: %q, want %q", s.name, kind, got, want)
+					}
+				}
+			}
+		})
+	}
+}

@@ -30,6 +30,10 @@ func evalString(p *page, expr string) string {
 }
 
 func TestAdmissionTherapistLetsTheClientIn(t *testing.T) {
+	forEachEngine(t, testAdmissionTherapistLetsTheClientIn)
+}
+
+func testAdmissionTherapistLetsTheClientIn(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{therapistAdmits: true})
 	therapist := openPage(t, "therapist", r.Link(r.Therapist))
 	client := openPage(t, "client", r.Link(r.Client))
@@ -72,6 +76,10 @@ func TestAdmissionTherapistLetsTheClientIn(t *testing.T) {
 }
 
 func TestAutomaticAdmissionNeedsNoTherapistClick(t *testing.T) {
+	forEachEngine(t, testAutomaticAdmissionNeedsNoTherapistClick)
+}
+
+func testAutomaticAdmissionNeedsNoTherapistClick(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	therapist := openPage(t, "therapist", r.Link(r.Therapist))
 	client := openPage(t, "client", r.Link(r.Client))
@@ -85,6 +93,10 @@ func TestAutomaticAdmissionNeedsNoTherapistClick(t *testing.T) {
 }
 
 func TestChatAndTheOtherPersonsDevices(t *testing.T) {
+	forEachEngine(t, testChatAndTheOtherPersonsDevices)
+}
+
+func testChatAndTheOtherPersonsDevices(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	therapist := openPage(t, "therapist", r.Link(r.Therapist))
 	client := openPage(t, "client", r.Link(r.Client))
@@ -129,6 +141,10 @@ func TestChatAndTheOtherPersonsDevices(t *testing.T) {
 }
 
 func TestLinkInUseIsSaidAtOnceAndContinueHere(t *testing.T) {
+	forEachEngine(t, testLinkInUseIsSaidAtOnceAndContinueHere)
+}
+
+func testLinkInUseIsSaidAtOnceAndContinueHere(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	therapist := openPage(t, "therapist", r.Link(r.Therapist))
 	first := openPage(t, "client", r.Link(r.Client))
@@ -151,7 +167,9 @@ func TestLinkInUseIsSaidAtOnceAndContinueHere(t *testing.T) {
 	assertShows(first, "message", textReplaced)
 }
 
-func TestRoomClosingIsAnnounced(t *testing.T) {
+func TestRoomClosingIsAnnounced(t *testing.T) { forEachEngine(t, testRoomClosingIsAnnounced) }
+
+func testRoomClosingIsAnnounced(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{expiresIn: 9 * time.Minute})
 	client := openPage(t, "client", r.Link(r.Client))
 	client.WaitState("waiting-room")

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,17 +43,23 @@ const watchVideo = `(() => {
 // (ms-client-p50/p95), and until the therapist's page has decoded the
 // client's (ms-therapist-p50/p95): join, offer/answer, ICE, DTLS and the
 // first frames, timed inside the pages. Each run is a fresh room and fresh
-// tabs. Run it as `make bench-browser` (20 runs per pair).
+// tabs. load-avg is the mean one-minute load average at the runs' starts.
+// Run it as `make bench-browser` (20 runs per pair).
 func BenchmarkEnterToVideo(b *testing.B) {
 	pairs := []struct{ therapist, client engine }{
 		{chromium, chromium},
 		{chromium, firefox},
+		{firefox, firefox},
 	}
 	for _, pair := range pairs {
 		b.Run(fmt.Sprintf("client=%s,therapist=%s", pair.client, pair.therapist), func(b *testing.B) {
 			var atClient, atTherapist sample.Sample
+			var load []float64
 			for b.Loop() {
 				b.StopTimer()
+				if l, ok := loadAverage(); ok {
+					load = append(load, l)
+				}
 				client, therapist := enterToVideo(b, pair.therapist, pair.client)
 				atClient = append(atClient, client)
 				atTherapist = append(atTherapist, therapist)
@@ -61,6 +70,13 @@ func BenchmarkEnterToVideo(b *testing.B) {
 			b.ReportMetric(ms(atClient.Percentile(95)), "ms-client-p95")
 			b.ReportMetric(ms(atTherapist.Percentile(50)), "ms-therapist-p50")
 			b.ReportMetric(ms(atTherapist.Percentile(95)), "ms-therapist-p95")
+			if len(load) > 0 {
+				sum := 0.0
+				for _, l := range load {
+					sum += l
+				}
+				b.ReportMetric(sum/float64(len(load)), "load-avg")
+			}
 		})
 	}
 }
@@ -103,6 +119,21 @@ func enterToVideo(b *testing.B, therapistIn, clientIn engine) (atClient, atThera
 		return msDuration(at - clickAt)
 	}
 	return since(client), since(therapist)
+}
+
+// loadAverage is the machine's one-minute load average (/proc/loadavg), to
+// publish beside the figures: on a shared machine they depend on it.
+func loadAverage() (float64, bool) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, false
+	}
+	l, err := strconv.ParseFloat(f[0], 64)
+	return l, err == nil
 }
 
 // msDuration converts milliseconds to a Duration.

@@ -5,10 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/chromedp"
-
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 )
 
@@ -22,31 +18,24 @@ const (
 	textInsecure        = "nicht über eine sichere Verbindung geöffnet"
 )
 
-// setMediaPermission sets what Chromium answers the page's origin for
-// camera or microphone ("granted", "denied"). It is Chromium's DevTools
-// protocol (Browser.setPermission): a Firefox run of these tests needs its
-// own way (or skips the permission steps).
-func setMediaPermission(t *testing.T, b *testbrowser.Browser, origin, name string, setting browser.PermissionSetting) {
+// setMediaPermission sets what the browser answers origin for camera or
+// microphone, as a person's remembered choice would.
+func setMediaPermission(t *testing.T, b *testbrowser.Browser, origin string, p testbrowser.Permission, granted bool) {
 	t.Helper()
-	browserCtx := b.ChromiumContext()
-	_, err := cdp.Call(browserCtx, chromedp.FromContext(browserCtx).Browser, browser.SetPermission, browser.SetPermissionParams{
-		Permission: &browser.PermissionDescriptor{Name: name},
-		Setting:    setting,
-		Origin:     origin,
-	})
-	if err != nil {
-		t.Fatalf("setting %s to %s: %v", name, setting, err)
+	if err := b.SetPermission(origin, p, granted); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// ownBrowser starts a Chromium of the test's own that asks the permission
-// settings (the shared one answers every prompt with yes).
+// ownBrowser starts a browser of the test's engine of its own that asks
+// the permission settings (the shared one answers every prompt with yes).
 func ownBrowser(t *testing.T) *testbrowser.Browser {
 	t.Helper()
-	needBrowser(t) // skips without a browser
-	b, stop, err := testbrowser.Launch(testbrowser.LaunchOptions{})
+	e := engineOf(t)
+	needBrowserOf(t, e) // skips without a browser
+	b, stop, err := testbrowser.Launch(testbrowser.LaunchOptions{Engine: e})
 	if err != nil {
-		t.Fatalf("starting chromium: %v", err)
+		t.Fatalf("starting %s: %v", e, err)
 	}
 	t.Cleanup(stop)
 	return b
@@ -83,13 +72,15 @@ func bodyData(p *page, key string) string {
 
 // TestDeviceTest walks the device test through what goes wrong with
 // camera and microphone, fixing each with "try again" and never a reload.
-func TestDeviceTest(t *testing.T) {
+func TestDeviceTest(t *testing.T) { forEachEngine(t, testDeviceTest) }
+
+func testDeviceTest(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	origin := strings.TrimSuffix(r.URL, roomPrefix+"/")
-	ctx := ownBrowser(t)
-	setMediaPermission(t, ctx, origin, "camera", browser.PermissionSettingDenied)
-	setMediaPermission(t, ctx, origin, "microphone", browser.PermissionSettingDenied)
-	p := testbrowser.Open(t, ctx, "client", r.Link(r.Client))
+	b := ownBrowser(t)
+	setMediaPermission(t, b, origin, testbrowser.Camera, false)
+	setMediaPermission(t, b, origin, testbrowser.Microphone, false)
+	p := testbrowser.Open(t, b, "client", r.Link(r.Client))
 	p.WaitState("waiting-room")
 	// A reload would lose this mark.
 	if _, err := testbrowser.Eval[bool](p, "window.sameDocument = true"); err != nil {
@@ -109,7 +100,7 @@ func TestDeviceTest(t *testing.T) {
 
 	// The microphone allowed, the camera still refused: the test never
 	// says in green that the camera works.
-	setMediaPermission(t, ctx, origin, "microphone", browser.PermissionSettingGranted)
+	setMediaPermission(t, b, origin, testbrowser.Microphone, true)
 	p.Click("retry-media")
 	p.WaitFor("the microphone", `document.body.dataset.microphone === "ok"`)
 	if got := bodyData(p, "camera"); got != "refused" {
@@ -128,7 +119,7 @@ func TestDeviceTest(t *testing.T) {
 	}
 
 	// Busy, missing, not openable: each said as what it is.
-	setMediaPermission(t, ctx, origin, "camera", browser.PermissionSettingGranted)
+	setMediaPermission(t, b, origin, testbrowser.Camera, true)
 	for _, tt := range []struct{ err, problem, text string }{
 		{"NotReadableError", "busy", textBothBusy},
 		{"NotFoundError", "missing", textBothMissing},
@@ -159,7 +150,9 @@ func TestDeviceTest(t *testing.T) {
 }
 
 // TestSpeakerTest plays the test tone.
-func TestSpeakerTest(t *testing.T) {
+func TestSpeakerTest(t *testing.T) { forEachEngine(t, testSpeakerTest) }
+
+func testSpeakerTest(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	p := openPage(t, "client", r.Link(r.Client))
 	p.WaitState("waiting-room")
@@ -181,7 +174,9 @@ func liveTracks(p *page) []string {
 // TestHangUpEndsEveryTrack hangs up after a connection test and a call:
 // every track of the page ends (the camera light goes off) and the page
 // says the window can be closed. Entering again opens the devices anew.
-func TestHangUpEndsEveryTrack(t *testing.T) {
+func TestHangUpEndsEveryTrack(t *testing.T) { forEachEngine(t, testHangUpEndsEveryTrack) }
+
+func testHangUpEndsEveryTrack(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	therapist := openPage(t, "therapist", r.Link(r.Therapist))
 	client := openPage(t, "client", r.Link(r.Client))
@@ -260,7 +255,15 @@ func inCallOnPhone(t *testing.T) (therapist, client *page) {
 // negotiation, and the other side keeps decoding. Chromium's fake camera
 // is one device, so the switch asks for the back camera by facing mode and
 // gets the same fake device as a new track.
-func TestCameraSwitchKeepsCall(t *testing.T) {
+func TestCameraSwitchKeepsCall(t *testing.T) { forEachEngine(t, testCameraSwitchKeepsCall) }
+
+func testCameraSwitchKeepsCall(t *testing.T, e engine) {
+	if e == firefox {
+		// The page offers the switch on a touch screen or with two cameras;
+		// WebDriver BiDi has no touch emulation and Firefox's fake camera is
+		// one device, so a Firefox page under test never shows the button.
+		t.Skip("Firefox: WebDriver BiDi cannot emulate a touch screen and the fake camera is one device, so the page offers no camera switch")
+	}
 	therapist, client := inCallOnPhone(t)
 	if !client.Visible("switch-camera") {
 		t.Fatal("no camera switch on a phone")
@@ -287,7 +290,15 @@ func TestCameraSwitchKeepsCall(t *testing.T) {
 // (a phone call, another app): a paused track is said and the notice goes
 // once it is back; an ended track is opened again and put on the call; a
 // track that cannot come back is said too.
-func TestTrackEndedOrMuted(t *testing.T) {
+func TestTrackEndedOrMuted(t *testing.T) { forEachEngine(t, testTrackEndedOrMuted) }
+
+func testTrackEndedOrMuted(t *testing.T, e engine) {
+	if e == firefox {
+		// Checked in Firefox ESR 153: track.dispatchEvent(new Event("mute"))
+		// reaches no listener of the track, and nothing else lets a test
+		// pause or end a fake device the way the system does.
+		t.Skip("Firefox: a script-dispatched mute or ended event reaches no listener of a MediaStreamTrack, so the system's pause cannot be played")
+	}
 	therapist, client := inCallOnPhone(t)
 	dispatch := func(event string) {
 		t.Helper()
@@ -327,7 +338,9 @@ func TestTrackEndedOrMuted(t *testing.T) {
 // TestPhoneWaitingRoom checks the waiting room on a 390x844 phone: after
 // ticking the consent boxes the enter button is in view without scrolling
 // further, and while disabled it says what is missing.
-func TestPhoneWaitingRoom(t *testing.T) {
+func TestPhoneWaitingRoom(t *testing.T) { forEachEngine(t, testPhoneWaitingRoom) }
+
+func testPhoneWaitingRoom(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	client := openPage(t, "client on a phone", r.Link(r.Client), testbrowser.WithViewport(390, 844, true))
 	client.WaitState("waiting-room")
@@ -364,12 +377,14 @@ func TestPhoneWaitingRoom(t *testing.T) {
 // TestInsecurePage opens the room over plain http under a host name that
 // is not the machine's own: browsers give such a page no camera, and the
 // page says why instead of asking.
-func TestInsecurePage(t *testing.T) {
+func TestInsecurePage(t *testing.T) { forEachEngine(t, testInsecurePage) }
+
+func testInsecurePage(t *testing.T, e engine) {
 	r := startRoom(t, roomOptions{})
 	needBrowser(t) // skips without a browser
-	ctx, cancel, err := testbrowser.Launch(testbrowser.LaunchOptions{FakeUI: true, HostResolverRules: "MAP insecure.test 127.0.0.1"})
+	ctx, cancel, err := testbrowser.Launch(testbrowser.LaunchOptions{Engine: e, FakeUI: true, HostResolverRules: "MAP insecure.test 127.0.0.1"})
 	if err != nil {
-		t.Fatalf("starting chromium: %v", err)
+		t.Fatalf("starting %s: %v", e, err)
 	}
 	t.Cleanup(cancel)
 	link := strings.Replace(r.Link(r.Client), "127.0.0.1", "insecure.test", 1)

@@ -19,7 +19,8 @@ func testModules(t *testing.T, _ engine) {
 	tests := []struct {
 		name string
 		// call is JavaScript with the modules m (i18n.js), s (signaling.js),
-		// pr (protocol.js), c (conntest.js), md (devices.js), ph (phone.js) in scope.
+		// pr (protocol.js), c (conntest.js), md (devices.js), ph (phone.js),
+		// off (offline.js) in scope.
 		call string
 		want any
 	}{
@@ -59,12 +60,17 @@ func testModules(t *testing.T, _ engine) {
 		{"anything else", `md.problemOf(new Error("x"))`, "failed"},
 		{"every problem has a text", `["refused", "busy", "missing", "constraints", "insecure", "failed"].every(p => m.TEXTS.de["problem." + p] && m.TEXTS.en["problem." + p])`, true},
 
+		{"next try in seconds, rounded up", `JSON.stringify(off.nextTryText(16500, 10000))`, `{"key":"offline.next","seconds":7}`},
+		{"next try in one second", `JSON.stringify(off.nextTryText(10900, 10000))`, `{"key":"offline.nextOne","seconds":1}`},
+		{"no try scheduled: trying now", `off.nextTryText(0, 10000).key`, "offline.trying"},
+		{"every offline text in both languages", `["offline.message", "offline.next", "offline.nextOne", "offline.trying", "offline.retry"].every(k => m.TEXTS.de[k] && m.TEXTS.en[k])`, true},
+
 		{"H.264 first", `ph.orderCodecs([{mimeType: "video/VP8"}, {mimeType: "video/rtx"}, {mimeType: "video/H264"}, {mimeType: "video/h264"}], "video/H264").map(c => c.mimeType).join(",")`, "video/H264,video/h264,video/VP8,video/rtx"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := testbrowser.Eval[any](p, fmt.Sprintf(`(async () => {
-				const [m, s, pr, c, md, ph] = await Promise.all(["./i18n.js", "./signaling.js", "./protocol.js", "./conntest.js", "./devices.js", "./phone.js"].map(f => import(f)));
+				const [m, s, pr, c, md, ph, off] = await Promise.all(["./i18n.js", "./signaling.js", "./protocol.js", "./conntest.js", "./devices.js", "./phone.js", "./offline.js"].map(f => import(f)));
 				return %s;
 			})()`, tt.call))
 			if err != nil {

@@ -28,7 +28,9 @@ const (
 
 // TestQualityDecisions runs the decisions of quality.js (stats in, level
 // and action out) on tables, in the browser that runs them for real.
-func TestQualityDecisions(t *testing.T) {
+func TestQualityDecisions(t *testing.T) { forEachEngine(t, testQualityDecisions) }
+
+func testQualityDecisions(t *testing.T, _ engine) {
 	r := startRoom(t, roomOptions{})
 	p := openPage(t, "quality", r.URL+"index.html")
 
@@ -208,7 +210,9 @@ func indicatorSays(p *page, want string) {
 // indicator says its reception is weak, the therapist's says the picture
 // is reduced and its video sender is set lower; heavy loss offers and then
 // switches to audio only; a clear line again brings everything back.
-func TestQualityOnAThrottledPath(t *testing.T) {
+func TestQualityOnAThrottledPath(t *testing.T) { forEachEngine(t, testQualityOnAThrottledPath) }
+
+func testQualityOnAThrottledPath(t *testing.T, _ engine) {
 	ice := turntest.CoturnICE(t, "e2e")
 	coturn, err := net.ResolveUDPAddr("udp4", strings.TrimSuffix(strings.TrimPrefix(ice[0].URLs[0], "turn:"), "?transport=udp"))
 	if err != nil {

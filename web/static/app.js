@@ -24,6 +24,7 @@ import { QualityMonitor } from "./quality.js";
 import { PeerLink } from "./peerlink.js";
 import { Chat } from "./chat.js";
 import { NetCheck } from "./netcheck.js";
+import { ServerNotice } from "./offline.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
@@ -1011,23 +1012,11 @@ function chime() {
   document.body.dataset.chimed = String(Number(document.body.dataset.chimed ?? 0) + 1);
 }
 
-// ---- server unreachable ----
+// ---- server unreachable (offline.js) ----
 
-/** How long the page tries quietly before it says the server is unreachable. */
-const OFFLINE_AFTER_MS = 4000;
-let offlineTimer = 0;
-function expectOpen() {
-  if (offlineTimer) return;
-  offlineTimer = setTimeout(() => {
-    $("offline").textContent = tr.t("offline.message");
-    $("offline").hidden = false;
-  }, OFFLINE_AFTER_MS);
-}
-function opened() {
-  clearTimeout(offlineTimer);
-  offlineTimer = 0;
-  $("offline").hidden = true;
-}
+const serverNotice = new ServerNotice(document, tr, () => signaling?.nextTry ?? 0, () => signaling?.retryNow());
+function expectOpen() { serverNotice.expect(); }
+function opened() { serverNotice.opened(); }
 
 // ---- start ----
 

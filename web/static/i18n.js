@@ -151,6 +151,11 @@ const de = {
   "chat.new": "Neue Nachricht: {text}",
   "chat.unread": "{n} ungelesen",
   "offline.message": "Der Server ist gerade nicht erreichbar. Wir versuchen es automatisch weiter. Bitte prüfen Sie Ihre Internetverbindung (WLAN oder mobile Daten).",
+  // ---- offline.js: server unreachable, next try, try now (issue 11 item 7: ui11) ----
+  "offline.next": "Nächster Versuch in {seconds} Sekunden.",
+  "offline.nextOne": "Nächster Versuch in 1 Sekunde.",
+  "offline.trying": "Verbindung wird versucht …",
+  "offline.retry": "Jetzt erneut versuchen",
   "closing.ten": "Das Sprechzimmer schließt in 10 Minuten, um {time} Uhr.",
   "closing.two": "Das Sprechzimmer schließt in 2 Minuten, um {time} Uhr.",
   // The network check (netcheck.js): no path for the call through this network.
@@ -311,6 +316,11 @@ const en = {
   "chat.new": "New message: {text}",
   "chat.unread": "{n} unread",
   "offline.message": "The server cannot be reached right now. We keep trying automatically. Please check your internet connection (Wi-Fi or mobile data).",
+  // ---- offline.js: server unreachable, next try, try now (issue 11 item 7: ui11) ----
+  "offline.next": "Next try in {seconds} seconds.",
+  "offline.nextOne": "Next try in 1 second.",
+  "offline.trying": "Trying to connect …",
+  "offline.retry": "Try again now",
   "closing.ten": "The room closes in 10 minutes, at {time}.",
   "closing.two": "The room closes in 2 minutes, at {time}.",
   // The network check (netcheck.js): no path for the call through this network.

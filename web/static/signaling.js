@@ -30,6 +30,13 @@ export function backoff(n) {
 }
 
 /**
+ * How long a socket may stay "connecting" before it is given up and tried
+ * again: a network that swallows packets (a dead Wi-Fi, a captive portal)
+ * would otherwise hold it for minutes, with no retry in between.
+ */
+export const CONNECT_TIMEOUT_MS = 8000;
+
+/**
  * Signaling is one logical connection to the room that survives drops. It
  * dispatches:
  *  - "open": a socket is open and hello is sent
@@ -53,6 +60,8 @@ export class Signaling extends EventTarget {
     /** The error code of the last fatal error message, if any. */
     this.fatalCode = "";
     this.timer = 0;
+    /** When (Date.now()) the next reconnect is due; 0 while none is scheduled. */
+    this.nextTry = 0;
     /** The types of the last messages in and out, for tests and debugging. */
     this.trace = /** @type {string[]} */ ([]);
   }
@@ -66,9 +75,14 @@ export class Signaling extends EventTarget {
   /** connect opens the socket; on a drop it reconnects by itself. */
   connect() {
     if (this.stopped) return;
+    this.nextTry = 0;
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    const opening = setTimeout(() => {
+      if (ws.readyState === WebSocket.CONNECTING) ws.close();
+    }, CONNECT_TIMEOUT_MS);
     ws.onopen = () => {
+      clearTimeout(opening);
       this.attempt = 0;
       this.sendOn(ws, "hello", { version: VERSION, token: this.token });
       this.dispatchEvent(new CustomEvent("open"));
@@ -89,6 +103,7 @@ export class Signaling extends EventTarget {
       this.dispatchEvent(new CustomEvent("message", { detail: { type: env.type, data: env.data ?? {} } }));
     };
     ws.onclose = (ev) => {
+      clearTimeout(opening);
       this.note(`close:${ev.code}`);
       if (this.ws !== ws) return;
       this.ws = null;
@@ -102,6 +117,7 @@ export class Signaling extends EventTarget {
       }
       if (this.stopped) return;
       const wait = backoff(this.attempt++);
+      this.nextTry = Date.now() + wait;
       this.timer = setTimeout(() => this.connect(), wait);
       this.dispatchEvent(new CustomEvent("drop", { detail: { wait } }));
     };
@@ -136,6 +152,20 @@ export class Signaling extends EventTarget {
   /** drop closes the current socket as a network failure would; it reconnects. */
   drop() {
     this.ws?.close(3001, "drop");
+  }
+
+  /**
+   * retryNow tries to reach the server at once instead of at the next
+   * scheduled reconnect, as a person's "try again" asks.
+   */
+  retryNow() {
+    if (this.stopped || this.ws?.readyState === WebSocket.OPEN) return;
+    this.note("retry");
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    this.connect();
   }
 
   /** stop closes the connection for good. */
