@@ -144,6 +144,30 @@ func udpPeer(t *testing.T) *net.UDPConn {
 
 // assertRelays sends a datagram through the relay to a peer and the peer's
 // answer back, as a browser's media would flow.
+// assertAllocation allocates on the server at addr with cred: a relay
+// that relays when wantCode is 0, else a refusal with that error code.
+func assertAllocation(t *testing.T, addr net.Addr, cred turncred.Credential, wantCode int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	alloc, err := turntest.Allocate(ctx, addr, cred.Username, cred.Password)
+	if wantCode != 0 {
+		if err == nil {
+			alloc.Close()
+			t.Fatalf("allocation granted over %s, want it refused with %d", addr.Network(), wantCode)
+		}
+		if got := turnCode(err); got != wantCode {
+			t.Fatalf("Allocate() over %s = %v (code %d), want code %d", addr.Network(), err, got, wantCode)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Allocate() over %s = %v, want a relay allocation", addr.Network(), err)
+	}
+	defer alloc.Close()
+	assertRelays(t, alloc)
+}
+
 func assertRelays(t *testing.T, alloc *turntest.Allocation) {
 	t.Helper()
 	peer := udpPeer(t)
@@ -203,26 +227,7 @@ func TestCredentials(t *testing.T) {
 		t.Run(srv.name, func(t *testing.T) {
 			addr := srv.start(t)
 			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) {
-					ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-					defer cancel()
-					alloc, err := turntest.Allocate(ctx, addr, tt.cred.Username, tt.cred.Password)
-					if tt.wantCode != 0 {
-						if err == nil {
-							alloc.Close()
-							t.Fatalf("allocation granted, want it refused with %d", tt.wantCode)
-						}
-						if got := turnCode(err); got != tt.wantCode {
-							t.Fatalf("Allocate() = %v (code %d), want code %d", err, got, tt.wantCode)
-						}
-						return
-					}
-					if err != nil {
-						t.Fatalf("Allocate() = %v, want a relay allocation", err)
-					}
-					defer alloc.Close()
-					assertRelays(t, alloc)
-				})
+				t.Run(tt.name, func(t *testing.T) { assertAllocation(t, addr, tt.cred, tt.wantCode) })
 			}
 		})
 	}

@@ -95,26 +95,7 @@ func TestTURNOverTLS(t *testing.T) {
 			ca, certFile, keyFile := testCert(t)
 			addr := turntest.TLSAddr{Addr: srv.start(t, certFile, keyFile), Config: tlsClient(ca)}
 			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) {
-					ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-					defer cancel()
-					alloc, err := turntest.Allocate(ctx, addr, tt.cred.Username, tt.cred.Password)
-					if tt.wantCode != 0 {
-						if err == nil {
-							alloc.Close()
-							t.Fatalf("allocation granted over TLS, want it refused with %d", tt.wantCode)
-						}
-						if got := turnCode(err); got != tt.wantCode {
-							t.Fatalf("Allocate() = %v (code %d), want code %d", err, got, tt.wantCode)
-						}
-						return
-					}
-					if err != nil {
-						t.Fatalf("Allocate() over TLS = %v, want a relay allocation", err)
-					}
-					defer alloc.Close()
-					assertRelays(t, alloc)
-				})
+				t.Run(tt.name, func(t *testing.T) { assertAllocation(t, addr, tt.cred, tt.wantCode) })
 			}
 		})
 	}
