@@ -306,13 +306,7 @@ func TestOnly443(t *testing.T) {
 			therapistBrowser := firewalledBrowser(t, chromium)
 			for _, e := range testbrowser.Engines {
 				t.Run("client in "+string(e), func(t *testing.T) {
-					r := startRoom(t, roomOptions{iceServers: roomICE(), listen: frontDoorIP + ":443", tls: pki.tls})
-					therapist := testbrowser.Open(t, therapistBrowser, "therapist", frontDoorLink(r.URL, r.Therapist))
-					clientBrowser := therapistBrowser
-					if e != chromium {
-						clientBrowser = firewalledBrowser(t, e)
-					}
-					client := testbrowser.Open(t, clientBrowser, "client", frontDoorLink(r.URL, r.Client))
+					therapist, client := openBehindFirewall(t, therapistBrowser, e, pki)
 					therapist.EnterByKeyboard()
 					client.EnterAsClient("")
 					for _, p := range []*page{therapist, client} {
@@ -330,6 +324,20 @@ func TestOnly443(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openBehindFirewall starts a room served on the front door's address on
+// 443 and opens its therapist's link in therapistBrowser and its client's
+// link in a firewalled browser of engine e (the same one for Chromium).
+func openBehindFirewall(t *testing.T, therapistBrowser *testbrowser.Browser, e engine, pki *testPKI, clientOpts ...testbrowser.Option) (therapist, client *page) {
+	t.Helper()
+	r := startRoom(t, roomOptions{iceServers: roomICE(), listen: frontDoorIP + ":443", tls: pki.tls})
+	therapist = testbrowser.Open(t, therapistBrowser, "therapist", frontDoorLink(r.URL, r.Therapist))
+	clientBrowser := therapistBrowser
+	if e != chromium {
+		clientBrowser = firewalledBrowser(t, e)
+	}
+	return therapist, testbrowser.Open(t, clientBrowser, "client", frontDoorLink(r.URL, r.Client), clientOpts...)
 }
 
 // Texts of the network message a German-speaking client reads.
@@ -369,13 +377,7 @@ func TestNetworkBlocked(t *testing.T) {
 	therapistBrowser := firewalledBrowser(t, chromium)
 	for _, e := range testbrowser.Engines {
 		t.Run("client in "+string(e), func(t *testing.T) {
-			r := startRoom(t, roomOptions{iceServers: roomICE(), listen: frontDoorIP + ":443", tls: pki.tls})
-			therapist := testbrowser.Open(t, therapistBrowser, "therapist", frontDoorLink(r.URL, r.Therapist))
-			clientBrowser := therapistBrowser
-			if e != chromium {
-				clientBrowser = firewalledBrowser(t, e)
-			}
-			client := testbrowser.Open(t, clientBrowser, "client", frontDoorLink(r.URL, r.Client), testbrowser.WithInitScript(networkTimes))
+			therapist, client := openBehindFirewall(t, therapistBrowser, e, pki, testbrowser.WithInitScript(networkTimes))
 			therapist.EnterByKeyboard()
 			client.EnterAsClient("")
 			client.WaitFor("the network message", `document.body.dataset.network === "blocked"`)
