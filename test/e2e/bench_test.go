@@ -65,11 +65,7 @@ func BenchmarkEnterToVideo(b *testing.B) {
 				atTherapist = append(atTherapist, therapist)
 				b.StartTimer()
 			}
-			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-			b.ReportMetric(ms(atClient.Percentile(50)), "ms-client-p50")
-			b.ReportMetric(ms(atClient.Percentile(95)), "ms-client-p95")
-			b.ReportMetric(ms(atTherapist.Percentile(50)), "ms-therapist-p50")
-			b.ReportMetric(ms(atTherapist.Percentile(95)), "ms-therapist-p95")
+			reportPercentiles(b, atClient, atTherapist)
 			if len(load) > 0 {
 				sum := 0.0
 				for _, l := range load {
@@ -138,3 +134,13 @@ func loadAverage() (float64, bool) {
 
 // msDuration converts milliseconds to a Duration.
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+
+// reportPercentiles reports the p50 and p95 of the client's and the
+// therapist's times in milliseconds.
+func reportPercentiles(b *testing.B, atClient, atTherapist sample.Sample) {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(atClient.Percentile(50)), "ms-client-p50")
+	b.ReportMetric(ms(atClient.Percentile(95)), "ms-client-p95")
+	b.ReportMetric(ms(atTherapist.Percentile(50)), "ms-therapist-p50")
+	b.ReportMetric(ms(atTherapist.Percentile(95)), "ms-therapist-p95")
+}

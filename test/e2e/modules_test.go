@@ -69,18 +69,25 @@ func testModules(t *testing.T, _ engine) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := testbrowser.Eval[any](p, fmt.Sprintf(`(async () => {
+			assertEvalsTo(t, p, `(async () => {
 				const [m, s, pr, c, md, ph, off] = await Promise.all(["./i18n.js", "./signaling.js", "./protocol.js", "./conntest.js", "./devices.js", "./phone.js", "./offline.js"].map(f => import(f)));
 				return %s;
-			})()`, tt.call))
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotJSON, _ := json.Marshal(got)
-			wantJSON, _ := json.Marshal(tt.want)
-			if string(gotJSON) != string(wantJSON) {
-				t.Errorf("%s = %s, want %s", tt.call, gotJSON, wantJSON)
-			}
+			})()`, tt.call, tt.want)
 		})
+	}
+}
+
+// assertEvalsTo evaluates call in the page, placed into script's %s, and
+// compares its JSON with want's.
+func assertEvalsTo(t *testing.T, p *page, script, call string, want any) {
+	t.Helper()
+	got, err := testbrowser.Eval[any](p, fmt.Sprintf(script, call))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotJSON, _ := json.Marshal(got)
+	wantJSON, _ := json.Marshal(want)
+	if string(gotJSON) != string(wantJSON) {
+		t.Errorf("%s = %s, want %s", call, gotJSON, wantJSON)
 	}
 }

@@ -273,11 +273,7 @@ func BenchmarkNetworkChange(b *testing.B) {
 					run++
 					b.StartTimer()
 				}
-				ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-				b.ReportMetric(ms(atClient.Percentile(50)), "ms-client-p50")
-				b.ReportMetric(ms(atClient.Percentile(95)), "ms-client-p95")
-				b.ReportMetric(ms(atTherapist.Percentile(50)), "ms-therapist-p50")
-				b.ReportMetric(ms(atTherapist.Percentile(95)), "ms-therapist-p95")
+				reportPercentiles(b, atClient, atTherapist)
 			})
 		}
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -116,15 +115,7 @@ func testQualityDecisions(t *testing.T, _ engine) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := testbrowser.Eval[any](p, fmt.Sprintf(`(async () => { %s %s %s return %s; })()`, qualityModuleImports, readings, run, tt.call))
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotJSON, _ := json.Marshal(got)
-			wantJSON, _ := json.Marshal(tt.want)
-			if string(gotJSON) != string(wantJSON) {
-				t.Errorf("%s = %s, want %s", tt.call, gotJSON, wantJSON)
-			}
+			assertEvalsTo(t, p, fmt.Sprintf(`(async () => { %s %s %s return %%s; })()`, qualityModuleImports, readings, run), tt.call, tt.want)
 		})
 	}
 }

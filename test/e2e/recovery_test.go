@@ -1,12 +1,6 @@
 package e2e
 
-import (
-	"encoding/json"
-	"fmt"
-	"testing"
-
-	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
-)
+import "testing"
 
 // TestPathDecisions runs the decisions of recovery.js (is the path
 // broken?) and call.js (is an offer from another peer connection?) on
@@ -38,19 +32,11 @@ func testPathDecisions(t *testing.T, _ engine) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := testbrowser.Eval[any](p, fmt.Sprintf(`(async () => {
+			assertEvalsTo(t, p, `(async () => {
 				const rc = await import("./recovery.js");
 				const cl = await import("./call.js");
 				return %s;
-			})()`, tt.call))
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotJSON, _ := json.Marshal(got)
-			wantJSON, _ := json.Marshal(tt.want)
-			if string(gotJSON) != string(wantJSON) {
-				t.Errorf("%s = %s, want %s", tt.call, gotJSON, wantJSON)
-			}
+			})()`, tt.call, tt.want)
 		})
 	}
 }
