@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -19,6 +20,11 @@ const (
 	// gateSwallowing accepts connections and never answers, as a network
 	// that swallows packets does (a dead Wi-Fi, a captive portal).
 	gateSwallowing
+	// gateStallingUpload forwards what the browser sends up to the end of
+	// its request's headers and holds everything after: the server hears
+	// the WebSocket's opening but not the hello behind it, as from a tab
+	// stalled on a busy phone.
+	gateStallingUpload
 )
 
 // tcpGate stands between the browsers and a server on a loopback address
@@ -69,15 +75,16 @@ func (g *tcpGate) serve(ln net.Listener) {
 			mode := g.mode
 			g.conns[c] = true
 			g.mu.Unlock()
-			if mode == gateOpen {
-				go g.forward(c)
+			if mode == gateOpen || mode == gateStallingUpload {
+				go g.forward(c, mode == gateStallingUpload)
 			}
 		}
 	}()
 }
 
-// forward copies between c and a new connection to the target.
-func (g *tcpGate) forward(c net.Conn) {
+// forward copies between c and a new connection to the target; with
+// stallUpload only c's request headers go up, nothing after them.
+func (g *tcpGate) forward(c net.Conn, stallUpload bool) {
 	up, err := net.Dial("tcp4", g.target)
 	if err != nil {
 		_ = c.Close()
@@ -91,7 +98,15 @@ func (g *tcpGate) forward(c net.Conn) {
 		_, _ = io.Copy(dst, src)
 		done <- struct{}{}
 	}
-	go pipe(up, c)
+	if stallUpload {
+		go func() {
+			_ = copyHeaders(up, c)
+			_, _ = io.Copy(io.Discard, c)
+			done <- struct{}{}
+		}()
+	} else {
+		go pipe(up, c)
+	}
 	go pipe(c, up)
 	<-done
 	_ = c.Close()
@@ -100,6 +115,21 @@ func (g *tcpGate) forward(c net.Conn) {
 	delete(g.conns, c)
 	delete(g.conns, up)
 	g.mu.Unlock()
+}
+
+// copyHeaders copies from src to dst up to and including the first blank
+// line (the end of an HTTP request's headers).
+func copyHeaders(dst io.Writer, src io.Reader) error {
+	var seen []byte
+	buf := make([]byte, 1)
+	for !bytes.HasSuffix(seen, []byte("\r\n\r\n")) {
+		if _, err := io.ReadFull(src, buf); err != nil {
+			return err
+		}
+		seen = append(seen, buf[0])
+	}
+	_, err := dst.Write(seen)
+	return err
 }
 
 // set switches the gate to mode; shut modes cut every connection.

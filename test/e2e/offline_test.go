@@ -96,6 +96,17 @@ func testServerUnreachable(t *testing.T, _ engine) {
 		})
 	}
 
+	// A hello that reaches the server after its hello timeout (the tab
+	// was stalled) is answered with hello-required: the page tries again
+	// instead of asking the person to reload.
+	t.Run("a late hello is tried again", func(t *testing.T) {
+		p, gate := behindGate(t)
+		gate.set(gateStallingUpload)
+		p.WaitFor("the server's hello-required", `window.sprechzimmer.trace.includes("in:error:hello-required")`)
+		gate.set(gateOpen)
+		awaitBack(t, p)
+	})
+
 	t.Run("try now", func(t *testing.T) {
 		p, gate := behindGate(t)
 		gate.set(gateRefused)

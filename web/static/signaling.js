@@ -81,10 +81,15 @@ export class Signaling extends EventTarget {
     const opening = setTimeout(() => {
       if (ws.readyState === WebSocket.CONNECTING) ws.close();
     }, CONNECT_TIMEOUT_MS);
+    // A page that sent its hello and still hears "hello-required" was too
+    // slow for the server's hello timeout (a busy phone, a stalled tab):
+    // that is worth another try, not the end.
+    let helloSent = false;
+    const final = (/** @type {string|undefined} */ code) => code === "hello-required" && helloSent ? "" : code ?? "";
     ws.onopen = () => {
       clearTimeout(opening);
       this.attempt = 0;
-      this.sendOn(ws, "hello", { version: VERSION, token: this.token });
+      helloSent = this.sendOn(ws, "hello", { version: VERSION, token: this.token });
       this.dispatchEvent(new CustomEvent("open"));
     };
     ws.onmessage = (ev) => {
@@ -97,7 +102,7 @@ export class Signaling extends EventTarget {
       if (typeof env?.type !== "string") return;
       if (env.type === "error" && env.data?.code) {
         const code = String(env.data.code);
-        if (FATAL_CODES.has(code)) this.fatalCode = code;
+        if (FATAL_CODES.has(code)) this.fatalCode = final(code);
       }
       this.note(`in:${env.type}${env.type === "error" ? `:${env.data?.code}` : ""}`);
       this.dispatchEvent(new CustomEvent("message", { detail: { type: env.type, data: env.data ?? {} } }));
@@ -109,7 +114,7 @@ export class Signaling extends EventTarget {
       this.ws = null;
       // A fatal close code ends the connection; the error message before it
       // (if any) says which of the codes sharing 4000 it was.
-      const code = this.fatalCode || FATAL_CLOSE[ev.code];
+      const code = this.fatalCode || final(FATAL_CLOSE[ev.code]);
       if (code) {
         this.stop();
         this.dispatchEvent(new CustomEvent("fatal", { detail: { code } }));
