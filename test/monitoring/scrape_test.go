@@ -42,13 +42,14 @@ import (
 // allowedLabels are the label names a series of the product may carry:
 // Prometheus' job and instance, and the metrics' own labels, each with a
 // closed set of values (phases, outcomes, roles, reasons, routes, status
-// codes, TURN listeners (udp, tcp, tls), histogram buckets, controller,
+// codes, TURN listeners (udp, tcp, tls), the TURN secret a credential was
+// checked with (current, previous: never the secret), histogram buckets, controller,
 // work queue and webhook names, work queue priorities, the Go version).
 // A label such as namespace, pod, session, room or therapist would name a
 // session; none may appear.
 var allowedLabels = []string{
 	"__name__", "job", "instance",
-	"phase", "outcome", "role", "reason", "route", "code", "direction", "listener", "le", "quantile",
+	"phase", "outcome", "role", "reason", "route", "code", "direction", "listener", "secret", "le", "quantile",
 	"controller", "webhook", "name", "priority", "result", "method", "host", "version",
 }
 
