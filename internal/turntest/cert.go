@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sprechzimmer/sprechzimmer/internal/devenv/localca"
 )
 
 // CA is a certificate authority for tests: it issues server certificates
@@ -71,13 +73,7 @@ func (ca *CA) Issue(certFile, keyFile string, serial int64, hosts ...string) err
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
+	localca.AddHosts(tmpl, hosts...)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		return fmt.Errorf("server certificate: %w", err)

@@ -227,13 +227,7 @@ func (a *Authority) ServerCertificate(hosts []string, now time.Time) (tls.Certif
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
+	AddHosts(tmpl, hosts...)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, key.Public(), a.key)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("local certificate authority: issuing a server certificate: %w", err)
@@ -283,4 +277,16 @@ func (a *Authority) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	_, _ = w.Write(a.Cert.Raw)
+}
+
+// AddHosts names hosts in tmpl's subject alternative names: IP addresses
+// as IP addresses, everything else as DNS names.
+func AddHosts(tmpl *x509.Certificate, hosts ...string) {
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
 }
