@@ -18,6 +18,7 @@ import (
 	videov1alpha1 "github.com/sprechzimmer/sprechzimmer/api/v1alpha1"
 	"github.com/sprechzimmer/sprechzimmer/internal/jointoken"
 	"github.com/sprechzimmer/sprechzimmer/internal/memlimit"
+	"github.com/sprechzimmer/sprechzimmer/internal/probes"
 	"github.com/sprechzimmer/sprechzimmer/internal/roomcontract"
 	"github.com/sprechzimmer/sprechzimmer/internal/turncred"
 	signalingconfig "github.com/sprechzimmer/sprechzimmer/signaling/config"
@@ -188,11 +189,8 @@ func (o *RoomOptions) newPod(s *videov1alpha1.VideoSession, secret *corev1.Secre
 	})
 	env = append(env, goMemLimitEnv(o.SignalingResources)...)
 	env = append(env, o.ExtraEnv...)
-	probe := func(path string) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(roomcontract.PortName)}},
-			PeriodSeconds: 5,
-		}
+	httpGet := func(path string) corev1.ProbeHandler {
+		return corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(roomcontract.PortName)}}
 	}
 	return &corev1.Pod{
 		ObjectMeta: childMeta(s, roomcontract.RoomName(s)),
@@ -223,8 +221,8 @@ func (o *RoomOptions) newPod(s *videov1alpha1.VideoSession, secret *corev1.Secre
 					RunAsNonRoot:             ptr.To(true),
 					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 				},
-				ReadinessProbe: probe("/readyz"),
-				LivenessProbe:  probe("/healthz"),
+				ReadinessProbe: &corev1.Probe{ProbeHandler: httpGet("/readyz"), PeriodSeconds: 5, TimeoutSeconds: probes.TimeoutSeconds},
+				LivenessProbe:  probes.Liveness(httpGet("/healthz")),
 			}},
 		},
 	}, nil

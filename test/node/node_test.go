@@ -142,6 +142,11 @@ func TestRealNode(t *testing.T) {
 	if err := api.Get(ctx, types.NamespacedName{Namespace: roomNamespace, Name: pod.Name}, &podAfter); err != nil || podAfter.UID != pod.UID {
 		t.Errorf("the room Pod was replaced by the operator's restart (err %v)", err)
 	}
+	for _, c := range podAfter.Status.ContainerStatuses {
+		if c.RestartCount > 0 {
+			t.Errorf("the room's container %s restarted %d times during the call (last: %+v)", c.Name, c.RestartCount, c.LastTerminationState.Terminated)
+		}
+	}
 	therapist.AssertVideoFlows()
 	client.AssertVideoFlows()
 
