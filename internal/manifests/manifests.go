@@ -16,6 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -36,29 +38,22 @@ func Create(ctx context.Context, c client.Client, files ...string) error {
 		if err != nil {
 			return err
 		}
-		reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-		for {
-			doc, err := reader.Read()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", file, err)
-			}
-			if len(bytes.TrimSpace(doc)) == 0 {
-				continue
-			}
+		err = eachDocument(raw, func(doc []byte) error {
 			obj, _, err := decoder.Decode(doc, nil, nil)
 			if err != nil {
-				return fmt.Errorf("%s: %w", file, err)
+				return err
 			}
 			o, ok := obj.(client.Object)
 			if !ok {
-				return fmt.Errorf("%s: %T is not an API object", file, obj)
+				return fmt.Errorf("%T is not an API object", obj)
 			}
 			if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("%s: creating %T %s: %w", file, o, o.GetName(), err)
+				return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
 			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
 		}
 	}
 	return nil
@@ -81,22 +76,73 @@ func Kustomize(ctx context.Context, kubectl, dir string) ([]*unstructured.Unstru
 // documents are skipped.
 func Decode(raw []byte) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
+	err := eachDocument(raw, func(doc []byte) error {
+		obj := &unstructured.Unstructured{}
+		if err := utilyaml.Unmarshal(doc, &obj.Object); err != nil {
+			return err
+		}
+		objs = append(objs, obj)
+		return nil
+	})
+	return objs, err
+}
+
+// Container is a container of a Deployment, with the Deployment's name
+// and the file it is written in.
+type Container struct {
+	File, Deployment string
+	corev1.Container
+}
+
+// DeploymentContainers reads the containers of every Deployment in the YAML
+// files matching pattern (filepath.Glob), for tests that hold every
+// container under config/ to a rule. Documents that are no object (JSON
+// patches) are skipped.
+func DeploymentContainers(pattern string) ([]Container, error) {
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, err
+	}
+	var containers []Container
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		err = eachDocument(raw, func(doc []byte) error {
+			var d appsv1.Deployment
+			if err := utilyaml.Unmarshal(doc, &d); err != nil || d.Kind != "Deployment" {
+				return nil
+			}
+			for _, c := range d.Spec.Template.Spec.Containers {
+				containers = append(containers, Container{File: file, Deployment: d.Name, Container: c})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	return containers, nil
+}
+
+// eachDocument calls fn with each non-empty YAML document of raw
+// (separated by "---"), until fn returns an error.
+func eachDocument(raw []byte, fn func(doc []byte) error) error {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
 	for {
 		doc, err := reader.Read()
 		if errors.Is(err, io.EOF) {
-			return objs, nil
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
 		}
-		obj := &unstructured.Unstructured{}
-		if err := utilyaml.Unmarshal(doc, &obj.Object); err != nil {
-			return nil, err
+		if err := fn(doc); err != nil {
+			return err
 		}
-		objs = append(objs, obj)
 	}
 }

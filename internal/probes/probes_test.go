@@ -1,16 +1,13 @@
 package probes_test
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 
+	"github.com/sprechzimmer/sprechzimmer/internal/manifests"
 	"github.com/sprechzimmer/sprechzimmer/internal/probes"
 )
 
@@ -43,29 +40,16 @@ func TestCheckLiveness(t *testing.T) {
 // Every Deployment under config/ (operator, front door, TURN server) keeps
 // the rule: their restarts drop calls as a room's does.
 func TestManifestsKeepTheLivenessRule(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "..", "config", "*", "*.yaml"))
+	containers, err := manifests.DeploymentContainers(filepath.Join("..", "..", "config", "*", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checked := 0
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, doc := range bytes.Split(data, []byte("\n---")) {
-			var d appsv1.Deployment
-			if err := yaml.Unmarshal(doc, &d); err != nil || d.Kind != "Deployment" {
-				continue
-			}
-			for _, c := range d.Spec.Template.Spec.Containers {
-				if c.LivenessProbe == nil {
-					continue
-				}
-				checked++
-				if err := probes.CheckLiveness(c); err != nil {
-					t.Errorf("%s: Deployment %s: %v", file, d.Name, err)
-				}
+	for _, c := range containers {
+		if c.LivenessProbe != nil {
+			checked++
+			if err := probes.CheckLiveness(c.Container); err != nil {
+				t.Errorf("%s: Deployment %s: %v", c.File, c.Deployment, err)
 			}
 		}
 	}

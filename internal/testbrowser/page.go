@@ -269,12 +269,51 @@ func (p *Page) Visible(id string) bool {
 	return v
 }
 
-// Click clicks the element with id like a person would (mouse event),
-// once it is visible.
+// clickAttempts is how often Click clicks an enabled element whose click
+// did not arrive.
+const clickAttempts = 3
+
+// armClick notes, for the enabled element with the id given, whether a
+// click reaches it (or an element inside it); false when there is no such
+// element or it is disabled (a click on it arrives nowhere, by design).
+const armClick = `((id) => {
+	const el = document.getElementById(id);
+	if (!el || el.disabled) return false;
+	window.__testbrowserClick = { id, seen: false };
+	if (!window.__testbrowserClickListener) {
+		window.__testbrowserClickListener = true;
+		document.addEventListener("click", (e) => {
+			const c = window.__testbrowserClick;
+			if (c && e.target instanceof Element && e.target.closest("#" + CSS.escape(c.id))) c.seen = true;
+		}, true);
+	}
+	return true;
+})(%q)`
+
+// clickArrived says whether the armed click arrived: "yes", "no", or "gone"
+// when the click loaded another document.
+const clickArrived = `(c => !c ? "gone" : c.seen ? "yes" : "no")(window.__testbrowserClick)`
+
+// Click clicks the element with id like a person would (mouse event at its
+// centre), once it is visible. A click that a layout change moved off the
+// element (a preview getting its size on a busy machine) is made again.
 func (p *Page) Click(id string) {
 	p.T.Helper()
-	if err := p.tab.click(id); err != nil {
-		p.T.Fatalf("%s: clicking #%s: %v (%s)", p.Name, id, err, p.Describe())
+	for attempt := 1; ; attempt++ {
+		armed, err := Eval[bool](p, fmt.Sprintf(armClick, id))
+		if err != nil {
+			p.T.Fatalf("%s: before clicking #%s: %v (%s)", p.Name, id, err, p.Describe())
+		}
+		if err := p.tab.click(id); err != nil {
+			p.T.Fatalf("%s: clicking #%s: %v (%s)", p.Name, id, err, p.Describe())
+		}
+		if !armed || attempt == clickAttempts {
+			return
+		}
+		if arrived, err := Eval[string](p, clickArrived); err != nil || arrived != "no" {
+			return
+		}
+		p.T.Logf("%s: the click on #%s reached another element (did the layout move?); clicking again", p.Name, id)
 	}
 }
 

@@ -11,7 +11,10 @@ import (
 
 // page is a form whose button counts clicks and Enter presses, and a
 // camera request whose outcome lands in data-media and whose microphone
-// Web Audio measures.
+// Web Audio measures. At the first press of a mouse button the form moves
+// down, as a page does when a preview gets its size on a busy machine: the
+// press lands on the button, the release on what came in its place, and
+// the click on neither, so Click must see that and click again.
 const testPage = `<!doctype html><html><head><meta name="viewport" content="width=device-width"></head><body data-state="ready">
 <input id="name"><button id="go">go</button><p id="out"></p>
 <script>
@@ -20,6 +23,11 @@ document.getElementById("go").addEventListener("click", () => {
 	n++;
 	document.getElementById("out").textContent = document.getElementById("name").value + " " + n;
 });
+document.addEventListener("mousedown", () => {
+	const spacer = document.createElement("div");
+	spacer.style.height = "300px";
+	document.body.prepend(spacer);
+}, { capture: true, once: true });
 navigator.mediaDevices.getUserMedia({ video: true, audio: true })
 	.then((s) => {
 		document.body.dataset.media = "ok:" + s.getTracks().length;
@@ -42,14 +50,10 @@ function hear(s) {
 </script></body></html>`
 
 // TestEngines drives the same page in every engine through Page's methods:
-// values of each JSON type, waits, mouse and keyboard, reload, the tab
-// options, and the fake camera allowed or denied.
+// values of each JSON type, waits, mouse (on a moving layout) and keyboard,
+// reload, the tab options, and the fake camera allowed or denied.
 func TestEngines(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = fmt.Fprint(w, testPage)
-	}))
-	t.Cleanup(srv.Close)
+	url := servePage(t, testPage)
 	for _, e := range Engines {
 		t.Run(string(e), func(t *testing.T) {
 			Require(t, e)
@@ -60,7 +64,7 @@ func TestEngines(t *testing.T) {
 						t.Fatal(err)
 					}
 					t.Cleanup(stop)
-					p := Open(t, b, "test", srv.URL,
+					p := Open(t, b, "test", url,
 						WithLanguages("en-GB,de"),
 						WithViewport(360, 740, true),
 						WithInitScript(`window.early = document.readyState;`))
@@ -135,11 +139,7 @@ func mustJSON(t *testing.T, v any) string {
 // TestSetPermission sets camera and microphone per origin in a browser
 // that asks (no FakeUI), and reads what getUserMedia answers the page.
 func TestSetPermission(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = fmt.Fprint(w, `<!doctype html><title>permissions</title>`)
-	}))
-	t.Cleanup(srv.Close)
+	url := servePage(t, `<!doctype html><title>permissions</title>`)
 	// open asks for one kind of device and says what came back.
 	const open = `(kind) => navigator.mediaDevices.getUserMedia({[kind]: true}).then(s => { s.getTracks().forEach(t => t.stop()); return "ok"; }, e => e.name)`
 	steps := []struct {
@@ -160,12 +160,12 @@ func TestSetPermission(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(stop)
-			p := Open(t, b, "test", srv.URL)
+			p := Open(t, b, "test", url)
 			for _, s := range steps {
-				if err := b.SetPermission(srv.URL, Camera, s.camera); err != nil {
+				if err := b.SetPermission(url, Camera, s.camera); err != nil {
 					t.Fatal(err)
 				}
-				if err := b.SetPermission(srv.URL, Microphone, s.microphone); err != nil {
+				if err := b.SetPermission(url, Microphone, s.microphone); err != nil {
 					t.Fatal(err)
 				}
 				for kind, want := range map[string]string{"video": s.wantVideo, "audio": s.wantAudio} {
@@ -180,4 +180,16 @@ func TestSetPermission(t *testing.T) {
 			}
 		})
 	}
+}
+
+// servePage serves html on a loopback address until the test ends and
+// returns its URL.
+func servePage(t *testing.T, html string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = fmt.Fprint(w, html)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
