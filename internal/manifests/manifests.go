@@ -111,11 +111,10 @@ func DeploymentContainers(pattern string) ([]Container, error) {
 		}
 		err = eachDocument(raw, func(doc []byte) error {
 			var d appsv1.Deployment
-			if err := utilyaml.Unmarshal(doc, &d); err != nil || d.Kind != "Deployment" {
-				return nil
-			}
-			for _, c := range d.Spec.Template.Spec.Containers {
-				containers = append(containers, Container{File: file, Deployment: d.Name, Container: c})
+			if utilyaml.Unmarshal(doc, &d) == nil && d.Kind == "Deployment" {
+				for _, c := range d.Spec.Template.Spec.Containers {
+					containers = append(containers, Container{File: file, Deployment: d.Name, Container: c})
+				}
 			}
 			return nil
 		})
