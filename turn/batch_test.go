@@ -15,25 +15,39 @@ import (
 // TestBurstsArriveWholeAndInOrder sends bursts through one allocation both
 // ways, faster than the server relays them one by one, so that it reads
 // and writes them in batches: every datagram arrives, whole and in order,
-// as a call's media must, with batching and without, over UDP and TCP.
+// as a call's media must, with batching and without, over UDP, TCP and
+// TLS. Batched, TCP and TLS clients get their frames coalesced into few
+// writes; without batching pion writes each.
 func TestBurstsArriveWholeAndInOrder(t *testing.T) {
 	tests := []struct {
-		name  string
-		batch int
-		tcp   bool
+		name      string
+		batch     int
+		transport string // udp when empty
 	}{
 		{name: "udp, batches of 32", batch: 32},
 		{name: "udp, batches of 4", batch: 4},
 		{name: "udp, no batching", batch: 1},
-		{name: "tcp, batches of 32", batch: 32, tcp: true},
+		{name: "tcp, batches of 32", batch: 32, transport: "tcp"},
+		{name: "tcp, no batching", batch: 1, transport: "tcp"},
+		{name: "tls, batches of 32", batch: 32, transport: "tls"},
+		{name: "tls, no batching", batch: 1, transport: "tls"},
 	}
 	const burst, size = 208, 1000
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startLoopback(t, turn.Config{BatchSize: tt.batch})
+			cfg := turn.Config{BatchSize: tt.batch}
+			var ca *turntest.CA
+			if tt.transport == "tls" {
+				ca, cfg.TLSCertFile, cfg.TLSKeyFile = testCert(t)
+				cfg.TLSAddress = "127.0.0.1:0"
+			}
+			srv := startLoopback(t, cfg)
 			addr := srv.UDPAddr()
-			if tt.tcp {
+			switch tt.transport {
+			case "tcp":
 				addr = srv.TCPAddr()
+			case "tls":
+				addr = turntest.TLSAddr{Addr: srv.TLSAddr().(*net.TCPAddr), Config: tlsClient(ca)}
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()

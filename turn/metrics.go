@@ -54,6 +54,7 @@ type metrics struct {
 	peersRefused       prometheus.Counter
 	expiredDrops       prometheus.Counter
 	allocationRefusals *prometheus.CounterVec
+	streamDrops        *prometheus.CounterVec
 }
 
 // newMetrics creates the collectors; register makes them visible.
@@ -84,6 +85,10 @@ func newMetrics() *metrics {
 			Namespace: ns, Subsystem: sub, Name: "peer_refusals_total",
 			Help: "Permissions, channel bindings and datagrams refused because the peer address is in a denied range, or is the TURN host itself on a port that is no relay.",
 		}),
+		streamDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "stream_frames_dropped_total",
+			Help: "ChannelData frames for TURN-over-TCP and TLS clients dropped because the client's connection did not take them as fast as its peers sent (its queue was full), by listener (tcp, tls).",
+		}, []string{"listener"}),
 		expiredDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "expired_datagrams_total",
 			Help: "Datagrams dropped because the credential their allocation was made with has expired.",
@@ -95,6 +100,8 @@ func newMetrics() *metrics {
 		m.relayedBytes.WithLabelValues(DirectionToPeer, l)
 		m.relayedBytes.WithLabelValues(DirectionFromPeer, l)
 	}
+	m.streamDrops.WithLabelValues(ListenerTCP)
+	m.streamDrops.WithLabelValues(ListenerTLS)
 	for _, r := range authReasons {
 		m.authFailures.WithLabelValues(r)
 	}
@@ -127,7 +134,7 @@ func (m *metrics) allocationDeleted(listener string) {
 
 // register registers the collectors with reg.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.allocations, m.allocationsActive, m.relayedBytes, m.authFailures, m.peersRefused, m.expiredDrops, m.allocationRefusals} {
+	for _, c := range []prometheus.Collector{m.allocations, m.allocationsActive, m.relayedBytes, m.authFailures, m.peersRefused, m.expiredDrops, m.allocationRefusals, m.streamDrops} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register turn metrics: %w", err)
 		}

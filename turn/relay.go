@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pionturn "github.com/pion/turn/v5"
@@ -42,6 +43,7 @@ type relayGenerator struct {
 	buffer  int // socket buffer size for relay sockets
 	group   *udpbatch.Group
 	batch   int // Config.BatchSize
+	routes  *routes
 }
 
 // Validate implements pionturn.RelayAddressGenerator.
@@ -68,8 +70,9 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 	g.self.add(port, 1)
 	rc := &relayConn{
 		PacketConn: conn, policy: g.policy, self: g.self, port: port,
-		expiry: expiry, now: g.now, metrics: g.metrics,
+		expiry: expiry, now: g.now, metrics: g.metrics, routes: g.routes,
 	}
+	g.routes.addRelay(rc)
 	// At the expiry the blocked read returns, and pion deletes the
 	// allocation, freeing its port and its place in the quotas.
 	rc.timer = time.AfterFunc(expiry.Sub(g.now()), func() { _ = conn.SetReadDeadline(time.Now()) })
@@ -97,11 +100,17 @@ type relayConn struct {
 	metrics *metrics
 	timer   *time.Timer // ends reading at the expiry
 	closed  sync.Once
+	routes  *routes
+	// route is the allocation's entry in routes once pion has created it:
+	// datagrams from peers with a bound channel go to the client from here.
+	route atomic.Pointer[route]
 }
 
 // ReadFrom drops datagrams from denied peers and from the host itself
 // other than from its relays, and counts the rest. Once the credential has
 // expired it drops the datagram and fails, and pion deletes the allocation.
+// Datagrams from a peer with a bound channel it sends to the client
+// itself; the others (Data indications) it hands to pion.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
@@ -114,6 +123,9 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			continue
 		}
 		c.metrics.fromPeer.Add(float64(n))
+		if rt := c.route.Load(); rt != nil && rt.toClient(p[:n], addr) {
+			continue
+		}
 		return n, addr, nil
 	}
 }
@@ -134,6 +146,7 @@ func (c *relayConn) Close() error {
 	c.closed.Do(func() {
 		c.timer.Stop()
 		c.self.add(c.port, -1)
+		c.routes.removeRelay(c)
 	})
 	return c.PacketConn.Close()
 }

@@ -76,7 +76,10 @@ type Config struct {
 	// BatchSize is how many datagrams one system call (recvmmsg,
 	// sendmmsg) reads or writes at most on the client-facing UDP sockets
 	// and writes on relay sockets, which read up to 8. 0 means
-	// DefaultBatchSize; 1 reads and writes one datagram per system call.
+	// DefaultBatchSize. 1 reads and writes one datagram per system call
+	// and leaves all relaying to pion/turn's own path (ChannelData too,
+	// and one write per frame over TCP and TLS): the server as it was
+	// before batching, for comparison.
 	BatchSize int
 	// SocketBuffer is the receive and send buffer size asked for on the
 	// client-facing UDP sockets, which carry every call's traffic; the
@@ -232,10 +235,11 @@ func New(cfg Config) (*Server, error) {
 	// by the listener their client came in on. All sockets share one
 	// batching group: reads on any of them batch the writes they cause.
 	group := &udpbatch.Group{}
+	rts := newRoutes()
 	genFor := func(listener string) *relayGenerator {
 		return &relayGenerator{
 			inner: inner, policy: cfg.Peers, self: self, now: cfg.Now, metrics: m.forListener(listener), buffer: cfg.SocketBuffer / 4,
-			group: group, batch: cfg.BatchSize,
+			group: group, batch: cfg.BatchSize, routes: rts,
 		}
 	}
 	permit := func(_ net.Addr, peer net.IP) bool {
@@ -253,6 +257,9 @@ func New(cfg Config) (*Server, error) {
 	for i, c := range conns {
 		setBuffers(c, cfg.SocketBuffer)
 		conns[i] = batched(c, group, cfg.BatchSize, cfg.BatchSize)
+		if b, ok := conns[i].(*udpbatch.Conn); ok {
+			b.SetIntercept(rts.fromUDPClient)
+		}
 	}
 	s.udpAddr = conns[0].LocalAddr()
 	pcs := make([]pionturn.PacketConnConfig, len(conns))
@@ -275,7 +282,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tcpAddr = ln.Addr()
 		lcs = append(lcs, pionturn.ListenerConfig{
-			Listener: bufferedListener{guardListener(ln, cfg.MaxTCPConns)}, RelayAddressGenerator: genFor(ListenerTCP), PermissionHandler: permit,
+			Listener:              cfg.streams(guardListener(ln, cfg.MaxTCPConns), rts, group, m.streamDrops.WithLabelValues(ListenerTCP)),
+			RelayAddressGenerator: genFor(ListenerTCP), PermissionHandler: permit,
 		})
 	}
 	if cfg.TLSAddress != "" {
@@ -290,7 +298,10 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.tlsAddr = ln.Addr()
-		lcs = append(lcs, pionturn.ListenerConfig{Listener: ln, RelayAddressGenerator: genFor(ListenerTLS), PermissionHandler: permit})
+		lcs = append(lcs, pionturn.ListenerConfig{
+			Listener:              cfg.streams(ln, rts, group, m.streamDrops.WithLabelValues(ListenerTLS)),
+			RelayAddressGenerator: genFor(ListenerTLS), PermissionHandler: permit,
+		})
 	}
 
 	fail := func(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
@@ -326,12 +337,14 @@ func New(cfg Config) (*Server, error) {
 				}
 				secrets.accepted(user)
 			},
-			OnAllocationCreated: func(src, dst net.Addr, _, user, _ string, _ net.Addr, _ int) {
+			OnAllocationCreated: func(src, dst net.Addr, _, user, _ string, relay net.Addr, _ int) {
+				rts.allocationCreated(src, dst, relay)
 				users.add(user, 1)
 				clients.add(clientKey(user, src), 1)
 				m.allocationCreated(s.listenerOf(dst))
 			},
 			OnAllocationDeleted: func(src, dst net.Addr, _, user, _ string) {
+				rts.allocationDeleted(src, dst)
 				users.add(user, -1)
 				clients.add(clientKey(user, src), -1)
 				m.allocationDeleted(s.listenerOf(dst))
@@ -339,6 +352,12 @@ func New(cfg Config) (*Server, error) {
 				case s.deleted <- struct{}{}:
 				default:
 				}
+			},
+			OnChannelCreated: func(src, dst net.Addr, _, _, _ string, _, peer net.Addr, number uint16) {
+				rts.channelBound(src, dst, peer, number)
+			},
+			OnChannelDeleted: func(src, dst net.Addr, _, _, _ string, _, _ net.Addr, number uint16) {
+				rts.channelUnbound(src, dst, number)
 			},
 		},
 		AllocationLifetime: cfg.AllocationLifetime,
@@ -353,6 +372,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// streams wraps a TCP or TLS listener's connections in streamConns, with
+// batching on; with BatchSize 1 pion reads and writes them itself.
+func (c Config) streams(ln net.Listener, rts *routes, group *udpbatch.Group, drops prometheus.Counter) net.Listener {
+	if c.BatchSize == 1 {
+		return ln
+	}
+	return streamListener{Listener: ln, routes: rts, group: group, drops: drops}
 }
 
 // listenerOf names the listener of a client connection whose server side

@@ -63,7 +63,7 @@ func startOwn(t *testing.T, peers *turn.PeerPolicy) *ownServer {
 
 // startLoopback starts the project's TURN server with cfg on free
 // loopback UDP and TCP ports, relaying to loopback peers.
-func startLoopback(t *testing.T, cfg turn.Config) *turn.Server {
+func startLoopback(t testing.TB, cfg turn.Config) *turn.Server {
 	t.Helper()
 	cfg.Realm, cfg.Secret = testRealm, []byte(testSecret)
 	cfg.UDPAddress, cfg.TCPAddress = "127.0.0.1:0", "127.0.0.1:0"

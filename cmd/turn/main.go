@@ -73,7 +73,7 @@ func main() {
 	flag.IntVar(&o.maxPerClient, "max-allocations-per-client", turn.DefaultMaxAllocationsPerClient, "live allocations one credential may hold from one client IP address, so one link holder cannot take the room's")
 	flag.IntVar(&o.maxTCPConns, "max-tcp-conns", turn.DefaultMaxTCPConns, "simultaneous TURN-over-TCP connections at most")
 	flag.IntVar(&o.udpSockets, "udp-sockets", 1, "UDP sockets sharing -listen-udp via SO_REUSEPORT, each served by its own goroutine")
-	flag.IntVar(&o.batchSize, "batch-size", turn.DefaultBatchSize, "UDP datagrams read or written per recvmmsg/sendmmsg system call; 1 turns batching off")
+	flag.IntVar(&o.batchSize, "batch-size", turn.DefaultBatchSize, "UDP datagrams read or written per recvmmsg/sendmmsg system call; 1 turns batching off and leaves all relaying to pion/turn")
 	flag.StringVar(&o.publicIP, "public-ip", "", "IP address put into relay candidates, reachable by browsers (required)")
 	flag.StringVar(&o.relayBindIP, "relay-bind-ip", "0.0.0.0", "local IP address relay sockets are bound to")
 	flag.UintVar(&o.minPort, "min-port", 49152, "lowest relay port")

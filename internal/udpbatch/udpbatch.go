@@ -23,6 +23,7 @@ package udpbatch
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -48,24 +49,56 @@ type batchConn interface {
 // to use.
 type Group struct {
 	mu     sync.Mutex
-	active int     // readers that handed out a datagram and have not asked for the next after their batch
-	dirty  []*Conn // Conns with queued writes
+	active int       // readers that handed out a datagram and have not asked for the next after their batch
+	dirty  []Flusher // Conns with queued writes, and others that asked to be flushed
 }
 
-// leave ends a reader's batch: it sends what every Conn of the Group has
-// queued. Writes made while it sends go out at once if no other reader is
-// in a batch, or with the next batch end.
+// Flusher is anything that holds writes back while a batch is in progress
+// and sends them when asked: a Conn, or a stream connection's writer.
+type Flusher interface{ Flush() }
+
+// Later asks for f.Flush at the end of the batch in progress and reports
+// true; it reports false when no reader of the Group is in a batch, and
+// the caller should flush now.
+func (g *Group) Later(f Flusher) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.active == 0 {
+		return false
+	}
+	g.dirty = append(g.dirty, f)
+	return true
+}
+
+// Enter makes the caller count as a reader in a batch until it calls
+// Leave: writes to the Group's Conns are queued meanwhile, and Leave
+// sends them. For readers that are not Conns (a TCP connection's) and
+// relay several messages at once.
+func (g *Group) Enter() { g.enter() }
+
+// Leave ends a batch begun with Enter, sending what was queued.
+func (g *Group) Leave() { g.leave() }
+
+// leave ends a reader's batch: it flushes what the Group holds back.
+// Writes made while it sends go out at once if no other reader is in a
+// batch, or with the next batch end.
 func (g *Group) leave() {
+	// The list is copied to the stack, so that the Group's slice is kept
+	// and reused: no allocation per batch.
+	var local [16]Flusher
 	g.mu.Lock()
 	g.active--
-	dirty := g.dirty
-	g.dirty = nil
-	for _, c := range dirty {
-		c.listed = false
+	dirty := append(local[:0], g.dirty...)
+	clear(g.dirty)
+	g.dirty = g.dirty[:0]
+	for _, f := range dirty {
+		if c, ok := f.(*Conn); ok {
+			c.listed = false
+		}
 	}
 	g.mu.Unlock()
-	for _, c := range dirty {
-		c.Flush()
+	for _, f := range dirty {
+		f.Flush()
 	}
 }
 
@@ -83,10 +116,12 @@ type Conn struct {
 	batch batchConn
 	group *Group
 
-	rmu     sync.Mutex // guards the read side
-	rmsgs   []ipv4.Message
-	next, n int  // rmsgs[next:n] are read and not yet handed out
-	inBatch bool // this reader counts in group.active
+	rmu       sync.Mutex // guards the read side
+	reader    batchReader
+	next, n   int  // datagrams next to n-1 of the batch are not yet handed out
+	inBatch   bool // this reader counts in group.active
+	intercept Intercept
+	addrs     map[netip.AddrPort]*net.UDPAddr // senders' addresses, see addrOf
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -96,6 +131,20 @@ type Conn struct {
 	wbufs  [][]byte
 	queued int  // wmsgs[:queued] wait for Flush
 	listed bool // in group.dirty; guarded by group.mu
+}
+
+// Intercept is offered every datagram a Conn reads, before ReadFrom hands
+// it out, with its sender; it returns true when it has dealt with the
+// datagram, which ReadFrom then skips. It runs on the reading goroutine
+// within the batch, so what it writes to Conns of the Group is sent with
+// the batch's writes. p is valid only until it returns.
+type Intercept func(c *Conn, p []byte, from net.Addr) bool
+
+// SetIntercept installs f (nil removes it); call it before reading.
+func (c *Conn) SetIntercept(f Intercept) {
+	c.rmu.Lock()
+	c.intercept = f
+	c.rmu.Unlock()
 }
 
 // New wraps conn to read up to reads datagrams per system call and to
@@ -115,11 +164,13 @@ func New(conn *net.UDPConn, group *Group, reads, writes int) *Conn {
 		// kernel takes IPv4 destinations on dual-stack sockets.
 		c.batch = ipv4.NewPacketConn(conn)
 	}
-	c.rmsgs = make([]ipv4.Message, reads)
 	buf := make([]byte, reads*MaxDatagram)
-	for i := range c.rmsgs {
-		c.rmsgs[i].Buffers = [][]byte{buf[i*MaxDatagram : (i+1)*MaxDatagram]}
+	bufs := make([][]byte, reads)
+	for i := range bufs {
+		bufs[i] = buf[i*MaxDatagram : (i+1)*MaxDatagram]
 	}
+	c.reader = newBatchReader(conn, bufs)
+	c.addrs = map[netip.AddrPort]*net.UDPAddr{}
 	c.wmsgs = make([]ipv4.Message, writes)
 	c.wbufs = make([][]byte, writes) // each allocated on its first use
 	for i := range c.wmsgs {
@@ -141,21 +192,79 @@ func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
 		return 0, nil, net.ErrClosed
 	default:
 	}
-	if c.next == c.n {
-		c.endBatch()
-		n, err := c.batch.ReadBatch(c.rmsgs, 0)
-		if err != nil {
-			return 0, nil, err
+	for {
+		if c.next == c.n {
+			c.endBatch()
+			n, err := c.reader.read()
+			if err != nil {
+				return 0, nil, err
+			}
+			c.next, c.n = 0, n
 		}
-		c.next, c.n = 0, n
+		data, from := c.reader.datagram(c.next)
+		c.next++
+		if !c.inBatch && c.group != nil {
+			c.group.enter()
+			c.inBatch = true
+		}
+		addr := c.addrOf(from)
+		if c.intercept != nil && c.intercept(c, data, addr) {
+			continue
+		}
+		return copy(p, data), addr, nil
 	}
-	m := &c.rmsgs[c.next]
-	c.next++
-	if !c.inBatch && c.group != nil {
-		c.group.enter()
-		c.inBatch = true
+}
+
+// maxAddrs bounds a Conn's cache of sender addresses; a full cache is
+// emptied.
+const maxAddrs = 1024
+
+// addrOf is the sender's address as a net.Addr: the same *net.UDPAddr for
+// the same sender each time, so that a steady stream of datagrams costs no
+// allocation for it. Callers must not modify it. Called with rmu held.
+func (c *Conn) addrOf(from netip.AddrPort) net.Addr {
+	if a, ok := c.addrs[from]; ok {
+		return a
 	}
-	return copy(p, m.Buffers[0][:m.N]), m.Addr, nil
+	if len(c.addrs) >= maxAddrs {
+		clear(c.addrs)
+	}
+	a := net.UDPAddrFromAddrPort(from)
+	c.addrs[from] = a
+	return a
+}
+
+// batchReader reads a batch of datagrams into its buffers and hands out
+// each with its sender.
+type batchReader interface {
+	read() (int, error)
+	datagram(i int) ([]byte, netip.AddrPort)
+}
+
+// portableReader reads through golang.org/x/net's ReadBatch, which reads
+// one datagram per system call where the system has no recvmmsg.
+type portableReader struct {
+	batch batchConn
+	msgs  []ipv4.Message
+}
+
+func newPortableReader(conn *net.UDPConn, bufs [][]byte) *portableReader {
+	r := &portableReader{batch: ipv4.NewPacketConn(conn), msgs: make([]ipv4.Message, len(bufs))}
+	for i := range bufs {
+		r.msgs[i].Buffers = [][]byte{bufs[i]}
+	}
+	return r
+}
+
+func (r *portableReader) read() (int, error) { return r.batch.ReadBatch(r.msgs, 0) }
+
+func (r *portableReader) datagram(i int) ([]byte, netip.AddrPort) {
+	m := &r.msgs[i]
+	var from netip.AddrPort
+	if a, ok := m.Addr.(*net.UDPAddr); ok {
+		from = a.AddrPort()
+	}
+	return m.Buffers[0][:m.N], from
 }
 
 // endBatch takes this reader out of the Group's active readers, sending
@@ -172,14 +281,31 @@ func (c *Conn) endBatch() {
 // the queue is full) and reports it written; otherwise it sends at once,
 // after what is queued. A datagram longer than MaxDatagram is sent at once.
 func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if c.group == nil || len(p) > MaxDatagram {
+	if len(p) > MaxDatagram {
 		return c.writeNow(p, addr)
+	}
+	if err := c.WriteFramed(nil, p, 0, addr); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// WriteFramed is WriteTo of the datagram head followed by p and pad zero
+// bytes, put together in the write queue without another copy: a
+// ChannelData header in front of a relayed datagram. The whole must fit in
+// MaxDatagram.
+func (c *Conn) WriteFramed(head, p []byte, pad int, addr net.Addr) error {
+	if len(head)+len(p)+pad > MaxDatagram {
+		return errTooLong
+	}
+	if c.group == nil {
+		return c.writeNowFramed(head, p, pad, addr)
 	}
 	g := c.group
 	g.mu.Lock()
 	if g.active == 0 {
 		g.mu.Unlock()
-		return c.writeNow(p, addr)
+		return c.writeNowFramed(head, p, pad, addr)
 	}
 	if !c.listed {
 		c.listed = true
@@ -190,33 +316,51 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	c.wmu.Lock()
 	g.mu.Unlock()
 	defer c.wmu.Unlock()
-	if c.queueLocked(p, addr) {
+	if c.queueFramedLocked(head, p, pad, addr) {
 		c.flushLocked()
 	}
-	return len(p), nil
+	return nil
 }
 
-// writeNow sends what is queued and p.
+// errTooLong is WriteFramed's error for a datagram beyond MaxDatagram.
+var errTooLong = errors.New("udpbatch: framed datagram longer than MaxDatagram")
+
+// writeNowFramed sends what is queued and the framed datagram; a plain
+// datagram with nothing queued goes out without a copy.
+func (c *Conn) writeNowFramed(head, p []byte, pad int, addr net.Addr) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.queued == 0 && len(head) == 0 && pad == 0 {
+		_, err := c.udp.WriteTo(p, addr)
+		return err
+	}
+	c.queueFramedLocked(head, p, pad, addr)
+	c.flushLocked()
+	return nil
+}
+
+// writeNow sends what is queued, then p, which may be longer than
+// MaxDatagram.
 func (c *Conn) writeNow(p []byte, addr net.Addr) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.queued == 0 || len(p) > MaxDatagram {
-		c.flushLocked()
-		return c.udp.WriteTo(p, addr)
-	}
-	c.queueLocked(p, addr)
 	c.flushLocked()
-	return len(p), nil
+	return c.udp.WriteTo(p, addr)
 }
 
-// queueLocked queues a copy of p for addr and reports whether the queue is
-// full. Called with wmu held and room in the queue.
-func (c *Conn) queueLocked(p []byte, addr net.Addr) bool {
+// queueFramedLocked queues head, p and pad zero bytes as one datagram for
+// addr and reports whether the queue is full. Called with wmu held, room
+// in the queue and at most MaxDatagram bytes in all.
+func (c *Conn) queueFramedLocked(head, p []byte, pad int, addr net.Addr) bool {
 	i := c.queued
 	if c.wbufs[i] == nil {
 		c.wbufs[i] = make([]byte, MaxDatagram)
 	}
-	c.wmsgs[i].Buffers[0] = c.wbufs[i][:copy(c.wbufs[i], p)]
+	b := c.wbufs[i]
+	n := copy(b, head)
+	n += copy(b[n:], p)
+	clear(b[n : n+pad])
+	c.wmsgs[i].Buffers[0] = b[:n+pad]
 	c.wmsgs[i].Addr = addr
 	c.queued++
 	return c.queued == len(c.wmsgs)

@@ -370,3 +370,82 @@ func TestClosingAReaderMidBatchEndsItsBatch(t *testing.T) {
 		t.Errorf("after the reader's Close a write waits: peer has %.8q (%v)", got, ok)
 	}
 }
+
+// TestInterceptTakesDatagramsBeforeReadFrom: datagrams the Intercept
+// takes are not handed out by ReadFrom; what it writes with WriteFramed
+// during the batch leaves, head, payload and padding in one datagram,
+// when the batch ends.
+func TestInterceptTakesDatagramsBeforeReadFrom(t *testing.T) {
+	group := &Group{}
+	c, out := newConn(t, group, 8, 8), newConn(t, group, 8, 8)
+	sender, peer := listen(t, "udp4", "127.0.0.1:0"), listen(t, "udp4", "127.0.0.1:0")
+	var taken []string
+	c.SetIntercept(func(_ *Conn, p []byte, from net.Addr) bool {
+		if !bytes.HasPrefix(p, []byte("take")) {
+			return false
+		}
+		if got := from.(*net.UDPAddr); got.Port != sender.LocalAddr().(*net.UDPAddr).Port {
+			t.Errorf("intercepted datagram from %v, want %v", from, sender.LocalAddr())
+		}
+		taken = append(taken, string(p))
+		if err := out.WriteFramed([]byte("HEAD"), p, 2, peer.LocalAddr()); err != nil {
+			t.Error(err)
+		}
+		return true
+	})
+	for _, s := range []string{"take 1", "keep 2", "take 3", "keep 4"} {
+		if _, err := sender.WriteTo([]byte(s), c.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, MaxDatagram)
+	for _, want := range []string{"keep 2", "keep 4"} {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(buf[:n]) != want {
+			t.Fatalf("ReadFrom = %q, want %q", buf[:n], want)
+		}
+	}
+	if len(taken) < 1 || taken[0] != "take 1" {
+		t.Fatalf("intercepted %q, want take 1 first", taken)
+	}
+	go func() { _, _, _ = c.ReadFrom(buf) }() // ends the batch; returns at Cleanup's Close
+	for _, want := range []string{"HEADtake 1\x00\x00", "HEADtake 3\x00\x00"} {
+		if got := receive(t, peer); string(got) != want {
+			t.Errorf("peer got %q, want %q", got, want)
+		}
+	}
+}
+
+// TestReadingAllocatesNothing: reading a steady sender's datagrams costs
+// no memory allocation (golang.org/x/net's ReadBatch makes two per
+// datagram for the sender's address).
+func TestReadingAllocatesNothing(t *testing.T) {
+	c := newConn(t, &Group{}, 8, 8)
+	sender := listen(t, "udp4", "127.0.0.1:0")
+	to := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	p, buf := payload(1, 1200), make([]byte, MaxDatagram)
+	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+	var failed error
+	allocs := testing.AllocsPerRun(200, func() {
+		for range 4 {
+			if _, err := sender.WriteToUDPAddrPort(p, to); err != nil {
+				failed = err
+			}
+		}
+		for range 4 {
+			if _, _, err := c.ReadFrom(buf); err != nil {
+				failed = err
+			}
+		}
+	})
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per 4 datagrams read, want none", allocs)
+	}
+}
