@@ -12,6 +12,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -204,6 +205,15 @@ func TestWatchedNamespacesLeastPrivilege(t *testing.T) {
 			}, false},
 			{"create a ServiceAccount in an unwatched namespace", func(ctx context.Context, c client.Client) error {
 				return c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: elsewhere, Name: "escape"}})
+			}, false},
+			{"delete the Events of an expired session in the watched namespace", func(ctx context.Context, c client.Client) error {
+				return c.DeleteAllOf(ctx, &eventsv1.Event{}, client.InNamespace(ns), client.DryRunAll)
+			}, true},
+			{"delete Events of an unwatched namespace", func(ctx context.Context, c client.Client) error {
+				return c.DeleteAllOf(ctx, &eventsv1.Event{}, client.InNamespace(elsewhere), client.DryRunAll)
+			}, false},
+			{"read Events", func(ctx context.Context, c client.Client) error {
+				return c.List(ctx, &eventsv1.EventList{}, client.InNamespace(ns))
 			}, false},
 		})
 	})

@@ -77,7 +77,7 @@ func TestRoomRestartKeepsTheCallsTimes(t *testing.T) {
 
 	testenv.SetQueueTime(t, op.clock, s.Status.ExpiresAt.Time)
 	waitGone(t, key)
-	h := histogram(t, op, "sprechzimmer_session_duration_seconds")
+	h := awaitObserved(t, op, "sprechzimmer_session_duration_seconds")
 	if want := hungUp.Sub(started).Seconds(); h.GetSampleCount() != 1 || h.GetSampleSum() != want {
 		t.Errorf("duration histogram: %d samples summing to %vs, want 1 sample of %vs", h.GetSampleCount(), h.GetSampleSum(), want)
 	}

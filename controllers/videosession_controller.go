@@ -14,10 +14,12 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -80,7 +82,7 @@ const maxRetryDelay = 30 * time.Second
 // +kubebuilder:rbac:groups="",resources=secrets;services;serviceaccounts,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch;deletecollection
 
 // Reconcile moves one session along: nothing before the room opens, the
 // room's objects while it is open, deletion once it has expired. It comes
@@ -388,12 +390,17 @@ func (r *VideoSessionReconciler) exists(ctx context.Context, obj client.Object) 
 	return ok && r.Get(ctx, client.ObjectKeyFromObject(obj), probe) == nil
 }
 
+// deletionTimeout bounds the deletion of an expired session and its
+// Events, which a stopping operator still finishes.
+const deletionTimeout = 30 * time.Second
+
 // expire deletes an expired session like Kubernetes' TTL-after-finished
 // controller: the decision is checked against a fresh read from the API
 // server, not the cache, and the deletion carries a UID precondition; the
-// session's children go by garbage collection. Only one deletion of a UID
-// can succeed, so the metrics observed after it are observed exactly once
-// per session, by whichever operator replica deleted it. It returns the
+// session's children go by garbage collection, its Events by
+// deleteEvents. Only one deletion of a UID can succeed, so the metrics
+// observed after it are observed exactly once per session, by whichever
+// operator replica deleted it. It returns the
 // session's deadline when the fresh read shows it has not passed yet, and
 // the zero time otherwise. When the deletion fails, it sets the phase to
 // Expired on cached, for the caller's status write, so that the session
@@ -411,6 +418,12 @@ func (r *VideoSessionReconciler) expire(ctx context.Context, cached *videov1alph
 	if now.Before(expiresAt) {
 		return expiresAt, nil
 	}
+	// A deletion once sent is finished and recorded even when the operator
+	// is being stopped meanwhile: otherwise the session goes while its
+	// metrics, usage line and Events go unhandled with the stopped
+	// reconcile, and no replica finds it again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deletionTimeout)
+	defer cancel()
 	uid := session.UID
 	err := r.Delete(ctx, session, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
@@ -425,8 +438,21 @@ func (r *VideoSessionReconciler) expire(ctx context.Context, cached *videov1alph
 	r.Metrics.SessionExpired(session, expiresAt)
 	r.Metrics.SessionDeleted(now.Sub(expiresAt))
 	r.logUsage(ctx, session, expiresAt)
+	r.deleteEvents(ctx, session)
 	logf.FromContext(ctx).V(1).Info("deleted expired session", "lag", now.Sub(expiresAt).String())
 	return time.Time{}, nil
+}
+
+// deleteEvents deletes the Events about an expired session (RoomOpened,
+// CallStarted, ...), which would name it until the API server's event TTL
+// (an hour by default): nothing of a session stays after it. A failure is
+// logged, not retried; the TTL removes them then.
+func (r *VideoSessionReconciler) deleteEvents(ctx context.Context, s *videov1alpha1.VideoSession) {
+	err := r.DeleteAllOf(ctx, &eventsv1.Event{}, client.InNamespace(s.Namespace),
+		client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("regarding.uid", string(s.UID))})
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "deleting the expired session's events; the event TTL removes them")
+	}
 }
 
 // logUsage writes the one record the product keeps of a session: the

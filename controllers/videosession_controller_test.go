@@ -16,10 +16,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	testingclock "k8s.io/utils/clock/testing"
@@ -440,24 +442,56 @@ func TestExpiryDeletesAtTheDeadline(t *testing.T) {
 			op, s := openRoom(t, "expires")
 			key := client.ObjectKeyFromObject(s)
 			expires := s.Status.ExpiresAt.Time
+			testenv.Eventually(t, "the RoomOpened event", func() error {
+				if n := len(sessionEvents(t, s)); n == 0 {
+					return errors.New("no event about the session")
+				}
+				return nil
+			})
 
 			testenv.SetQueueTime(t, op.clock, expires.Add(-time.Second))
 			if _, err := getSession(key); err != nil {
 				t.Fatalf("session gone before its deadline: %v", err)
 			}
+			operators := []*testOperator{op}
 			if tt.restart {
 				op.stop()
 				op.clock.SetTime(expires.Add(time.Minute))
 				op = startOperator(t, s.Namespace, op.clock)
+				operators = append(operators, op)
 			} else {
 				testenv.SetQueueTime(t, op.clock, expires)
 			}
 			waitGone(t, key)
-			if got := counter(t, op, "sprechzimmer_sessions_deleted_total"); got != 1 {
-				t.Errorf("sessions_deleted_total = %v, want 1", got)
-			}
+			// Counted exactly once, by whichever operator deleted it (just
+			// after the deletion, which the test may see first), and then
+			// its Events deleted: nothing of it may stay.
+			testenv.Eventually(t, "the deletion counted and the session's events gone", func() error {
+				deleted := 0.0
+				for _, o := range operators {
+					deleted += counter(t, o, "sprechzimmer_sessions_deleted_total")
+				}
+				if deleted != 1 {
+					return fmt.Errorf("sessions_deleted_total = %v over the operators, want 1", deleted)
+				}
+				if left := sessionEvents(t, s); len(left) != 0 {
+					return fmt.Errorf("%d events about the expired session remain, first %s", len(left), left[0].Reason)
+				}
+				return nil
+			})
 		})
 	}
+}
+
+// sessionEvents lists the Events about session s (by UID).
+func sessionEvents(t *testing.T, s *videov1alpha1.VideoSession) []eventsv1.Event {
+	t.Helper()
+	var events eventsv1.EventList
+	if err := k8sClient.List(context.Background(), &events, client.InNamespace(s.Namespace),
+		client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("regarding.uid", string(s.UID))}); err != nil {
+		t.Fatalf("listing the session's events: %v", err)
+	}
+	return events.Items
 }
 
 func TestDeletedSignalingPodIsRecreatedWhileOpenOnly(t *testing.T) {
@@ -523,7 +557,7 @@ func TestDurationObservedOnceWithoutPersonalLabels(t *testing.T) {
 	testenv.SetQueueTime(t, op.clock, s.Status.ExpiresAt.Time)
 	waitGone(t, key)
 
-	h := histogram(t, op, "sprechzimmer_session_duration_seconds")
+	h := awaitObserved(t, op, "sprechzimmer_session_duration_seconds")
 	if h.GetSampleCount() != 1 || h.GetSampleSum() != (50*time.Minute).Seconds() {
 		t.Errorf("duration histogram: %d samples summing to %vs, want 1 sample of 3000s", h.GetSampleCount(), h.GetSampleSum())
 	}
@@ -578,6 +612,21 @@ func metric(t *testing.T, op *testOperator, name string) *dto.Metric {
 func counter(t *testing.T, op *testOperator, name string) float64 {
 	t.Helper()
 	return metric(t, op, name).GetCounter().GetValue()
+}
+
+// awaitObserved waits until the histogram name holds a sample (the
+// operator observes it just after a deletion the test may see first) and
+// returns it.
+func awaitObserved(t *testing.T, op *testOperator, name string) *dto.Histogram {
+	t.Helper()
+	var h *dto.Histogram
+	testenv.Eventually(t, name+" observed", func() error {
+		if h = histogram(t, op, name); h.GetSampleCount() == 0 {
+			return errors.New("no sample")
+		}
+		return nil
+	})
+	return h
 }
 
 func histogram(t *testing.T, op *testOperator, name string) *dto.Histogram {

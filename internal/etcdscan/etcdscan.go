@@ -114,8 +114,10 @@ func FileContains(path string, needles map[string][]byte) ([]string, error) {
 }
 
 // WithoutEvents drops the keys of Events from keys: Events name the object
-// they are about and expire with the API server's event TTL (one hour by
-// default), and they hold no more than names and reasons.
+// they are about (the operator deletes those about an expired session; the
+// kubelet's and scheduler's about its Pod stay) and expire with the API
+// server's event TTL (one hour by default), and they hold no more than
+// names and reasons.
 func WithoutEvents(keys []string) []string {
 	var out []string
 	for _, k := range keys {
