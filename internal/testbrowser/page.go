@@ -28,6 +28,16 @@ type Page struct {
 	tab tab
 }
 
+// ReportTo makes p report its failures to t, a subtest of p's test, until
+// t ends: a failure in a subtest must end the subtest, not its parent (a
+// parent's FailNow from a subtest's goroutine is refused by package
+// testing).
+func (p *Page) ReportTo(t testing.TB) {
+	parent := p.T
+	p.T = t
+	t.Cleanup(func() { p.T = parent })
+}
+
 // tab is what each engine does for a Page.
 type tab interface {
 	// eval returns the awaited value of expr as JSON, nil for undefined.
@@ -194,6 +204,8 @@ func (p *Page) Describe() string {
 		let s = document.body.dataset.state + (document.body.dataset.error ? " / " + document.body.dataset.error : "");
 		const pc = window.sprechzimmer && window.sprechzimmer.pc;
 		if (pc) s += " (pc " + [pc.signalingState, pc.iceGatheringState, pc.iceConnectionState, pc.connectionState].join(" ") + ")";
+		const audioOnly = document.getElementById("quality")?.dataset.audioOnly;
+		if (audioOnly && audioOnly !== "off") s += " audio only: " + audioOnly;
 		if (window.sprechzimmer) s += " [" + window.sprechzimmer.trace.split(" ").slice(-30).join(" ") + "]";
 		return s;
 	})()`)
@@ -409,6 +421,18 @@ func (p *Page) SelectedCandidateTypes() string {
 		p.T.Fatalf("%s: reading the candidate pair: %v", p.Name, err)
 	}
 	return s
+}
+
+// AssertRelayed checks that p sends its media through its TURN relay: the
+// local candidate of the selected pair is a relay candidate. Where both
+// pages allow only relays the remote candidate is the other's relay too,
+// but a browser that heard the other's checks before its relay candidate
+// calls it peer-reflexive, as CI's busy machine showed.
+func (p *Page) AssertRelayed() {
+	p.T.Helper()
+	if got := p.SelectedCandidateTypes(); !strings.HasPrefix(got, "relay/") {
+		p.T.Errorf("%s: selected candidate pair %s, want a local relay candidate (through the TURN server)", p.Name, got)
+	}
 }
 
 // Close closes the tab now, before the test ends.

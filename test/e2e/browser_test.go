@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sprechzimmer/sprechzimmer/internal/testbrowser"
 )
@@ -18,9 +22,20 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		os.Exit(1)
 	}
+	// The API clients of the tests log errors only; unset, controller-runtime
+	// prints a stack trace saying so.
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	code := m.Run()
 	stopBrowsers()
 	os.Exit(code)
+}
+
+// reportTo makes pages, opened by a test, report their failures to t, one
+// of its subtests, until t ends (testbrowser.Page.ReportTo).
+func reportTo(t testing.TB, pages ...*page) {
+	for _, p := range pages {
+		p.ReportTo(t)
+	}
 }
 
 // engine is a browser engine; the tests run in each (forEachEngine).

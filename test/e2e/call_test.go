@@ -111,6 +111,7 @@ func testCall(t *testing.T, therapistIn, clientIn engine) {
 	screenshot(therapist, "call-therapist")
 
 	t.Run("a third page with either link is refused", func(t *testing.T) {
+		reportTo(t, therapist, client)
 		tests := []struct {
 			name  string
 			token string
@@ -136,6 +137,7 @@ func testCall(t *testing.T, therapistIn, clientIn engine) {
 	})
 
 	t.Run("mute and camera buttons", func(t *testing.T) {
+		reportTo(t, therapist, client)
 		therapist.Click("mute")
 		therapist.WaitFor("mute pressed", `document.getElementById("mute").getAttribute("aria-pressed") === "true"`)
 		label, _ := testbrowser.Eval[string](therapist, `document.getElementById("mute").getAttribute("aria-label")`)
@@ -154,6 +156,7 @@ func testCall(t *testing.T, therapistIn, clientIn engine) {
 	})
 
 	t.Run("reloading a page reconnects the call", func(t *testing.T) {
+		reportTo(t, therapist, client)
 		for _, p := range []*page{therapist, client} {
 			p.Reload()
 			p.WaitState("connected")
@@ -166,6 +169,7 @@ func testCall(t *testing.T, therapistIn, clientIn engine) {
 	})
 
 	t.Run("a dropped server connection comes back", func(t *testing.T) {
+		reportTo(t, therapist, client)
 		if _, err := testbrowser.Eval[bool](client, "(window.sprechzimmer.dropConnection(), true)"); err != nil {
 			t.Fatal(err)
 		}
@@ -177,6 +181,7 @@ func testCall(t *testing.T, therapistIn, clientIn engine) {
 	})
 
 	t.Run("hang up and enter again", func(t *testing.T) {
+		reportTo(t, therapist, client)
 		client.Click("hangup")
 		client.WaitState("ended")
 		assertShows(client, "ended", textEnded)
@@ -191,6 +196,7 @@ func testCall(t *testing.T, therapistIn, clientIn engine) {
 
 	outer := t // the second window outlives its subtest
 	t.Run("the same tab's place taken by another window", func(t *testing.T) {
+		reportTo(t, therapist, client)
 		// A second window that carries this tab's session (token and resume)
 		// takes the therapist's place; the first window learns where the
 		// call went.
@@ -213,6 +219,7 @@ func testCall(t *testing.T, therapistIn, clientIn engine) {
 	})
 
 	t.Run("expiry closes the room", func(t *testing.T) {
+		reportTo(t, therapist, client)
 		r.Room.Expire()
 		for _, p := range []*page{therapist, client} {
 			p.WaitState("closed")

@@ -235,9 +235,7 @@ func testQualityOnAThrottledPath(t *testing.T, _ engine) {
 	for _, p := range []*page{therapist, client} {
 		p.WaitState("connected")
 		p.AssertVideoFlows()
-		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
-			t.Fatalf("%s: selected candidate pair %s, want relay/relay through the proxy", p.Name, got)
-		}
+		p.AssertRelayed() // through the proxy
 	}
 
 	t.Cleanup(func() {
@@ -350,9 +348,10 @@ func testQualityOnAThrottledPath(t *testing.T, _ engine) {
 		if switched == 0 {
 			t.Errorf("neither side switched to audio only by itself")
 		}
-		if s := client.State(); s != "connected" {
-			t.Errorf("client: state %q in audio only, want connected", s)
-		}
+		// The call goes on in audio only: on a starved machine a second
+		// without any packet at this loss shows "reconnecting" for a moment
+		// (recovery.js), after which it must be connected again.
+		client.WaitState("connected")
 	})
 
 	t.Run("clear again: one click brings the picture back", func(t *testing.T) {

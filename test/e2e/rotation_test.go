@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -102,7 +101,7 @@ func TestSecretRotationMidCall(t *testing.T) {
 	time.Sleep(time.Until(rotated.Add(rotationLifetime + time.Second)))
 	for _, p := range []*page{therapist, client} {
 		p.AssertVideoFlows()
-		assertRelayed(p)
+		p.AssertRelayed()
 	}
 	if n := testmetrics.Value(t, reg, "sprechzimmer_turn_auth_failures_total", "reason", turn.ReasonBadCredential); n != 0 {
 		t.Errorf("%v requests refused for a bad credential during the rotation", n)
@@ -128,19 +127,9 @@ func relayOnlyCall(t *testing.T, name string, iceServers []protocol.ICEServer) (
 	for _, p := range []*page{therapist, client} {
 		p.WaitState("connected")
 		p.AssertVideoFlows()
-		assertRelayed(p)
+		p.AssertRelayed()
 	}
 	return therapist, client
-}
-
-// assertRelayed checks that p sends through its TURN relay. The remote
-// side of the pair is the other's relay too, but a browser that heard the
-// other's checks before its relay candidate calls it peer-reflexive.
-func assertRelayed(p *page) {
-	p.T.Helper()
-	if got := p.SelectedCandidateTypes(); !strings.HasPrefix(got, "relay/") {
-		p.T.Errorf("%s: selected candidate pair %s, want a local relay candidate", p.Name, got)
-	}
 }
 
 // writeVolume writes dir as the kubelet updates a mounted Secret.

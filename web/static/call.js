@@ -5,7 +5,7 @@
 
 import { preferVideoCodec } from "./phone.js";
 import { withOpusFEC } from "./quality.js";
-import { PathKeeper } from "./recovery.js";
+import { PathKeeper, dtlsRole, otherRole, sendKeyFrame, withSetup } from "./recovery.js";
 
 /**
  * Call is the peer connection to the other person. It dispatches:
@@ -63,7 +63,13 @@ export class Call extends EventTarget {
     // ICE restarts when the path breaks or the network changes (recovery.js).
     this.keeper = new PathKeeper(pc, polite, () => this.sendDescription());
     this.keeper.addEventListener("broken", () => this.reportState());
-    this.keeper.addEventListener("restored", () => this.reportState());
+    this.keeper.addEventListener("restored", (e) => {
+      this.reportState();
+      // The other side's decoder waits for a key frame (recovery.js); a
+      // new encoder begins with one, and switching its encodings off and
+      // on while it starts delayed its first frame by seconds (Firefox).
+      if (!(/** @type {CustomEvent} */ (e)).detail.newEncoder) void sendKeyFrame(pc);
+    });
     pc.onconnectionstatechange = () => this.reportState();
   }
 
@@ -155,6 +161,13 @@ export class Call extends EventTarget {
       }
       return;
     }
+    if (type === "offer" && sameOffer(data.sdp, pc.remoteDescription?.sdp)) {
+      // The other side sent its offer again (recovery.js: the answer came
+      // late). Applying it again would make a new answer for a description
+      // already agreed; the answer given stands.
+      if (pc.signalingState === "stable") this.sendDescription();
+      return;
+    }
     const offerCollision = type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
     this.ignoreOffer = !this.polite && offerCollision;
     if (this.ignoreOffer) return;
@@ -165,10 +178,18 @@ export class Call extends EventTarget {
       // never finish the handshake; the caller starts a new Call.
       throw new Error("offer from a new peer connection");
     }
-    await pc.setRemoteDescription({ type, sdp: data.sdp });
+    // A renegotiation (an ICE restart) keeps the DTLS roles (recovery.js).
+    const role = dtlsRole(pc.currentLocalDescription?.sdp, pc.currentRemoteDescription?.sdp);
+    const sdp = withoutStrayCodecLines(data.sdp);
+    await pc.setRemoteDescription({ type, sdp: type === "answer" ? withSetup(sdp, otherRole(role)) : sdp });
     if (type === "offer") {
       if (!this.attached) await this.attachToOffer();
-      await pc.setLocalDescription();
+      if (role) {
+        const answer = await pc.createAnswer();
+        await pc.setLocalDescription({ type: "answer", sdp: withSetup(answer.sdp ?? "", role) });
+      } else {
+        await pc.setLocalDescription();
+      }
       this.sendDescription();
     }
   }
@@ -213,4 +234,44 @@ export class Call extends EventTarget {
  */
 export function fingerprints(sdp) {
   return [...new Set(sdp.match(/^a=fingerprint:.*$/gm) ?? [])].map((l) => l.trim().toLowerCase()).sort().join("\n");
+}
+
+/**
+ * sameOffer tells whether offer is the description remote already is, sent
+ * again: the same origin line (o=), whose session version the other side's
+ * browser raises with every new description; candidates found since may
+ * have been added.
+ * @param {string} offer
+ * @param {string|undefined} remote
+ * @returns {boolean}
+ */
+export function sameOffer(offer, remote) {
+  const origin = (/** @type {string|undefined} */ sdp) => /^o=.*$/m.exec(sdp ?? "")?.[0].trim() ?? "";
+  return origin(offer) !== "" && origin(offer) === origin(remote);
+}
+
+/**
+ * withoutStrayCodecLines drops the rtpmap, fmtp and rtcp-fb lines of an
+ * SDP's media sections that name a payload type the section's m= line does
+ * not list. Firefox's offer for an ICE restart keeps the feedback lines of
+ * codecs the first negotiation left out (a=rtcp-fb:96 nack for a video
+ * section offering 120 121 99 ...), and Chromium refuses such a description
+ * whole ("Failed to parse codecs correctly"), so a Firefox therapist's call
+ * with a Chromium client never came back after a network change. The lines
+ * say nothing about a codec that is not offered; a=rtcp-fb:* stays.
+ * @param {string} sdp
+ * @returns {string}
+ */
+export function withoutStrayCodecLines(sdp) {
+  const eol = sdp.includes("\r\n") ? "\r\n" : "\n";
+  /** @type {Set<string>|null} payload types of the current RTP section */
+  let offered = null;
+  const kept = sdp.split(eol).filter((line) => {
+    const media = /^m=\S+ \S+ \S*RTP\S* (.*)$/.exec(line);
+    if (media) offered = new Set(media[1].trim().split(/\s+/));
+    else if (line.startsWith("m=")) offered = null;
+    const codecLine = /^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)[ \t]/.exec(line);
+    return !offered || !codecLine || offered.has(codecLine[1]);
+  });
+  return kept.join(eol);
 }
