@@ -114,7 +114,13 @@ func serviceReachesPod(ctx context.Context, t *testing.T, cs kubernetes.Interfac
 	waitRunning(ctx, t, cs, ns, pod.Name)
 
 	url := "http://" + net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(80)) + "/healthz"
-	client := &http.Client{Timeout: 2 * time.Second}
+	// A fresh connection per attempt: until kube-proxy has written the
+	// Service's rules, the cluster IP is routed out of the host, where this
+	// machine's egress proxy answers 404 and keeps the connection alive. A
+	// reused connection would stay on that path after the rules exist
+	// (conntrack translates a connection once, when it opens), which is
+	// how CI once saw 404 for a whole minute.
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var last string
 	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
 		last = getStatus(ctx, client, url)

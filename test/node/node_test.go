@@ -101,11 +101,8 @@ func TestRealNode(t *testing.T) {
 	client.WaitState("connected")
 	therapist.AssertVideoFlows()
 	client.AssertVideoFlows()
-	for _, p := range []*testbrowser.Page{therapist, client} {
-		if got := p.SelectedCandidateTypes(); got != "relay/relay" {
-			t.Errorf("%s: selected candidate pair %s, want relay/relay through the TURN server", p.Name, got)
-		}
-	}
+	therapist.AssertRelayed()
+	client.AssertRelayed()
 
 	// The room reports the call through its own bound token and the room
 	// policy: what the portal and kubectl show.
@@ -151,9 +148,12 @@ func TestRealNode(t *testing.T) {
 	client.AssertVideoFlows()
 
 	// Expiry: the session and everything it owns are gone, collected by the
-	// real garbage collector, and the room's container is gone from the node.
+	// real garbage collector, and the room's container is gone from the node:
+	// the kubelet removes a deleted Pod's stopped containers in its container
+	// garbage collection, once a minute, so this may take two (CI saw more
+	// than one on a busy machine).
 	waitGone(t, api, lifetime+2*time.Minute, session, &pod, links, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: roomNamespace, Name: roomcontract.RoomName(session)}})
-	testenv.EventuallyWithin(t, "the room's container is gone from containerd", time.Minute, func() error {
+	testenv.EventuallyWithin(t, "the room's container is gone from containerd", 3*time.Minute, func() error {
 		ids, err := testcluster.ContainersOf(ctx, pod.UID)
 		if err != nil {
 			return err
