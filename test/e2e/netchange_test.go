@@ -32,7 +32,7 @@ const recoveryBoundBusy = 2 * recoveryBound
 // decoded, its ICE username fragment (new on every ICE restart), and, for
 // the timeline of a slow recovery (pathTimeline), the video packets it
 // received, the key frames it decoded and asked for (PLI, FIR), the video
-// frames and key frames it encoded and its ICE state, in
+// frames, key frames and packets it sent and its ICE state, in
 // window.pathWatch.samples, and every state it shows in
 // window.pathWatch.states. window.pathWatch itself is the mark that the
 // document was not reloaded.
@@ -45,13 +45,14 @@ const watchPath = `(() => {
 	}).observe(document.body, {attributes: true, attributeFilter: ["data-state"]});
 	const sample = async () => {
 		const pc = window.sprechzimmer.pc;
-		let frames = 0, ufrag = "", packets = 0, keys = 0, asked = 0, sent = 0, sentKeys = 0;
+		let frames = 0, ufrag = "", packets = 0, keys = 0, asked = 0, sent = 0, sentKeys = 0, out = 0;
 		try {
 			ufrag = ((pc && pc.localDescription && pc.localDescription.sdp) || "").match(/a=ice-ufrag:(\S+)/)?.[1] || "";
 			if (pc) (await pc.getStats()).forEach(r => {
 				if (r.type === "outbound-rtp" && r.kind === "video") {
 					sent += r.framesEncoded || 0;
 					sentKeys += r.keyFramesEncoded || 0;
+					out += r.packetsSent || 0;
 				}
 				if (r.type !== "inbound-rtp" || r.kind !== "video") return;
 				frames += r.framesDecoded || 0;
@@ -60,7 +61,7 @@ const watchPath = `(() => {
 				asked += (r.pliCount || 0) + (r.firCount || 0);
 			});
 		} catch (e) { /* replaced meanwhile */ }
-		w.samples.push([Date.now(), frames, ufrag, packets, keys, asked, (pc && pc.iceConnectionState) || "", sent, sentKeys]);
+		w.samples.push([Date.now(), frames, ufrag, packets, keys, asked, (pc && pc.iceConnectionState) || "", sent, sentKeys, out]);
 		if (w.samples.length > 3000) w.samples.shift();
 		setTimeout(sample, 100);
 	};
@@ -177,22 +178,23 @@ func (c *relayedCall) recovered(t testing.TB, at time.Time, before map[string]st
 // pathTimeline describes what a page's video did from at (wall clock) on,
 // one line per change of its readings: the time since at, then the video
 // frames it decoded, packets received, key frames decoded and asked for,
-// frames and key frames it encoded, the ICE state and username fragment.
+// frames, key frames and packets it sent, the ICE state and username
+// fragment.
 // A slow recovery logs it: where the time went (no packets, no key frame,
 // no new ICE session, an encoder that sent nothing) is in it.
 func pathTimeline(t testing.TB, p *page, at time.Time) string {
 	t.Helper()
 	lines, err := testbrowser.Eval[[]any](p, fmt.Sprintf(`(() => {
-		const since = %d, out = ["since the change: decoded packets keys asked | encoded keys | ICE ufrag"];
+		const since = %d, out = [%q + " since the change: decoded packets keys asked | encoded keys packets | ICE ufrag"];
 		let last = "";
-		for (const [ms, frames, ufrag, packets, keys, asked, ice, sent, sentKeys] of window.pathWatch.samples) {
+		for (const [ms, frames, ufrag, packets, keys, asked, ice, sent, sentKeys, sentPackets] of window.pathWatch.samples) {
 			if (ms < since) continue;
-			const now = [frames, packets, keys, asked, "|", sent, sentKeys, "|", ice, ufrag].join(" ");
+			const now = [frames, packets, keys, asked, "|", sent, sentKeys, sentPackets, "|", ice, ufrag].join(" ");
 			if (now !== last) out.push("+" + (ms - since) + "ms " + now);
 			last = now;
 		}
 		return out;
-	})()`, at.UnixMilli()))
+	})()`, at.UnixMilli(), p.Name))
 	if err != nil {
 		return err.Error()
 	}
@@ -293,8 +295,8 @@ func testNetworkChange(t *testing.T, therapist, client engine) {
 			for _, p := range c.pages() {
 				t.Logf("%s: video back %v after the path changed", p.Name, took[p.Name])
 				if took[p.Name] > recoveryBoundBusy {
-					t.Errorf("%s: video back only %v after the path changed, want within %v (%v on a busy machine); its video since:\n%s",
-						p.Name, took[p.Name], recoveryBound, recoveryBoundBusy, pathTimeline(t, p, at))
+					t.Errorf("%s: video back only %v after the path changed, want within %v (%v on a busy machine); the video of both since:\n%s\n%s",
+						p.Name, took[p.Name], recoveryBound, recoveryBoundBusy, pathTimeline(t, c.client, at), pathTimeline(t, c.therapist, at))
 				}
 				p.WaitState("connected")
 				states := strings.Join(statesSince(t, p, at), " ")
