@@ -34,10 +34,12 @@ type mmsgReader struct {
 	recv  func(fd uintptr) bool // r.recvmmsg, bound once: no allocation per call
 }
 
-func newBatchReader(conn *net.UDPConn, bufs [][]byte) batchReader {
+// newBatchReader reads conn with recvmmsg itself, or through batch where
+// conn gives no raw access.
+func newBatchReader(conn *net.UDPConn, batch batchConn, bufs [][]byte) batchReader {
 	raw, err := conn.SyscallConn()
 	if err != nil {
-		return newPortableReader(conn, bufs)
+		return newPortableReader(batch, bufs)
 	}
 	r := &mmsgReader{
 		raw: raw, bufs: bufs,

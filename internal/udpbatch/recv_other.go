@@ -4,6 +4,7 @@ package udpbatch
 
 import "net"
 
-func newBatchReader(conn *net.UDPConn, bufs [][]byte) batchReader {
-	return newPortableReader(conn, bufs)
+// newBatchReader reads through batch: recvmmsg is Linux's.
+func newBatchReader(_ *net.UDPConn, batch batchConn, bufs [][]byte) batchReader {
+	return newPortableReader(batch, bufs)
 }

@@ -169,7 +169,7 @@ func New(conn *net.UDPConn, group *Group, reads, writes int) *Conn {
 	for i := range bufs {
 		bufs[i] = buf[i*MaxDatagram : (i+1)*MaxDatagram]
 	}
-	c.reader = newBatchReader(conn, bufs)
+	c.reader = newBatchReader(conn, c.batch, bufs)
 	c.addrs = map[netip.AddrPort]*net.UDPAddr{}
 	c.wmsgs = make([]ipv4.Message, writes)
 	c.wbufs = make([][]byte, writes) // each allocated on its first use
@@ -241,15 +241,16 @@ type batchReader interface {
 	datagram(i int) ([]byte, netip.AddrPort)
 }
 
-// portableReader reads through golang.org/x/net's ReadBatch, which reads
-// one datagram per system call where the system has no recvmmsg.
+// portableReader reads through golang.org/x/net's ReadBatch (the Conn's
+// own batchConn), which reads one datagram per system call where the
+// system has no recvmmsg.
 type portableReader struct {
 	batch batchConn
 	msgs  []ipv4.Message
 }
 
-func newPortableReader(conn *net.UDPConn, bufs [][]byte) *portableReader {
-	r := &portableReader{batch: ipv4.NewPacketConn(conn), msgs: make([]ipv4.Message, len(bufs))}
+func newPortableReader(batch batchConn, bufs [][]byte) *portableReader {
+	r := &portableReader{batch: batch, msgs: make([]ipv4.Message, len(bufs))}
 	for i := range bufs {
 		r.msgs[i].Buffers = [][]byte{bufs[i]}
 	}
