@@ -106,11 +106,7 @@ export function isBroken(r) {
  * @returns {number}
  */
 export function packetsIn(stats) {
-  let n = 0;
-  stats.forEach((r) => {
-    if (r.type === "inbound-rtp") n += r.packetsReceived || 0;
-  });
-  return n;
+  return sumOf(stats, "packetsReceived", (r) => r.type === "inbound-rtp");
 }
 
 /**
@@ -119,9 +115,20 @@ export function packetsIn(stats) {
  * @returns {number}
  */
 export function framesSent(stats) {
+  return sumOf(stats, "framesEncoded", (r) => r.type === "outbound-rtp" && r.kind === "video");
+}
+
+/**
+ * sumOf sums one counter over the statistics that match.
+ * @param {RTCStatsReport} stats
+ * @param {string} counter
+ * @param {(r: any) => boolean} match
+ * @returns {number}
+ */
+function sumOf(stats, counter, match) {
   let n = 0;
   stats.forEach((r) => {
-    if (r.type === "outbound-rtp" && r.kind === "video") n += r.framesEncoded || 0;
+    if (match(r)) n += r[counter] || 0;
   });
   return n;
 }
