@@ -313,28 +313,9 @@ func testNetworkChange(t *testing.T, therapist, client engine) {
 	}
 }
 
-// watchKeyFrames makes the page keep, every 100 ms, the key frames its
-// call decoded and the key frames it asked for (PLI and FIR) in
-// window.keyWatch.
-const watchKeyFrames = `(() => {
-	const w = window.keyWatch = {keys: 0, asked: 0};
-	const sample = async () => {
-		const pc = window.sprechzimmer.pc;
-		let keys = 0, asked = 0;
-		try {
-			(await pc.getStats()).forEach(r => {
-				if (r.type === "inbound-rtp" && r.kind === "video") {
-					keys += r.keyFramesDecoded || 0;
-					asked += (r.pliCount || 0) + (r.firCount || 0);
-				}
-			});
-			Object.assign(w, {keys, asked});
-		} catch (e) { /* replaced meanwhile */ }
-		setTimeout(sample, 100);
-	};
-	sample();
-	return true;
-})()`
+// keyWatch is the key frames the page's call decoded and asked for (PLI
+// and FIR) at watchPath's latest reading.
+const keyWatch = `(([, , , , keys, asked]) => ({keys, asked}))(window.pathWatch.samples.at(-1))`
 
 // TestKeyFrameOnRestoredPath sends a key frame the way a page does when its
 // path comes back (recovery.js sendKeyFrame) and checks that the other page
@@ -345,11 +326,8 @@ func TestKeyFrameOnRestoredPath(t *testing.T) { forEachEngine(t, testKeyFrameOnR
 
 func testKeyFrameOnRestoredPath(t *testing.T, e engine) {
 	c := startRelayedCall(t, e, e)
-	if _, err := testbrowser.Eval[bool](c.therapist, watchKeyFrames); err != nil {
-		t.Fatal(err)
-	}
-	c.therapist.WaitFor("a first reading of the key frames", "window.keyWatch.keys > 0")
-	before, err := testbrowser.Eval[map[string]float64](c.therapist, "window.keyWatch")
+	c.therapist.WaitFor("a first reading of the key frames", keyWatch+".keys > 0")
+	before, err := testbrowser.Eval[map[string]float64](c.therapist, keyWatch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,8 +337,8 @@ func testKeyFrameOnRestoredPath(t *testing.T, e engine) {
 	})()`); err != nil {
 		t.Fatal(err)
 	}
-	c.therapist.WaitFor("a new key frame", fmt.Sprintf("window.keyWatch.keys > %v", before["keys"]))
-	after, err := testbrowser.Eval[map[string]float64](c.therapist, "window.keyWatch")
+	c.therapist.WaitFor("a new key frame", fmt.Sprintf("%s.keys > %v", keyWatch, before["keys"]))
+	after, err := testbrowser.Eval[map[string]float64](c.therapist, keyWatch)
 	if err != nil {
 		t.Fatal(err)
 	}
